@@ -1,0 +1,1 @@
+"""femur_app: AlexNet-BN femoral bone tumour classification, built on minicnn."""

@@ -1,0 +1,1 @@
+"""minicnn: a small, readable, autodiff-free CNN engine on NumPy (CPU) and CuPy (GPU)."""
