@@ -1,0 +1,12 @@
+"""minicnn's layers: each with a hand-written forward and backward pass (see ``base.Layer`` for the contract)."""
+from minicnn.layers.activations import ReLU
+from minicnn.layers.base import Layer
+from minicnn.layers.batchnorm import BatchNorm1d, BatchNorm2d
+from minicnn.layers.containers import Flatten, Sequential
+from minicnn.layers.conv import Conv2d
+from minicnn.layers.dropout import Dropout
+from minicnn.layers.linear import Linear
+from minicnn.layers.pool import AvgPool2d, MaxPool2d
+
+__all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "Layer", "Linear",
+           "MaxPool2d", "ReLU", "Sequential"]

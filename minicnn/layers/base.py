@@ -1,0 +1,134 @@
+"""The layer contract shared by every layer and container.
+
+A layer is a small object with a *paired* forward and backward pass::
+
+    y  = layer.forward(x, train=True)   # keeps what backward needs in layer._cache
+    dx = layer.backward(dy)             # fills layer.grads[k] for every layer.params[k], returns dL/dx
+
+``params`` and ``grads`` are dicts with the same keys (``weight``/``bias``, batch norm ``gamma``/``beta``).
+State that is not trained (batch norm ``running_mean``/``running_var``) lives in ``buffers``.
+Containers (``Sequential``) are layers too; they list their children in ``self.layers``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Layer:
+    """Base class: bookkeeping only, no maths.
+
+    Subclasses implement ``forward(x, train=True)`` and ``backward(dy)``. After one forward and one backward
+    pass, ``grads[k]`` holds dL/d``params[k]`` (including the layer's own L2 term, where it has one).
+    """
+
+    def __init__(self, name: str | None = None):
+        self.name = name
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        self.layers: list[Layer] = []
+        self._cache = None
+
+    # --- the contract -------------------------------------------------------------------------------------
+    def forward(self, x, train: bool = True):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def __call__(self, x, train: bool = True):
+        return self.forward(x, train=train)
+
+    # --- helpers for subclasses ----------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        kind = type(self).__name__
+        return f"{kind} {self.name!r}" if self.name else kind
+
+    def _require_cache(self):
+        """Return the forward cache, or fail clearly when backward comes before any forward."""
+        if self._cache is None:
+            raise ValueError(f"{self!r}: backward() called before forward(); run forward(x) first")
+        return self._cache
+
+    def _check_input(self, x, ndim: int, channels: int | None = None, what: str = "(N, C, H, W)"):
+        """Raise a clear TypeError/ValueError if ``x`` is not a float array of the expected shape."""
+        if not hasattr(x, "ndim") or not hasattr(x, "dtype"):
+            raise TypeError(f"{self!r}: expected an array of shape {what}, got {type(x).__name__}")
+        if x.dtype.kind != "f":
+            raise TypeError(f"{self!r}: expected a floating-point array, got dtype {x.dtype}")
+        if x.ndim != ndim:
+            raise ValueError(f"{self!r}: expected a {ndim}-D input {what}, got shape {tuple(x.shape)}")
+        if channels is not None and x.shape[1] != channels:
+            raise ValueError(
+                f"{self!r}: expected {channels} channels (axis 1), got shape {tuple(x.shape)}"
+            )
+        for key, p in self.params.items():
+            if p.dtype != x.dtype:
+                raise TypeError(
+                    f"{self!r}: input dtype {x.dtype} differs from {key} dtype {p.dtype}; "
+                    f"convert the input or call model.astype({x.dtype})"
+                )
+
+    # --- walking a model -----------------------------------------------------------------------------------
+    def named_layers(self, prefix: str = ""):
+        """Yield ``(path, layer)`` for this layer and every layer inside it, depth first."""
+        yield prefix, self
+        for index, child in enumerate(self.layers):
+            key = child.name or str(index)
+            yield from child.named_layers(f"{prefix}.{key}" if prefix else key)
+
+    def find(self, name: str) -> Layer:
+        """Return the sublayer whose ``name`` (or path) is ``name``."""
+        for path, layer in self.named_layers():
+            if layer.name == name or (path and path == name):
+                return layer
+        names = [p for p, _ in self.named_layers() if p]
+        raise KeyError(f"{self!r}: no layer named {name!r}; layers are {names}")
+
+    def parameters(self) -> list[tuple[Layer, str]]:
+        """Every trainable parameter as a ``(layer, key)`` pair, in a stable order."""
+        return [(layer, key) for _, layer in self.named_layers() for key in layer.params]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters and buffers under dotted names such as ``conv1.weight`` or ``3.running_mean``."""
+        state = {}
+        for path, layer in self.named_layers():
+            for key, value in {**layer.params, **layer.buffers}.items():
+                state[f"{path}.{key}" if path else key] = value
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy arrays from ``state`` into this model; shapes and names must match exactly."""
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise ValueError(f"{self!r}: state does not match the model: missing {missing}, unexpected {unexpected}")
+        for name, target in own.items():
+            source = state[name]
+            if tuple(source.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"layer parameter {name!r}: the model has shape {tuple(target.shape)}, "
+                    f"the loaded state has shape {tuple(source.shape)}"
+                )
+        for path, layer in self.named_layers():
+            for store in (layer.params, layer.buffers):
+                for key in store:
+                    value = state[f"{path}.{key}" if path else key]
+                    xp = _array_module(store[key])
+                    store[key] = xp.asarray(value, dtype=store[key].dtype).copy()
+
+    def astype(self, dtype) -> Layer:
+        """Convert every parameter, gradient and buffer to ``dtype`` (e.g. float64 for gradient checks)."""
+        for _, layer in self.named_layers():
+            for store in (layer.params, layer.grads, layer.buffers):
+                for key in store:
+                    store[key] = store[key].astype(dtype)
+            layer._cache = None
+        return self
+
+
+def _array_module(x):
+    from minicnn.backend import get_array_module
+
+    return get_array_module(x)

@@ -1,0 +1,71 @@
+"""Containers are layers too: ``Sequential`` chains its children, ``Flatten`` bridges conv and linear layers.
+
+Backpropagation through a chain is the chain rule applied right to left::
+
+    forward:   h0 = x,  h_k = f_k(h_{k-1}),  y = h_K
+    backward:  dh_K = dy,  dh_{k-1} = f_k.backward(dh_k)  (each f_k also stores its parameter gradients)
+"""
+from __future__ import annotations
+
+from minicnn.backend import get_array_module
+from minicnn.layers.base import Layer
+
+
+class Flatten(Layer):
+    """(N, C, H, W) -> (N, C*H*W); backward restores the shape."""
+
+    def forward(self, x, train=True):
+        if x.ndim < 2:
+            raise ValueError(f"{self!r}: expected at least 2-D input (N, ...), got shape {tuple(x.shape)}")
+        self._cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self._require_cache())
+
+
+class Sequential(Layer):
+    """Run ``layers`` in order; backward runs them in reverse.
+
+    With ``check_finite=True`` every output and every gradient is checked, and the first layer that produces a
+    NaN or infinity is named in the error - the way to find where a diverging network breaks.
+    """
+
+    def __init__(self, *layers: Layer, name=None, check_finite: bool = False):
+        super().__init__(name)
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: item {index} is {type(layer).__name__}, not a minicnn layer")
+        names = [layer.name for layer in layers if layer.name]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"Sequential: layer names must be unique, repeated: {duplicates}")
+        self.layers = list(layers)
+        self.check_finite = check_finite
+
+    def forward(self, x, train=True):
+        for layer in self.layers:
+            x = layer.forward(x, train=train)
+            if self.check_finite:
+                _assert_finite(x, layer, "output")
+        return x
+
+    def backward(self, dy):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+            if self.check_finite:
+                _assert_finite(dy, layer, "input gradient")
+        return dy
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __getitem__(self, index):
+        return self.layers[index]
+
+
+def _assert_finite(x, layer, what):
+    xp = get_array_module(x)
+    if not bool(xp.isfinite(x).all()):
+        bad = int((~xp.isfinite(x)).sum())
+        raise ValueError(f"{layer!r}: {what} has {bad} non-finite values (NaN or inf) of {x.size}")
