@@ -2,11 +2,12 @@
 from minicnn.layers.activations import ReLU
 from minicnn.layers.base import Layer
 from minicnn.layers.batchnorm import BatchNorm1d, BatchNorm2d
+from minicnn.layers.branch import Concat
 from minicnn.layers.containers import Flatten, Sequential
 from minicnn.layers.conv import Conv2d
 from minicnn.layers.dropout import Dropout
 from minicnn.layers.linear import Linear
 from minicnn.layers.pool import AvgPool2d, MaxPool2d
 
-__all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "Layer", "Linear",
+__all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Concat", "Conv2d", "Dropout", "Flatten", "Layer", "Linear",
            "MaxPool2d", "ReLU", "Sequential"]
