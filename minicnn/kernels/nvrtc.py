@@ -5,7 +5,7 @@ down, CuPy's binding of the NVRTC library, ``cupy_backends.cuda.libs.nvrtc`` (``
 ``compileProgram``, ``getPTX``), only needs ``libnvrtc`` itself. Where that library comes from:
 
 1. ``pip install nvidia-cuda-nvrtc-cu12`` puts ``libnvrtc.so.12`` under
-   ``site-packages/nvidia/cuda_nvrtc/lib/`` (``pip install minicnn[nvrtc]`` installs it beside CuPy);
+   ``site-packages/nvidia/cuda_nvrtc/lib/`` (``pip install minicnn[gpu]`` installs it beside CuPy);
 2. ``cuda.pathfinder.load_nvidia_dynamic_lib("nvrtc")`` (cuda-pathfinder comes with CuPy 14) finds it there,
    or in conda or a CUDA toolkit (``CUDA_PATH``), and loads it into the process;
 3. CuPy's binding opens ``libnvrtc.so.12`` by name on first use, and the dynamic loader hands back the copy
@@ -54,7 +54,7 @@ def load():
         from cupy_backends.cuda.libs import nvrtc
     except ImportError as error:
         raise NvrtcUnavailable(f"CuPy's NVRTC binding is not importable ({error}); "
-                               f"pip install minicnn[nvrtc] (cupy-cuda12x and nvidia-cuda-nvrtc-cu12)") from error
+                               f"pip install minicnn[gpu] (cupy-cuda12x and nvidia-cuda-nvrtc-cu12)") from error
     where = _preload()
     try:
         version = nvrtc.getVersion()
