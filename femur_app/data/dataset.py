@@ -1,0 +1,101 @@
+"""The case record every data source produces, and the on-disk cache of preprocessed arrays.
+
+A ``Case`` is one MRI slice of one patient with its label and, when known, the lesion annotation. The
+synthetic generator and the folder loaders both return lists of them; the trainer only ever sees
+``prepare_arrays``'s output: every case preprocessed (``femur_app.preprocess``) into one float32 stack.
+
+Preprocessing 500 slices takes a while, so the stack is cached as a plain ``.npz`` (loaded with
+``allow_pickle=False``: a cache file can never run code). The cache key is a BLAKE2 digest of everything
+the result depends on: each case's pixels, shape, dtype, box, label and ids, the preprocessing parameters and
+``PREPROCESS_VERSION``. Change any of them and a new file is written; nothing stale is ever read back.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from femur_app.preprocess import PREPROCESS_VERSION, preprocess
+
+BENIGN, MALIGNANT = 0, 1
+LABEL_NAMES = {BENIGN: "benign", MALIGNANT: "malignant"}
+
+
+@dataclass
+class Case:
+    """One MRI slice with its diagnosis.
+
+    ``label``: 1 = malignant (the positive class), 0 = benign. ``image``: 2-D raw intensities, H x W,
+    uint16 (integer PNG/TIFF/DICOM pixels and the synthetic set) or float32 (signed or rescaled DICOM, float
+    TIFF). ``box``: the lesion rectangle ``(x0, y0, x1, y1)`` in pixels, x = column, y = row, x1 and y1
+    exclusive. ``mask``: a bool H x W lesion mask when one is known. ``source``: the file path, or
+    ``"synthetic"``. ``spacing_mm``: the pixel size in millimetres when the source states it.
+    """
+
+    case_id: str
+    patient_id: str
+    label: int
+    image: np.ndarray
+    box: tuple[int, int, int, int] | None
+    mask: np.ndarray | None
+    source: str
+    spacing_mm: float | None = None
+
+
+def box_of(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Bounding box (x0, y0, x1, y1), x1 and y1 exclusive, of the True pixels of a non-empty mask."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def default_cache_dir() -> Path:
+    """``$FEMUR_APP_CACHE`` if set, else ``~/.cache/femur_app``."""
+    return Path(os.environ.get("FEMUR_APP_CACHE") or Path.home() / ".cache" / "femur_app")
+
+
+def fingerprint(cases, **params) -> str:
+    """Hex digest of the cases' pixels, boxes, labels and ids plus the given parameters."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(sorted(params.items())).encode())
+    for case in cases:
+        image = np.ascontiguousarray(case.image)
+        record = (case.case_id, case.patient_id, case.label, case.box, image.shape, image.dtype.str)
+        digest.update(repr(record).encode())
+        digest.update(image.data)
+    return digest.hexdigest()
+
+
+def _preprocess_one(case: Case, size: int, margin: int) -> np.ndarray:
+    return preprocess(case.image, case.box, size=size, margin=margin).image
+
+
+def prepare_arrays(cases, size: int = 224, cache_dir=None, *, margin: int = 20, cache: bool = True,
+                   n_jobs: int = -1):
+    """Preprocess every case into ``(X, y, patient_ids, case_ids)``.
+
+    ``X``: float32 (N, 1, size, size), each the masked, [0, 1]-scaled, resized lesion ROI;
+    ``y``: int64 (N,), 1 = malignant; ``patient_ids``, ``case_ids``: str arrays (N,).
+    The result is cached in ``cache_dir`` (default: ``default_cache_dir()``) unless ``cache=False``.
+    Preprocessing runs in ``n_jobs`` joblib workers (-1: all cores).
+    """
+    cases = list(cases)
+    key = fingerprint(cases, size=size, margin=margin, version=PREPROCESS_VERSION)
+    path = Path(cache_dir or default_cache_dir()) / f"prepared_{key}.npz"
+    if cache and path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            return stored["X"], stored["y"], stored["patient_ids"], stored["case_ids"]
+    rois = Parallel(n_jobs=n_jobs)(delayed(_preprocess_one)(case, size, margin) for case in cases)
+    X = np.stack(rois)[:, None].astype(np.float32) if rois else np.zeros((0, 1, size, size), np.float32)
+    y = np.array([case.label for case in cases], dtype=np.int64)
+    patient_ids = np.array([case.patient_id for case in cases], dtype=str)
+    case_ids = np.array([case.case_id for case in cases], dtype=str)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
+        np.savez(partial, X=X, y=y, patient_ids=patient_ids, case_ids=case_ids)
+        os.replace(partial, path)  # atomic: a reader never sees half a file
+    return X, y, patient_ids, case_ids

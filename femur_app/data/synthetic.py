@@ -1,0 +1,487 @@
+"""Synthetic femur-MRI phantoms: the built-in default data set.
+
+The paper's 500 cases are private, so this module draws stand-ins: axial T1-weighted MRI slices, 460 x 700
+pixels, through both distal thighs (the patient's right thigh on the image's left, anterior up), with one bone
+tumour in the distal metaphysis of one femur.
+
+Anatomy, in T1 signal (fat bright, muscle intermediate, cortical bone and flowing blood dark):
+    skin (a thin grey line), subcutaneous fat (bright, 5-25 mm), muscle (intermediate, faintly textured)
+    divided by thin bright intermuscular fat planes, the femoral artery and vein (dark flow voids in a cushion of
+    fat, posteromedial) and the great saphenous vein (a dark dot in the medial fat), and the femur: a dark
+    cortical ring 2-3.5 mm thick around bright, slightly mottled fatty marrow.
+Acquisition: pixel spacing drawn per case from ``SPACING_MM`` (a field of view of 315-392 mm), patient
+position and thigh size vary, a smooth multiplicative coil-sensitivity field, a slight point-spread blur,
+Rician noise (the magnitude of complex Gaussian noise, as in any magnitude MR image, so air is not 0) and a
+scanner-dependent gain to 12-bit-like integer values.
+
+The lesion. On T1 a tumour replaces the bright marrow by intermediate signal. Each lesion has a hidden
+*aggressiveness* ``a`` in [0, 1], drawn from Beta(2, 5) for benign and Beta(5, 2) for malignant lesions, so the
+classes overlap: some benign lesions look aggressive (giant-cell tumour, osteoid osteoma with oedema), some
+malignant ones look quiet. Every imaging sign is a *separate noisy* function of ``a`` (``LesionSigns``):
+
+    zone of transition   0.4 mm (sharp) .. 5.5 mm (permeative)        sigmoid edge of that 10-90 % width
+    outline              round/oval + lobulation, irregular at high a Fourier harmonics of the radius
+    heterogeneity        smooth texture, plus haemorrhage (bright) / necrosis (dark) foci at high a
+    sclerotic rim        a dark 1-2 mm ring, mostly at low a
+    marrow oedema        a hazy darker halo, 3-18 mm, mostly at high a
+    cortical destruction the lesion sits eccentrically, erases the cortex and extends as a soft-tissue mass
+                         into muscle; without it a lesion that outgrows the marrow *expands* the bone inside
+                         a thin intact cortical shell (benign remodelling)
+    periosteal reaction  with destruction at high a: lamellated (onion-skin) layers or sunburst spicules
+
+Size carries little class information by design (in real series malignant lesions tend to be a little
+larger): the largest diameter D follows the paper's 0.7-3.9 cm, mean about 3.2 +- 0.7 cm, as
+D = 39 mm - Exponential(scale), truncated at 7 mm, with scale 7.5 mm (benign) and 6 mm (malignant).
+Lesion contrast, position, side and every anatomical and acquisition parameter are drawn independently of the
+class, so no global statistic gives the label away (``tests/test_synthetic.py`` measures this).
+
+Determinism: case generators come from ``numpy.random.SeedSequence(seed, spawn_key=(label, k))`` for the
+k-th case of a class, so a case does not depend on ``n``: ``generate(20, 7)`` holds exactly the first 13
+benign and 7 malignant phantoms of ``generate(500, 165)``. Which positions hold malignant cases is a seeded
+permutation.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy import ndimage
+from skimage.draw import line_aa
+
+from femur_app.data.dataset import MALIGNANT, Case, box_of, default_cache_dir
+
+GENERATOR_VERSION = 1  # bump whenever the drawn images change, to invalidate cached sets
+IMAGE_SHAPE = (460, 700)  # rows x columns, as the paper's images
+SPACING_MM = (0.45, 0.56)  # per-case pixel spacing range, mm per pixel
+DIAMETER_MM = (7.0, 39.0)  # the paper's 0.7-3.9 cm
+AGGRESSIVENESS_BETA = {0: (2.0, 5.0), 1: (5.0, 2.0)}  # (alpha, beta) of the Beta law of ``a`` per label
+DIAMETER_TAIL_MM = {0: 7.5, 1: 6.0}  # scale of the exponential tail below 39 mm per label
+
+_ANGLES = 4096  # resolution of the radius lookup tables (0.1 mm at the thigh's edge)
+_SIGMOID_10_90 = 2 * np.log(9.0)  # a sigmoid rises from 10 % to 90 % over 4.39 of its unit
+
+
+@dataclass(frozen=True)
+class LesionSigns:
+    """The imaging signs of one lesion; see the module docstring for their radiology."""
+
+    aggressiveness: float
+    diameter_mm: float
+    transition_mm: float  # 10-90 % width of the edge
+    irregularity: float  # amplitude of the outline's harmonics (fraction of the radius)
+    heterogeneity: float  # relative amplitude of the internal texture
+    rim: float  # sclerotic rim strength, 0 = none
+    oedema: float  # marrow oedema strength, 0 = none
+    breach: bool  # cortical destruction with a soft-tissue mass
+    periosteal: str  # "none", "lamellated" or "sunburst"
+    contrast: float  # lesion signal / muscle signal
+
+
+def _noisy(a: float, rng: np.random.Generator, sd: float = 0.2) -> float:
+    """``a`` seen through independent Gaussian noise, clipped to [0, 1]: one sign's reading of the latent."""
+    return float(np.clip(a + sd * rng.standard_normal(), 0.0, 1.0))
+
+
+def sample_signs(label: int, rng: np.random.Generator) -> LesionSigns:
+    """Draw a lesion's hidden aggressiveness for its class, then each sign from it with its own noise."""
+    a = float(rng.beta(*AGGRESSIVENESS_BETA[label]))
+    while True:
+        diameter = DIAMETER_MM[1] - rng.exponential(DIAMETER_TAIL_MM[label])
+        if diameter >= DIAMETER_MM[0]:
+            break
+    breach = _noisy(a, rng) > 0.6
+    periosteal = "none"
+    if breach and _noisy(a, rng) > 0.55:
+        periosteal = ("lamellated", "sunburst")[int(rng.integers(2))]
+    rim_reading = _noisy(a, rng)
+    return LesionSigns(
+        aggressiveness=a,
+        diameter_mm=float(diameter),
+        transition_mm=0.4 + 5.0 * _noisy(a, rng) ** 2,
+        irregularity=0.02 + 0.16 * _noisy(a, rng),
+        heterogeneity=0.03 + 0.14 * _noisy(a, rng),
+        rim=float(rng.uniform(0.5, 0.9)) if rim_reading < 0.4 else 0.0,
+        oedema=max(0.0, _noisy(a, rng, 0.25) - 0.35) / 0.65,
+        breach=breach,
+        periosteal=periosteal,
+        contrast=float(rng.uniform(0.9, 1.3)),
+    )
+
+
+# --- geometry helpers: star-shaped outlines and smooth random fields -------------------------------------
+
+def radius_table(a_mm: float, b_mm: float, rotation: float, amplitudes, phases) -> np.ndarray:
+    """Radius (mm) of a perturbed ellipse at ``_ANGLES`` angles from -pi.
+
+    r(theta) = r_ellipse(theta - rotation) * (1 + sum_k amplitudes[k] cos((k + 2) theta + phases[k])):
+    harmonics 2, 3, ... add lobulation (low k) or irregularity (high k).
+    """
+    theta = np.linspace(-np.pi, np.pi, _ANGLES, endpoint=False)
+    t = theta - rotation
+    r = a_mm * b_mm / np.hypot(b_mm * np.cos(t), a_mm * np.sin(t))
+    k = np.arange(2, 2 + len(amplitudes))[:, None]
+    wobble = (np.asarray(amplitudes)[:, None] * np.cos(k * theta + np.asarray(phases)[:, None])).sum(axis=0)
+    return (r * (1.0 + wobble)).astype(np.float32)
+
+
+def polar(X: np.ndarray, Y: np.ndarray, cx: float, cy: float):
+    """Distance (mm) and angle (radians, -pi..pi) of every grid point from the centre (cx, cy)."""
+    dx, dy = X - cx, Y - cy
+    return np.sqrt(dx * dx + dy * dy), np.arctan2(dy, dx)
+
+
+def at_angle(theta: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Look up a table of ``_ANGLES`` values from -pi at the angles ``theta`` (nearest entry)."""
+    return table[((theta + np.pi) * (_ANGLES / (2 * np.pi))).astype(np.int32) & (_ANGLES - 1)]  # _ANGLES = 2^k
+
+
+def star_distance(rho: np.ndarray, theta: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Approximate signed distance (mm, negative inside) to a star-shaped outline: rho - r(theta)."""
+    return rho - at_angle(theta, table)
+
+
+def wrap(angle: np.ndarray) -> np.ndarray:
+    """Angle wrapped to [-pi, pi)."""
+    return np.remainder(angle + np.pi, 2 * np.pi) - np.pi
+
+
+def inside(distance: np.ndarray, spacing: float) -> np.ndarray:
+    """Fractional membership of a sharp outline, anti-aliased over one pixel."""
+    return np.clip(0.5 - distance / spacing, 0.0, 1.0)
+
+
+def smooth_noise(shape, sigma_px: float, rng: np.random.Generator) -> np.ndarray:
+    """Zero-mean, unit-variance Gaussian random field with correlation length ``sigma_px`` pixels."""
+    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma_px, mode="wrap", truncate=3.0)
+    return field / max(float(field.std()), 1e-12)
+
+
+def mix(image: np.ndarray, value, weight) -> np.ndarray:
+    """Partial-volume blend: ``weight`` of the pixel becomes ``value``."""
+    return image + weight * (value - image)
+
+
+@dataclass
+class _Grid:
+    """A rectangle of the image and the millimetre coordinates of its pixel centres (origin: image centre)."""
+
+    rows: slice
+    cols: slice
+    X: np.ndarray
+    Y: np.ndarray
+
+
+def grid(spacing: float, centre_mm=(0.0, 0.0), half_mm: float | None = None, cols: slice | None = None) -> _Grid:
+    """The whole image, or the part of it within ``half_mm`` of ``centre_mm`` (x, y), within columns ``cols``."""
+    H, W = IMAGE_SHAPE
+    r0, r1 = 0, H
+    c0, c1 = (0, W) if cols is None else (cols.start, cols.stop)
+    if half_mm is not None:
+        cx, cy = W / 2 + centre_mm[0] / spacing, H / 2 + centre_mm[1] / spacing
+        half = half_mm / spacing
+        r0, r1 = max(0, int(cy - half)), min(H, int(cy + half) + 1)
+        c0, c1 = max(c0, int(cx - half)), min(c1, int(cx + half) + 1)
+    y = ((np.arange(r0, r1) + 0.5 - H / 2) * spacing).astype(np.float32)
+    x = ((np.arange(c0, c1) + 0.5 - W / 2) * spacing).astype(np.float32)
+    Y, X = np.meshgrid(y, x, indexing="ij")
+    return _Grid(slice(r0, r1), slice(c0, c1), X, Y)
+
+
+# --- the scene ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Tissue:
+    """T1 signal of each tissue, relative to subcutaneous fat = 1."""
+
+    marrow: float
+    muscle: float
+    cortex: float
+    vessel: float
+    skin: float
+
+
+def _draw_disc(image, spacing: float, centre, radius: float, value: float) -> None:
+    """An anti-aliased disc of ``value`` (a vessel, a fat cushion), drawn in place within its own small window."""
+    g = grid(spacing, centre, radius + 2 * spacing)
+    rho, _ = polar(g.X, g.Y, *centre)
+    view = image[g.rows, g.cols]
+    view[...] = mix(view, value, inside(rho - radius, spacing))
+
+
+def _draw_fat_plane(image, spacing: float, start, angle: float, bend: float, length: float, weight) -> None:
+    """A thin bright intermuscular fat plane: a gently curved ray from ``start`` (mm), mixed by ``weight``.
+
+    Drawn as an anti-aliased polyline (``skimage.draw.line_aa``); ``weight`` (the muscle membership) keeps it
+    inside the muscle.
+    """
+    H, W = IMAGE_SHAPE
+    radii = np.linspace(0, length, 12)
+    directions = angle + bend * radii / length
+    cols = np.rint(W / 2 + (start[0] + radii * np.cos(directions)) / spacing - 0.5).astype(int).tolist()
+    rows = np.rint(H / 2 + (start[1] + radii * np.sin(directions)) / spacing - 0.5).astype(int).tolist()
+    pieces = [line_aa(r0, c0, r1, c1) for r0, c0, r1, c1 in zip(rows[:-1], cols[:-1], rows[1:], cols[1:])]
+    rr, cc, val = (np.concatenate(part) for part in zip(*pieces))
+    keep = (rr >= 0) & (rr < H) & (cc >= 0) & (cc < W)
+    rr, cc, val = rr[keep], cc[keep], val[keep]
+    image[rr, cc] = mix(image[rr, cc], 1.0, 0.85 * val * weight[rr, cc])
+
+
+def _draw_thigh(image, spacing: float, cols: slice, centre, medial: int, bone_centre, tissue: _Tissue,
+                texture, rng) -> None:
+    """Skin, subcutaneous fat, muscle with fat planes, and vessels of one thigh, into ``image`` in place.
+
+    ``cols``: the image columns that belong to this thigh's side; ``medial``: +1 if medial is towards +x.
+    """
+    s = spacing
+    a_t, b_t = rng.uniform(60, 76), rng.uniform(52, 66)
+    outer = radius_table(a_t, b_t, rng.uniform(-0.15, 0.15), rng.uniform(0, 0.03, 3), rng.uniform(0, 2 * np.pi, 3))
+    fat = rng.uniform(6, 20) * radius_table(1, 1, 0, rng.uniform(0, 0.2, 3), rng.uniform(0, 2 * np.pi, 3))
+    g = grid(s, centre, float(outer.max()) + 2, cols)
+    rho, theta = polar(g.X, g.Y, *centre)
+    d_skin = star_distance(rho, theta, outer)
+    d_muscle = star_distance(rho, theta, outer - fat)
+    view = image[g.rows, g.cols]
+    body = inside(d_skin, s)
+    view[...] = mix(view, 1.0 + 0.03 * texture[g.rows, g.cols], body)
+    view[...] = mix(view, tissue.skin, body * np.clip(1 + d_skin / 1.2, 0, 1))
+    # muscles: compartments between the fat planes, each with its own signal (+-6 %) and a fine texture
+    planes = np.sort(rng.uniform(-np.pi, np.pi, int(rng.integers(4, 7))))
+    angles = np.linspace(-np.pi, np.pi, _ANGLES, endpoint=False)
+    compartments = (1 + 0.06 * rng.standard_normal(len(planes)))[np.searchsorted(planes, angles) % len(planes)]
+    _, theta_bone = polar(g.X, g.Y, *bone_centre)
+    signal = tissue.muscle * (1 + 0.06 * texture[g.rows, g.cols]) * at_angle(theta_bone, compartments)
+    muscle = np.zeros(IMAGE_SHAPE, np.float32)
+    muscle[g.rows, g.cols] = inside(d_muscle, s)
+    view[...] = mix(view, signal, muscle[g.rows, g.cols])
+    for angle in planes:
+        bend = rng.uniform(-0.15, 0.15)
+        for shift in range(int(rng.integers(1, 3))):  # one or two pixels wide
+            _draw_fat_plane(image, s, (bone_centre[0], bone_centre[1] + shift * s), angle, bend, 2 * a_t, muscle)
+    # femoral artery and vein in their fat cushion, posteromedial to the bone; great saphenous vein medially
+    vx, vy = bone_centre[0] + medial * rng.uniform(12, 22), bone_centre[1] + rng.uniform(22, 32)
+    _draw_disc(image, s, (vx, vy), rng.uniform(5.5, 8), rng.uniform(0.7, 0.9))
+    _draw_disc(image, s, (vx - 2.5, vy), rng.uniform(2.5, 3.5), tissue.vessel)
+    _draw_disc(image, s, (vx + 3.0, vy + 1.0), rng.uniform(3, 4.5), tissue.vessel)
+    saphenous = (centre[0] + medial * (a_t - fat.mean() / 2) * 0.9, centre[1] + 0.25 * b_t)
+    _draw_disc(image, s, saphenous, rng.uniform(1.5, 2.5), tissue.vessel)
+
+
+def _lesion_centre(signs: LesionSigns, bone_table: np.ndarray, cortex: float, rng) -> tuple[float, float]:
+    """Where the lesion sits relative to the bone centre (x, y mm).
+
+    With cortical destruction its far edge crosses the outer cortex by 15-60 % of its radius (the
+    soft-tissue mass); otherwise it is placed inside the marrow where it fits, or near the centre when it does
+    not (then the bone expands around it).
+    """
+    direction = rng.uniform(-np.pi, np.pi)
+    r_bone = float(at_angle(np.array(direction), bone_table))
+    radius = signs.diameter_mm / 2
+    if signs.breach:
+        distance = r_bone - radius + rng.uniform(0.15, 0.6) * 2 * radius
+    else:
+        room = r_bone - cortex - radius - 1.0
+        distance = rng.uniform(0, room) if room > 0 else rng.uniform(0, 3)
+    distance = max(distance, 0.0)
+    return distance * np.cos(direction), distance * np.sin(direction)
+
+
+def _lesion_outline(signs: LesionSigns, rng) -> np.ndarray:
+    """Radius table of the lesion: an oval with lobulation (few harmonics) or irregularity (many), scaled so
+    that its largest diameter (maximum Feret diameter) is ``signs.diameter_mm``."""
+    harmonics = 2 + int(3 + 7 * signs.aggressiveness)
+    amplitudes = signs.irregularity * rng.uniform(0.3, 1.0, harmonics) / np.sqrt(np.arange(1, harmonics + 1))
+    table = radius_table(1.0, rng.uniform(0.7, 1.0), rng.uniform(-np.pi, np.pi), amplitudes,
+                         rng.uniform(0, 2 * np.pi, harmonics))
+    theta = np.linspace(-np.pi, np.pi, _ANGLES, endpoint=False)[::16]
+    points = table[::16, None] * np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    feret = np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1)).max()  # largest distance across the outline
+    return table * (signs.diameter_mm / float(feret))
+
+
+def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, signs: LesionSigns | None, rng) -> None:
+    """The femur of one thigh, and its lesion when ``signs`` is given, into ``image`` (and ``mask``) in place.
+
+    Outlines are signed distances in mm (negative inside). A lesion without cortical destruction is confined
+    to the marrow, and where it outgrows it the bone is expanded (union of outlines) inside a thin shell.
+    """
+    s = spacing
+    a_b, b_b = rng.uniform(24, 31), rng.uniform(19, 24)
+    cortex = rng.uniform(2.0, 3.5)
+    bone_table = radius_table(a_b, b_b, rng.uniform(-0.2, 0.2), rng.uniform(0, 0.07, 3), rng.uniform(0, 2 * np.pi, 3))
+    g = grid(s, bone_centre, float(bone_table.max()) + 2)
+    if signs is not None:
+        offset = _lesion_centre(signs, bone_table, cortex, rng)
+        lesion_centre = (bone_centre[0] + offset[0], bone_centre[1] + offset[1])
+        table = _lesion_outline(signs, rng)
+        halo = 3 + 15 * signs.oedema + signs.transition_mm + 10  # oedema, soft edge, periosteal reaction
+        g = grid(s, bone_centre, max(float(bone_table.max()) + 2, float(np.hypot(*offset) + table.max()) + halo))
+    view = image[g.rows, g.cols]
+    rho, theta = polar(g.X, g.Y, *bone_centre)
+    d_outer = star_distance(rho, theta, bone_table)
+    d_inner = d_outer + cortex
+    d_native = d_outer  # the cortex before any expansion, where periosteal reaction starts
+    patchy = smooth_noise(view.shape, 2.0 / s, rng)
+    marrow = tissue.marrow * (1 + 0.035 * patchy)
+    if signs is not None:
+        d_lesion = star_distance(*polar(g.X, g.Y, *lesion_centre), table)
+        if not signs.breach:
+            d_inner = np.minimum(d_inner, d_lesion)
+            d_outer = np.minimum(d_outer, d_lesion - 0.5 * cortex)
+    view[...] = mix(view, tissue.cortex, inside(d_outer, s))
+    in_marrow = inside(d_inner, s)
+    view[...] = mix(view, marrow, in_marrow)
+    if signs is None:
+        return
+    if signs.oedema > 0:  # a hazy darker halo fading over a few millimetres, mostly in the marrow
+        haze = np.exp(-np.maximum(d_lesion, 0) / (3 + 15 * signs.oedema)) * np.clip(1 + 0.3 * patchy, 0, 1.5)
+        where = in_marrow + 0.4 * (1 - in_marrow) * (d_outer > 0)
+        view[...] *= 1 - 0.5 * signs.oedema * np.clip(haze, 0, 1) * where
+    texture = smooth_noise(view.shape, 1.0 / s, rng)
+    foci = np.clip(-patchy - 1.0, 0, None)  # haemorrhage or necrosis: patches over about 16 % of the area
+    focal = rng.choice([-2.5, 1.5]) * max(signs.heterogeneity - 0.04, 0)  # necrosis darker, blood brighter
+    lesion_signal = tissue.muscle * signs.contrast * (1 + signs.heterogeneity * texture + focal * foci)
+    body = 0.5 - 0.5 * np.tanh(d_lesion * (0.5 * _SIGMOID_10_90 / signs.transition_mm))  # logistic sigmoid
+    if not signs.breach:
+        body = body * in_marrow
+    view[...] = mix(view, lesion_signal, body)
+    if signs.rim > 0:
+        width = rng.uniform(1.0, 2.0)
+        ring = np.exp(-((d_lesion - width / 2) / (width / 2)) ** 2) * (d_outer < 0)
+        view[...] = mix(view, tissue.cortex * 1.5, signs.rim * ring)
+    if signs.periosteal != "none":
+        _draw_periosteal(view, d_native, theta, float(np.arctan2(offset[1], offset[0])), signs, tissue, rng)
+    mask[g.rows, g.cols] |= d_lesion < 0
+
+
+def _draw_periosteal(view, d_outer, theta, direction: float, signs: LesionSigns, tissue: _Tissue, rng) -> None:
+    """Aggressive periosteal reaction beside a cortical breach, in a sector of the bone's surface.
+
+    Lamellated: thin dark layers parallel to the cortex ("onion skin"). Sunburst: thin dark spicules
+    radiating from the cortex. Both reach 3-9 mm into the soft tissue.
+    """
+    depth = rng.uniform(3, 9)
+    angle = wrap(theta - direction)
+    sector = np.exp(-(angle / rng.uniform(0.35, 0.7)) ** 2)
+    zone = sector * (d_outer > 0) * np.clip(1 - d_outer / depth, 0, 1)
+    if signs.periosteal == "lamellated":
+        pattern = np.maximum(np.cos(2 * np.pi * d_outer / rng.uniform(1.4, 2.4)), 0) ** 6
+    else:
+        pattern = np.maximum(np.cos(angle * (2 * np.pi * 28 / rng.uniform(1.8, 2.8))), 0) ** 8  # ~2 mm apart
+    view[...] = mix(view, tissue.cortex * 2, 0.75 * zone * pattern)
+
+
+def _acquire(scene: np.ndarray, rng) -> np.ndarray:
+    """Coil sensitivity, blur, Rician noise and gain: a relative-signal scene becomes uint16 pixel values.
+
+    The coil field is a smooth separable product exp(f(y)) exp(g(x)); the noise is complex Gaussian of
+    standard deviation sigma added before taking the magnitude, so air shows Rayleigh noise and low signal is
+    biased upwards, as in any magnitude MR image.
+    """
+    H, W = scene.shape
+    y = np.linspace(-1, 1, H, dtype=np.float32)[:, None]
+    x = np.linspace(-1, 1, W, dtype=np.float32)[None, :]
+    gx, gy, curve = rng.uniform(-0.2, 0.2), rng.uniform(-0.1, 0.25), rng.uniform(-0.15, 0.15)
+    gain = rng.uniform(1200, 3400)
+    bias = gain * (np.exp(gy * y + curve * y**2)
+                   * np.exp(gx * x + curve * x**2 + 0.05 * np.cos(np.pi * x * rng.uniform(1, 2) + rng.uniform(0, 6))))
+    signal = ndimage.gaussian_filter(scene * bias, rng.uniform(0.4, 0.8), truncate=2.5)
+    sigma = rng.uniform(0.015, 0.04) * gain
+    real = rng.standard_normal(scene.shape, dtype=np.float32)
+    real *= sigma
+    real += signal
+    imag = rng.standard_normal(scene.shape, dtype=np.float32)
+    imag *= sigma
+    real *= real
+    imag *= imag
+    real += imag
+    magnitude = np.sqrt(real, out=real)
+    magnitude += 0.5  # round to nearest on the cast below
+    return np.minimum(magnitude, 65535, out=magnitude).astype(np.uint16)
+
+
+def render(signs: LesionSigns, rng: np.random.Generator):
+    """Draw one slice with the lesion ``signs``: returns (uint16 image, bool lesion mask, spacing in mm)."""
+    spacing = float(rng.uniform(*SPACING_MM))
+    tissue = _Tissue(marrow=rng.uniform(0.82, 0.95), muscle=rng.uniform(0.26, 0.38), cortex=rng.uniform(0.02, 0.05),
+                     vessel=rng.uniform(0.04, 0.12), skin=rng.uniform(0.45, 0.6))
+    image = np.zeros(IMAGE_SHAPE, np.float32)
+    mask = np.zeros(IMAGE_SHAPE, bool)
+    texture = smooth_noise(IMAGE_SHAPE, 1.0, rng)
+    half_gap = rng.uniform(68, 88)
+    shift = rng.uniform(-12, 12), rng.uniform(-10, 10)
+    lesion_side = int(rng.integers(2))
+    mid = IMAGE_SHAPE[1] // 2 + int(round(shift[0] / spacing))
+    for side, medial in ((0, +1), (1, -1)):  # side 0: the patient's right thigh, on the image's left
+        centre = (shift[0] - medial * half_gap + rng.uniform(-4, 4), shift[1] + rng.uniform(-4, 4))
+        bone_centre = (centre[0] + medial * rng.uniform(0, 8), centre[1] - rng.uniform(5, 14))
+        cols = slice(0, mid) if side == 0 else slice(mid, IMAGE_SHAPE[1])
+        _draw_thigh(image, spacing, cols, centre, medial, bone_centre, tissue, texture, rng)
+        _draw_femur(image, mask, spacing, bone_centre, tissue, signs if side == lesion_side else None, rng)
+    return _acquire(image, rng), mask, spacing
+
+
+def case_generator(seed: int, label: int, k: int) -> np.random.Generator:
+    """The generator of the k-th case of a class: independent of how many cases are drawn."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(label, k)))
+
+
+def _make_case(seed: int, label: int, k: int, index: int) -> Case:
+    rng = case_generator(seed, label, k)
+    signs = sample_signs(label, rng)
+    image, mask, spacing = render(signs, rng)
+    return Case(case_id=f"case_{index:04d}", patient_id=f"P{index:04d}", label=label, image=image, box=box_of(mask),
+                mask=mask, source="synthetic", spacing_mm=spacing)
+
+
+def labels_for(n: int, n_malignant: int, seed: int) -> np.ndarray:
+    """Which of the n positions are malignant: a seeded permutation with exactly ``n_malignant`` ones."""
+    if not 0 <= n_malignant <= n:
+        raise ValueError(f"synthetic.generate: n_malignant must lie in [0, n={n}], got {n_malignant}")
+    labels = np.zeros(n, np.int64)
+    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,))).permutation(n)
+    labels[order[:n_malignant]] = MALIGNANT
+    return labels
+
+
+def generate(n: int = 500, n_malignant: int = 165, seed: int = 0, n_jobs: int = 1) -> list[Case]:
+    """``n`` synthetic cases, ``n_malignant`` of them malignant, one per patient; deterministic for ``seed``.
+
+    Case ids are ``case_0000``..., patient ids ``P0000``...; ``n_jobs`` > 1 (or -1) draws in that many threads
+    (same result: every case has its own generator).
+    """
+    labels = labels_for(n, n_malignant, seed)
+    within_class = np.zeros(n, np.int64)
+    for label in (0, 1):
+        positions = np.flatnonzero(labels == label)
+        within_class[positions] = np.arange(len(positions))
+    jobs = [delayed(_make_case)(seed, int(labels[i]), int(within_class[i]), i) for i in range(n)]
+    return list(Parallel(n_jobs=n_jobs, prefer="threads")(jobs))
+
+
+def cached_generate(n: int = 500, n_malignant: int = 165, seed: int = 0, cache_dir=None, n_jobs: int = 1):
+    """``generate``, stored in ``cache_dir`` (default ``default_cache_dir()``) and read back on later calls.
+
+    The file (an uncompressed ``.npz``, about 0.7 MB per case; masks bit-packed) is named after the
+    arguments and ``GENERATOR_VERSION``, and read with ``allow_pickle=False``.
+    """
+    path = Path(cache_dir or default_cache_dir()) / f"synthetic_v{GENERATOR_VERSION}_n{n}_m{n_malignant}_s{seed}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as f:
+            masks = np.unpackbits(f["masks"], axis=-1, count=IMAGE_SHAPE[1]).astype(bool)
+            return [Case(case_id=str(cid), patient_id=str(pid), label=int(label), image=image,
+                         box=tuple(int(v) for v in box), mask=mask, source="synthetic", spacing_mm=float(spacing))
+                    for cid, pid, label, image, box, mask, spacing in zip(
+                        f["case_ids"], f["patient_ids"], f["labels"], f["images"], f["boxes"], masks, f["spacing"])]
+    cases = generate(n, n_malignant, seed, n_jobs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
+    np.savez(partial, images=np.stack([c.image for c in cases]),
+             masks=np.packbits(np.stack([c.mask for c in cases]), axis=-1),
+             labels=np.array([c.label for c in cases]), boxes=np.array([c.box for c in cases]),
+             spacing=np.array([c.spacing_mm for c in cases]), case_ids=np.array([c.case_id for c in cases]),
+             patient_ids=np.array([c.patient_id for c in cases]))
+    os.replace(partial, path)
+    return cases

@@ -1,0 +1,213 @@
+"""Folder loaders: real DICOM files shipped with pydicom, images written here, every bad input's message,
+skip_bad reporting, and the synth CLI's folder read back exactly."""
+import csv
+import logging
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from femur_app import synth
+from femur_app.data import DataError, generate, load_dataset
+from femur_app.data.loaders import read_image
+
+pydicom = pytest.importorskip("pydicom")
+from pydicom.data import get_testdata_file  # noqa: E402  (only after the skip above)
+
+
+def _dicom(name):
+    path = get_testdata_file(name)
+    if path is None:
+        pytest.skip(f"pydicom {pydicom.__version__} does not ship {name}")
+    return path
+
+
+def _write_folder(folder, rows, header=("path", "label", "patient_id", "x0", "y0", "x1", "y1", "mask_path")):
+    with open(folder / "labels.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+@pytest.fixture
+def loader_folder(tmp_path):
+    """Three 16-bit PNGs (20 x 30) and a mask; returns the folder."""
+    for i in range(3):
+        iio.imwrite(tmp_path / f"img{i}.png", np.full((20, 30), 1000 * (i + 1), np.uint16))
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:9, 10:16] = 255
+    iio.imwrite(tmp_path / "mask0.png", mask)
+    return tmp_path
+
+
+# --- DICOM files shipped inside pydicom -------------------------------------------------------------------
+
+def test_pydicom_mr_small_loads_with_its_pixels_and_spacing():
+    path = _dicom("MR_small.dcm")
+    image, spacing = read_image(path)
+    expected = pydicom.dcmread(path).pixel_array
+    assert image.shape == (64, 64) and image.dtype == np.float32  # signed int16 pixels -> float32
+    assert np.array_equal(image, expected.astype(np.float32)) and spacing == pytest.approx(0.3125)
+
+
+def test_pydicom_ct_small_gets_its_rescale_applied():
+    image, _ = read_image(_dicom("CT_small.dcm"))
+    raw = pydicom.dcmread(_dicom("CT_small.dcm")).pixel_array
+    assert np.array_equal(image, raw.astype(np.float32) - 1024)
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("MR_truncated.dcm", "truncated or corrupt DICOM pixel data"),
+    ("rtplan.dcm", "DICOM without pixel data"),
+    ("rtdose.dcm", "DICOM with 15 frames; expected a single frame"),
+    ("SC_rgb_small_odd.dcm", r"colour DICOM \(RGB\)"),
+])
+def test_bad_pydicom_files_get_an_error_naming_file_and_problem(name, problem):
+    path = _dicom(name)
+    with pytest.raises(DataError, match=problem) as info:
+        read_image(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_compressed_dicom_without_its_decoder_says_which_codec_is_missing():
+    path = _dicom("MR_small_jpeg_ls_lossless.dcm")
+    try:
+        pydicom.dcmread(path).pixel_array
+    except RuntimeError:
+        pass
+    else:
+        pytest.skip("a JPEG-LS decoder is installed here")
+    with pytest.raises(DataError, match=r"compressed with JPEG-LS Lossless Image Compression, and no installed"):
+        read_image(path)
+
+
+def test_a_file_called_dcm_that_is_not_dicom(tmp_path):
+    (tmp_path / "x.dcm").write_bytes(b"not a dicom file at all" * 10)
+    with pytest.raises(DataError, match=r"x.dcm: is not a DICOM file"):
+        read_image(tmp_path / "x.dcm")
+
+
+def test_missing_pydicom_names_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # makes `import pydicom` fail
+    with pytest.raises(ImportError, match=r"pip install minicnn\[dicom\]"):
+        read_image(_dicom("MR_small.dcm"))
+
+
+# --- ordinary image files ----------------------------------------------------------------------------------
+
+def test_8_and_16_bit_png_and_tiff_keep_their_values_as_uint16(tmp_path):
+    eight = np.arange(20 * 30, dtype=np.uint16).reshape(20, 30) % 256
+    sixteen = eight * 257
+    iio.imwrite(tmp_path / "a.png", eight.astype(np.uint8))
+    iio.imwrite(tmp_path / "b.tif", sixteen)
+    for name, expected in (("a.png", eight), ("b.tif", sixteen)):
+        image, spacing = read_image(tmp_path / name)
+        assert image.dtype == np.uint16 and np.array_equal(image, expected) and spacing is None
+
+
+def test_grey_saved_as_rgb_is_accepted_but_colour_multiframe_and_damaged_files_are_not(tmp_path):
+    grey = np.random.default_rng(0).integers(0, 255, (20, 30), dtype=np.uint8)
+    iio.imwrite(tmp_path / "grey_rgb.png", np.stack([grey] * 3, axis=-1))
+    assert np.array_equal(read_image(tmp_path / "grey_rgb.png")[0], grey)
+    colour = np.stack([grey, grey, 255 - grey], axis=-1)
+    iio.imwrite(tmp_path / "colour.png", colour)
+    with pytest.raises(DataError, match=r"colour.png: is a colour image \(shape \(20, 30, 3\)\)"):
+        read_image(tmp_path / "colour.png")
+    iio.imwrite(tmp_path / "stack.tif", np.zeros((4, 20, 30), np.uint16))
+    with pytest.raises(DataError, match=r"stack.tif: has 4 frames"):
+        read_image(tmp_path / "stack.tif")
+    whole = (tmp_path / "grey_rgb.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match=r"cut.png: unreadable or truncated image"):
+        read_image(tmp_path / "cut.png")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(DataError, match=r"notes.txt: unknown image type '.txt'"):
+        read_image(tmp_path / "notes.txt")
+    with pytest.raises(DataError, match=r"nothere.png: file not found"):
+        read_image(tmp_path / "nothere.png")
+
+
+# --- labels.csv --------------------------------------------------------------------------------------------
+
+def test_labels_csv_gives_cases_with_boxes_masks_and_patients(loader_folder):
+    _write_folder(loader_folder, [
+        ("img0.png", "benign", "A", "", "", "", "", "mask0.png"),
+        ("img1.png", "Malignant", "A", 1, 2, 11, 12, ""),
+        ("img2.png", "0", "B", "", "", "", "", ""),
+    ])
+    cases = load_dataset(loader_folder)
+    assert [c.label for c in cases] == [0, 1, 0] and [c.patient_id for c in cases] == ["A", "A", "B"]
+    assert [c.case_id for c in cases] == ["img0", "img1", "img2"] and cases.skipped == []
+    assert cases[0].box == (10, 5, 16, 9)  # from the mask
+    assert cases[0].mask.sum() == 24 and cases[1].mask is None and cases[1].box == (1, 2, 11, 12)
+    assert cases[2].box is None and cases[2].image[0, 0] == 3000 and cases[2].source == str(loader_folder / "img2.png")
+
+
+@pytest.mark.parametrize("row, problem", [
+    (("img1.png", "maybe", "A", "", "", "", "", ""), r"line 3 \(img1.png\): unknown label 'maybe'"),
+    (("img1.png", "benign", "A", 20, 0, 31, 5, ""), r"line 3 \(img1.png\): box .* outside the 30x20 \(WxH\) image"),
+    (("img1.png", "benign", "A", 1, 2, "", "", ""), r"line 3 \(img1.png\): box .* is incomplete"),
+    (("img1.png", "benign", "A", 1.5, 2, 4, 5, ""), r"line 3 \(img1.png\): box .* must be whole pixel numbers"),
+    (("img0.png", "benign", "B", "", "", "", "", ""), r"line 3 \(img0.png\): duplicate path, already listed on line 2"),
+    (("gone.png", "benign", "B", "", "", "", "", ""), r"gone.png: file not found"),
+    (("img1.png", "benign", "", "", "", "", "", ""), r"line 3 \(img1.png\): empty patient_id"),
+    (("img1.png", "benign", "A", "", "", "", "", "small.png"),
+     r"line 3 \(img1.png\): .*small.png: mask is 3x2 \(WxH\) but its image is 30x20"),
+])
+def test_each_bad_row_raises_naming_file_and_problem_or_is_skipped_and_reported(loader_folder, caplog, row, problem):
+    iio.imwrite(loader_folder / "small.png", np.ones((2, 3), np.uint8))
+    _write_folder(loader_folder, [("img0.png", "benign", "A", "", "", "", "", ""), row])
+    with pytest.raises(DataError, match=problem):
+        load_dataset(loader_folder)
+    with caplog.at_level(logging.WARNING, logger="femur_app.data"):
+        result = load_dataset(loader_folder, skip_bad=True)
+    assert [c.case_id for c in result] == ["img0"]
+    assert len(result.skipped) == 1 and result.skipped[0].path == row[0]
+    assert any(rec.getMessage().startswith("skipped ") and row[0] in rec.getMessage() for rec in caplog.records)
+
+
+def test_a_missing_column_names_the_table_and_the_column(loader_folder):
+    _write_folder(loader_folder, [("img0.png", "benign")], header=("path", "label"))
+    with pytest.raises(DataError, match=r"labels.csv: missing column\(s\) patient_id; found \['path', 'label'\]"):
+        load_dataset(loader_folder, skip_bad=True)  # a broken table is never skippable
+    _write_folder(loader_folder, [("img0.png", "benign", "A", 1, 2)],
+                  header=("path", "label", "patient_id", "x0", "y0"))
+    with pytest.raises(DataError, match=r"has box column\(s\) \['x0', 'y0'\] but not all of x0, y0, x1, y1"):
+        load_dataset(loader_folder)
+
+
+def test_class_subfolders_without_csv_and_a_folder_of_neither(tmp_path):
+    for label in ("benign", "malignant"):
+        (tmp_path / label).mkdir()
+        iio.imwrite(tmp_path / label / "x.png", np.zeros((8, 8), np.uint8))
+    (tmp_path / "benign" / ".DS_Store").write_bytes(b"\0")
+    (tmp_path / "malignant" / "broken.png").write_bytes(b"\x89PNG")
+    with pytest.raises(DataError, match="broken.png: unreadable or truncated image"):
+        load_dataset(tmp_path)
+    cases = load_dataset(tmp_path, skip_bad=True)
+    assert [(c.case_id, c.patient_id, c.label) for c in cases] == [("benign/x", "benign/x", 0),
+                                                                   ("malignant/x", "malignant/x", 1)]
+    assert [s.path for s in cases.skipped] == [str(tmp_path / "malignant" / "broken.png")]
+    with pytest.raises(DataError, match=r"expected labels.csv, or subfolders benign/ and malignant/"):
+        load_dataset(tmp_path / "benign")
+    with pytest.raises(DataError, match=r"nowhere: data folder not found"):
+        load_dataset(tmp_path / "nowhere")
+
+
+# --- the synth CLI writes exactly what the loader reads ---------------------------------------------------
+
+def test_synth_cli_round_trips_through_load_dataset(tmp_path, capsys):
+    out = tmp_path / "set"
+    assert synth.main(["--out", str(out), "--n", "6", "--seed", "4"]) == 0
+    assert "wrote 6 cases (2 malignant)" in capsys.readouterr().out
+    with open(out / "labels.csv") as f:
+        assert f.readline().strip() == "path,label,patient_id,x0,y0,x1,y1,mask_path"
+    loaded, generated = load_dataset(out), generate(6, 2, seed=4)
+    assert loaded.skipped == []
+    for a, b in zip(loaded, generated):
+        assert a.case_id == f"images/{b.case_id}" and (a.label, a.patient_id, a.box) == (b.label, b.patient_id, b.box)
+        assert a.image.dtype == np.uint16 and np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+    with pytest.raises(SystemExit):
+        synth.main(["--out", str(out), "--n", "2"])  # refuses to overwrite without --force
+    assert "exists; use --force" in capsys.readouterr().err
