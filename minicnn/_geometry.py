@@ -1,4 +1,4 @@
-"""Sliding-window geometry shared by convolution and pooling: padding, output sizes, window views."""
+"""Sliding-window geometry shared by convolution and pooling: padding, output sizes, window views, sample blocks."""
 from __future__ import annotations
 
 import numpy as np
@@ -74,6 +74,16 @@ def windows(x_pad, KH: int, KW: int, SH: int, SW: int):
     xp = _xp(x_pad)
     view = xp.lib.stride_tricks.sliding_window_view(x_pad, (KH, KW), axis=(2, 3))
     return view[:, :, ::SH, ::SW]
+
+
+def sample_blocks(x, block_bytes=1 << 20):
+    """Slices along axis 0 of about ``block_bytes`` of ``x`` each (at least one sample).
+
+    The unit of cache-sized work: a few element-wise passes over one block run in cache, where the same passes
+    over the whole batch would each stream it from memory.
+    """
+    step = max(1, block_bytes // max(1, x[:1].nbytes))
+    return [slice(start, start + step) for start in range(0, len(x), step)]
 
 
 def _xp(x):

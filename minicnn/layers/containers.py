@@ -4,6 +4,11 @@ Backpropagation through a chain is the chain rule applied right to left::
 
     forward:   h0 = x,  h_k = f_k(h_{k-1}),  y = h_K
     backward:  dh_K = dy,  dh_{k-1} = f_k.backward(dh_k)  (each f_k also stores its parameter gradients)
+
+The last step, dh_0 = dL/dx, is wasted work when x is the input image, and for a first convolution it is a
+whole col2im. ``model.needs_input_grad = False`` tells the first layer so (``Conv2d`` and ``Linear`` then
+return None from backward, other layers ignore the flag); ``Sequential`` passes the setting on to its first
+layer, so nested containers follow. The default is True: Grad-CAM's input saliency needs dL/dx.
 """
 from __future__ import annotations
 
@@ -43,6 +48,17 @@ class Sequential(Layer):
         self.layers = list(layers)
         self.check_finite = check_finite
 
+    @property
+    def needs_input_grad(self) -> bool:
+        """Whether backward returns dL/dx; setting it sets the first layer's flag (see the module docstring)."""
+        return getattr(self, "_needs_input_grad", True)
+
+    @needs_input_grad.setter
+    def needs_input_grad(self, value: bool):
+        self._needs_input_grad = bool(value)
+        if self.layers:
+            self.layers[0].needs_input_grad = bool(value)
+
     def forward(self, x, train=True):
         for layer in self.layers:
             x = layer.forward(x, train=train)
@@ -53,7 +69,7 @@ class Sequential(Layer):
     def backward(self, dy):
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
-            if self.check_finite:
+            if self.check_finite and dy is not None:
                 _assert_finite(dy, layer, "input gradient")
         return dy
 
