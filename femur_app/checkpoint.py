@@ -1,0 +1,81 @@
+"""The two kinds of checkpoint a run writes, both pickle-free ``.npz`` files through ``minicnn.serialize``.
+
+* A **model checkpoint** (``checkpoints/fold_03.npz``): the trained fold's parameters and batch-norm buffers,
+  with metadata that is all a later prediction needs - the architecture's registry name and keyword
+  arguments, the input size, the normalisation statistics of the training fold, the decision threshold and
+  the class names. ``load_model`` rebuilds the network from them.
+* A **training state** (``checkpoints/fold_03.state.npz``): what resuming an interrupted fold needs - the
+  model, the optimiser's momentum buffers and learning rate (arrays ``model.*`` and ``optim.*``), the number
+  of finished epochs, the learning-curve history, and the state of every random generator (its
+  ``bit_generator.state`` dict, JSON in the metadata). It is rewritten after every good epoch, so it is
+  always the last good checkpoint.
+
+Both are written atomically (a temporary file renamed over the target), so an interruption leaves either the
+old file or the new one.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from femur_app.models import build_model
+from minicnn import serialize
+from minicnn.backend import get_array_module, to_cpu
+
+CLASS_NAMES = ["benign", "malignant"]
+FORMAT = "femur_app.model/1"
+
+
+def save_model(path, model, *, architecture: str, model_kwargs: dict, input_size: int, mean, std,
+               threshold: float, extra: dict | None = None):
+    """Write a model checkpoint; ``mean`` and ``std`` are per input channel."""
+    metadata = {"format": FORMAT, "architecture": architecture, "model_kwargs": model_kwargs,
+                "input_size": input_size, "normalisation": {"mean": [float(m) for m in mean], "std": [float(s) for s in std]},
+                "threshold": threshold, "class_names": CLASS_NAMES, **(extra or {})}
+    return serialize.save(path, _host_state(model.state_dict()), metadata)
+
+
+def load_model(path):
+    """Rebuild the network of a model checkpoint -> (model, metadata)."""
+    state, metadata = serialize.load(path)
+    if not metadata or metadata.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a femur_app model checkpoint (metadata format {metadata and metadata.get('format')!r}, "
+                         f"expected {FORMAT!r})")
+    in_channels = len(metadata["normalisation"]["mean"])
+    model = build_model(metadata["architecture"], rng=np.random.default_rng(0), in_channels=in_channels,
+                        num_classes=len(metadata["class_names"]), input_size=metadata["input_size"],
+                        **metadata["model_kwargs"])
+    try:
+        model.load_state_dict(state)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    return model, metadata
+
+
+def save_state(path, model, optimizer, rngs: dict, epoch: int, history: list[dict]):
+    """Write a training state after ``epoch`` finished epochs (``rngs``: name -> numpy Generator)."""
+    arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
+    arrays.update({f"optim.{k}": v for k, v in optimizer.state_dict().items()})
+    metadata = {"epoch": epoch, "history": history,
+                "rng": {name: rng.bit_generator.state for name, rng in rngs.items()}}
+    return serialize.save(path, _host_state(arrays), metadata)
+
+
+def load_state(path, model, optimizer, rngs: dict) -> tuple[int, list[dict]]:
+    """Restore a training state into ``model``, ``optimizer`` and the generators -> (epoch, history)."""
+    arrays, metadata = serialize.load(path)
+    model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
+    optim = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
+    for index, (layer, key) in enumerate(optimizer.slots):  # momentum buffers onto their parameter's device
+        if f"velocity.{index}" in optim:
+            optim[f"velocity.{index}"] = get_array_module(layer.params[key]).asarray(optim[f"velocity.{index}"])
+    optimizer.load_state_dict(optim)
+    missing = sorted(set(rngs) - set(metadata["rng"]))
+    if missing:
+        raise ValueError(f"{path}: no saved state for the random generators {missing}")
+    for name, rng in rngs.items():
+        rng.bit_generator.state = metadata["rng"][name]
+    return metadata["epoch"], metadata["history"]
+
+
+def _host_state(state: dict) -> dict:
+    return {name: to_cpu(value) if hasattr(value, "shape") else np.asarray(value) for name, value in state.items()}

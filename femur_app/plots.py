@@ -1,0 +1,80 @@
+"""The run's figures, drawn with matplotlib's file-only Agg backend (no display needed).
+
+``roc.png``: the pooled out-of-fold ROC curve and each fold's, with the paper's reported operating point;
+``confusion_matrix.png``: the pooled confusion matrix at the run's threshold;
+``learning_curves.png``: per-epoch training and held-out loss and accuracy of every fold.
+Each function takes arrays or plain dicts and a path, and writes the figure atomically.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+
+from femur_app.metrics import auc, roc  # noqa: E402
+
+
+def save_figure(fig, path) -> Path:
+    path = Path(path)
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    fig.savefig(partial, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(partial, path)
+    return path
+
+
+def plot_roc(labels, probabilities, folds, path, paper_point: tuple[float, float] | None = None) -> Path:
+    """Pooled ROC (thick) and per-fold ROCs (thin); ``paper_point`` = (FPR, TPR) of the paper's table."""
+    labels, probabilities, folds = np.asarray(labels), np.asarray(probabilities), np.asarray(folds)
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    for fold in np.unique(folds):
+        held = folds == fold
+        if len(np.unique(labels[held])) == 2:
+            fpr, tpr, _ = roc(labels[held], probabilities[held])
+            ax.plot(fpr, tpr, color="0.7", lw=0.8)
+    fpr, tpr, _ = roc(labels, probabilities)
+    ax.plot(fpr, tpr, color="C0", lw=2.2, label=f"pooled out-of-fold (AUC {auc(labels, probabilities):.3f})")
+    ax.plot([], [], color="0.7", lw=0.8, label="single folds")
+    if paper_point is not None:
+        ax.plot(*paper_point, "r*", ms=11, label="paper's reported sens./spec.")
+    ax.plot([0, 1], [0, 1], ls=":", color="0.5", lw=1)
+    ax.set(xlabel="1 - specificity (false positive rate)", ylabel="sensitivity (true positive rate)",
+           xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), title="ROC, malignant = positive")
+    ax.legend(loc="lower right", fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_confusion(confusion: dict, threshold: float, path) -> Path:
+    """2x2 matrix, rows = true class, columns = predicted class, counts and row percentages."""
+    matrix = np.array([[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]])
+    fig, ax = plt.subplots(figsize=(4.4, 4))
+    ax.imshow(matrix, cmap="Blues")
+    rows = matrix.sum(axis=1, keepdims=True)
+    for (i, j), count in np.ndenumerate(matrix):
+        share = f"\n{100 * count / rows[i, 0]:.1f}% of row" if rows[i, 0] else ""
+        ax.text(j, i, f"{count}{share}", ha="center", va="center",
+                color="white" if count > matrix.max() / 2 else "black")
+    names = ["benign", "malignant"]
+    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=names, yticklabels=names, xlabel="predicted",
+           ylabel="true", title=f"Pooled out-of-fold, threshold {threshold:g}")
+    return save_figure(fig, path)
+
+
+def plot_learning_curves(histories: dict[int, list[dict]], path) -> Path:
+    """``histories``: fold -> list of per-epoch dicts with train_loss, train_acc, heldout_loss, heldout_acc."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for index, (fold, history) in enumerate(sorted(histories.items())):
+        epochs = [h["epoch"] for h in history]
+        colour = f"C{index % 10}"
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
+            ax.plot(epochs, [h[f"train_{key}"] for h in history], color=colour, lw=1, label=f"fold {fold}")
+            ax.plot(epochs, [h[f"heldout_{key}"] for h in history], color=colour, lw=1, ls="--")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss: training (solid), held-out fold (dashed)")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy at 0.5", title="Accuracy: training (solid), held-out (dashed)")
+    ax_acc.legend(fontsize=7, ncol=2)
+    return save_figure(fig, path)

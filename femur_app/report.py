@@ -1,0 +1,228 @@
+"""``report.md``: the run's results beside the paper's Tables 2 and 3, and a consistency check of those tables.
+
+The check rests on one identity. For a single confusion matrix with a fraction w of positive cases::
+
+    accuracy = w * sensitivity + (1 - w) * specificity
+
+so accuracy lies between sensitivity and specificity whatever the prevalence, and with the paper's own
+prevalence (165 malignant of 500) it is fixed by the other two. Two more consequences of the definitions:
+
+    precision = w sens / (w sens + (1 - w)(1 - spec))          F1 = 2 P sens / (P + sens)  =>  P = F1 sens / (2 sens - F1)
+    w needed for a given precision P:  w / (1 - w) = P (1 - spec) / (sens (1 - P))
+
+and any ROC curve (non-decreasing from (0, 0) to (1, 1)) through the operating point (FPR, TPR) encloses at
+least the rectangle below and right of it, so AUC >= TPR * (1 - FPR). ``consistency`` computes every number the
+report states from the table values; nothing in the report's text is typed in by hand.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+PAPER_PREVALENCE = (165, 500)  # malignant cases, all cases (paper, section 3.1)
+PAPER_TABLES = {  # percentages as printed in Tables 2 and 3, AUC as a fraction
+    "AlexNet-BN": {"accuracy": 98.34, "sensitivity": 97.26, "specificity": 95.74, "f1": 96.37, "auc": 0.848},
+    "GoogLeNet": {"accuracy": 96.58, "sensitivity": 96.27, "specificity": 92.58, "f1": 93.69, "auc": 0.688},
+}
+ROWS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("sensitivity", "Sensitivity"),
+        ("specificity", "Specificity"), ("f1", "F1"), ("auc", "AUC"))
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """What the definitions imply for one reported row (all rates as fractions)."""
+
+    model: str
+    accuracy_within_sens_spec: bool  # accuracy between sensitivity and specificity, as any prevalence requires
+    prevalence_for_accuracy: float  # the w that would give the reported accuracy: (acc - spec) / (sens - spec)
+    accuracy_at_paper_prevalence: float  # malignant positive, w = 165/500
+    accuracy_benign_positive: float  # the same with the roles of the classes swapped, w = 335/500
+    precision_from_f1: float  # P with 2 P sens / (P + sens) = F1
+    prevalence_for_precision: float  # the w that gives that precision
+    f1_at_paper_prevalence: float  # F1 that sens, spec and w = 165/500 imply
+    min_auc: float  # TPR * (1 - FPR): no ROC curve through the operating point has less
+    auc_possible: bool
+
+
+def consistency(model: str, reported: dict, prevalence: tuple[int, int] = PAPER_PREVALENCE) -> Consistency:
+    acc, sens, spec, f1 = (reported[k] / 100 for k in ("accuracy", "sensitivity", "specificity", "f1"))
+    w = prevalence[0] / prevalence[1]
+    precision = f1 * sens / (2 * sens - f1)
+    odds = precision * (1 - spec) / (sens * (1 - precision))
+    precision_at_w = w * sens / (w * sens + (1 - w) * (1 - spec))
+    min_auc = sens * spec  # TPR * (1 - FPR) with FPR = 1 - specificity
+    return Consistency(
+        model=model,
+        accuracy_within_sens_spec=min(sens, spec) <= acc <= max(sens, spec),
+        prevalence_for_accuracy=(acc - spec) / (sens - spec) if sens != spec else math.nan,
+        accuracy_at_paper_prevalence=w * sens + (1 - w) * spec,
+        accuracy_benign_positive=(1 - w) * sens + w * spec,
+        precision_from_f1=precision,
+        prevalence_for_precision=odds / (1 + odds),
+        f1_at_paper_prevalence=2 * precision_at_w * sens / (precision_at_w + sens),
+        min_auc=min_auc,
+        auc_possible=reported["auc"] >= min_auc,
+    )
+
+
+def consistency_text(check: Consistency, reported: dict) -> str:
+    """The finding for one row, in sentences, every number taken from ``check``."""
+    pct = 100.0
+    malignant, total = PAPER_PREVALENCE
+    verdict = "consistent" if check.accuracy_within_sens_spec else "inconsistent"
+    lines = [
+        f"**{check.model}** (reported accuracy {reported['accuracy']:.2f}, sensitivity {reported['sensitivity']:.2f}, "
+        f"specificity {reported['specificity']:.2f}, F1 {reported['f1']:.2f}, AUC {reported['auc']:.3f}):",
+        f"- Accuracy between sensitivity and specificity: {verdict}. "
+        + ("" if check.accuracy_within_sens_spec else
+           f"The reported accuracy would need a positive fraction w = {check.prevalence_for_accuracy:.2f}, "
+           "outside [0, 1]. ")
+        + f"With {malignant} of {total} cases malignant, the reported sensitivity and specificity give accuracy "
+          f"{pct * check.accuracy_at_paper_prevalence:.2f}% ({pct * check.accuracy_benign_positive:.2f}% if benign "
+          f"were the positive class).",
+        f"- F1 {reported['f1']:.2f} with sensitivity {reported['sensitivity']:.2f} implies precision "
+        f"{pct * check.precision_from_f1:.2f}%, which together with the reported specificity needs "
+        f"{pct * check.prevalence_for_precision:.1f}% positive cases (the paper has {pct * malignant / total:.0f}%); "
+        f"at {pct * malignant / total:.0f}% the reported sensitivity and specificity give F1 "
+        f"{pct * check.f1_at_paper_prevalence:.2f}.",
+        f"- Any ROC curve through the reported operating point (false positive rate "
+        f"{100 - reported['specificity']:.2f}%, true positive rate {reported['sensitivity']:.2f}%) has AUC >= "
+        f"{check.min_auc:.3f}; the reported AUC {reported['auc']:.3f} is "
+        + ("possible." if check.auc_possible else "therefore impossible for the same classifier."),
+    ]
+    return "\n".join(lines)
+
+
+def fmt_pct(value) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
+
+
+def fmt_metric(name: str, value) -> str:
+    """AUC as a fraction with three decimals, every rate as a percentage with two."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.3f}" if name == "auc" else f"{100 * value:.2f}"
+
+
+def results_table(metrics: dict) -> str:
+    """Pooled value [95% CI], per-fold mean +- sd, and the paper's two rows, one metric per line."""
+    header = ("| Metric | This run, pooled [95% CI] | This run, per fold mean ± sd | Paper AlexNet-BN | "
+              "Paper GoogLeNet |\n|---|---|---|---|---|")
+    lines = [header]
+    for key, label in ROWS:
+        pooled, spread = metrics["pooled"][key], metrics["fold_mean_sd"][key]
+        lo, hi = pooled["ci95"]
+        paper = [PAPER_TABLES[m].get(key) for m in ("AlexNet-BN", "GoogLeNet")]
+        paper_text = ["—" if v is None else (f"{v:.3f}" if key == "auc" else f"{v:.2f}") for v in paper]
+        lines.append(f"| {label} | {fmt_metric(key, pooled['value'])} [{fmt_metric(key, lo)}, {fmt_metric(key, hi)}] | "
+                     f"{fmt_metric(key, spread['mean'])} ± {fmt_metric(key, spread['sd'])} | "
+                     f"{paper_text[0]} | {paper_text[1]} |")
+    return "\n".join(lines)
+
+
+def folds_table(metrics: dict, fold_rows: list[dict]) -> str:
+    by_fold = {f["fold"]: f for f in metrics["per_fold"]}
+    lines = ["| Fold | Test cases (malignant) | Epochs | Status | Accuracy | Sensitivity | Specificity | F1 | AUC |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in fold_rows:
+        m = by_fold[row["fold"]]
+        lines.append(f"| {row['fold']} | {m['cases']} ({m['malignant']}) | {row['epochs_run']} | {row['status']} | "
+                     f"{fmt_pct(m['accuracy'])} | {fmt_pct(m['sensitivity'])} | {fmt_pct(m['specificity'])} | "
+                     f"{fmt_pct(m['f1'])} | {fmt_metric('auc', m['auc'])} |")
+    return "\n".join(lines)
+
+
+def calibration_section(metrics: dict) -> list[str]:
+    """Lines on how far the probabilities can be taken at their word (empty when not computed)."""
+    if "calibration" not in metrics:
+        return []
+    ece = metrics["calibration"]["ece"]
+    return ["### Calibration", "",
+            f"Expected calibration error over {metrics['calibration']['bins']} equal-width bins: **{ece:.3f}** "
+            "(the case-weighted mean gap between predicted P(malignant) and the observed malignant fraction; "
+            "0 = perfectly calibrated). The probabilities are not recalibrated; read them with the diagram.", "",
+            "![Reliability diagram](reliability.png)", ""]
+
+
+def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
+    """The whole report as Markdown. ``run_info``: data, model and protocol facts gathered by the trainer."""
+    pooled = metrics["pooled"]
+    confusion = pooled["confusion"]
+    diverged = [row for row in fold_rows if row["status"] != "finished"]
+    sections = [
+        f"# AlexNet-BN femoral tumour classification: {run_info['profile']} run",
+        "",
+        "## What was run",
+        "",
+        f"- **Data**: {run_info['data']} - {metrics['cases']} cases from {metrics['patients']} patients, "
+        f"{metrics['malignant']} malignant ({100 * metrics['malignant'] / metrics['cases']:.1f}%).",
+        f"- **Model**: {run_info['model']}.",
+        f"- **Protocol**: {run_info['protocol']}.",
+        f"- **Seed**: {run_info['seed']} (folds, weights, batch order, augmentation, dropout and bootstrap all "
+        f"derive from it). Threshold: P(malignant) >= {metrics['threshold']:g}.",
+        f"- **Time**: {run_info['time']}.",
+        f"- **Software**: {run_info['software']}.",
+        f"- **Reproduce**: `{run_info['command']}`",
+        "",
+    ]
+    if diverged:
+        sections += ["## Warning: diverged folds", ""]
+        sections += [f"- Fold {row['fold']}: {row['message']}" for row in diverged]
+        sections.append("")
+    sections += [
+        "## Results",
+        "",
+        "Every case was predicted once, by the model of the fold that held it out (out-of-fold). *Pooled*: all "
+        "predictions in one confusion matrix and one ROC curve; proportions with Wilson 95% intervals, F1 and AUC "
+        f"with patient-level bootstrap percentile intervals ({metrics['bootstrap']['replicates']} replicates). "
+        "*Per fold*: mean ± sample sd of the fold-wise values. Rates in %, AUC as a fraction. The paper's columns "
+        "are its Tables 2 and 3 as printed (it reports no precision); they are context, not targets - see the "
+        "consistency check below.",
+        "",
+        results_table(metrics),
+        "",
+        f"Pooled confusion matrix (malignant = positive): TP {confusion['tp']}, FN {confusion['fn']}, "
+        f"FP {confusion['fp']}, TN {confusion['tn']}.",
+        "",
+        "![ROC](roc.png) ![Confusion matrix](confusion_matrix.png)",
+        "",
+        "### Per fold",
+        "",
+        folds_table(metrics, fold_rows),
+        "",
+        "![Learning curves](learning_curves.png)",
+        "",
+        "The held-out curves are for monitoring only: no epoch, threshold or setting was chosen by them; each fold's "
+        "model is the one after its last epoch.",
+        "",
+        *calibration_section(metrics),
+        "## Consistency check of the paper's reported numbers",
+        "",
+        "For one confusion matrix, accuracy = w · sensitivity + (1 − w) · specificity, with w the fraction of "
+        "positive cases, so accuracy always lies between sensitivity and specificity. The checks below are "
+        "computed from the printed values (`femur_app.report.consistency`).",
+        "",
+    ]
+    for model, reported in PAPER_TABLES.items():
+        sections += [consistency_text(consistency(model, reported), reported), ""]
+    checks = [consistency(m, r) for m, r in PAPER_TABLES.items()]
+    failed = [c.model for c in checks if not (c.accuracy_within_sens_spec and c.auc_possible)]
+    sections += [
+        ("Finding: the rows of " + " and ".join(failed) + " cannot each come from one confusion matrix and one ROC "
+         "curve, so the paper's numbers are shown as reported and are not used as targets."
+         if failed else "Finding: the reported rows are internally consistent."),
+        "",
+        "## How to read this report",
+        "",
+        "- Sensitivity: the share of malignant tumours called malignant; specificity: the share of benign ones "
+        "called benign; precision: the share of 'malignant' calls that were right; F1: the harmonic mean of "
+        "precision and sensitivity; AUC: the probability that a random malignant case gets a higher score than a "
+        "random benign one (0.5 = chance).",
+        "- The 95% intervals say how much the numbers could move with another sample of patients of the same kind; "
+        "folds and patients never overlap, and augmentation and normalisation statistics come from the training "
+        "folds only.",
+        "- Files: `predictions.csv` (one row per case), `metrics.json` (every number above), `folds.csv`, "
+        "`config.toml` (the resolved configuration), `train.log`, `checkpoints/` (one model per fold).",
+        "",
+    ]
+    return "\n".join(sections)

@@ -1,0 +1,198 @@
+"""femur_app.train end to end on a tiny configuration (24 cases, 3 folds, 2 epochs, 40 px, 1/16 widths): the run
+folder, reproducibility, resume after an interruption, joblib and Dask execution, divergence, config errors."""
+import csv
+import json
+import tomllib
+
+import numpy as np
+import pytest
+
+from femur_app import checkpoint, train
+from femur_app.config import ConfigError, resolve
+from femur_app.train import main
+
+TINY = ["--folds", "3", "--epochs", "2", "--set", "data.n=24", "--set", "data.n_malignant=8",
+        "--set", "data.input_size=40", "--set", "model.width=0.0625", "--set", "cv.bootstrap=200"]
+RUN_FILES = {"config.toml", "train.log", "predictions.csv", "metrics.json", "folds.csv", "roc.png",
+             "confusion_matrix.png", "learning_curves.png", "reliability.png", "report.md"}
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.getbasetemp() / "prepared"))
+
+
+def run(out, *extra) -> list[dict]:
+    assert main(["--out", str(out), *TINY, *extra]) == 0
+    with open(out / "predictions.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted serial run that the other tests compare with."""
+    out = tmp_path_factory.mktemp("reference")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.getbasetemp() / "prepared"))
+        return out, run(out)
+
+
+def test_run_folder_holds_every_output(reference):
+    out, rows = reference
+    assert RUN_FILES <= {p.name for p in out.iterdir()}
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "fold_01.npz", "fold_01.state.npz", "fold_02.npz", "fold_02.state.npz", "fold_03.npz", "fold_03.state.npz"]
+    assert list(rows[0]) == ["case_id", "patient_id", "fold", "label", "prob_malignant", "pred"]
+    assert len(rows) == 24 and sorted({r["fold"] for r in rows}) == ["1", "2", "3"]
+    assert sum(int(r["label"]) for r in rows) == 8
+    with open(out / "folds.csv") as f:
+        folds = list(csv.DictReader(f))
+    assert [(r["fold"], r["n_test"], r["epochs_run"], r["status"]) for r in folds] == [
+        ("1", "8", "2", "finished"), ("2", "8", "2", "finished"), ("3", "8", "2", "finished")]
+    log = (out / "train.log").read_text()
+    assert log.count(" epoch 1/2 ") == 3 and log.count(" epoch 2/2 ") == 3 and "Estimated training time" in log
+    report = (out / "report.md").read_text()
+    for text in ("98.34", "97.26", "95.74", "96.37", "0.848", "96.58", "0.688",  # the paper's tables
+                 "accuracy 96.24%", "precision 95.50%", "48.2% positive", "AUC >= 0.931",  # the consistency check
+                 "synthetic", "Seed**: 0", "NumPy", "reduced CPU variant"):
+        assert text in report, text
+
+
+def test_resolved_config_is_written_and_reusable(reference, tmp_path):
+    out, _ = reference
+    saved = tomllib.loads((out / "config.toml").read_text())
+    assert saved["cv"]["folds"] == 3 and saved["data"]["input_size"] == 40 and saved["model"]["width"] == 0.0625
+    assert resolve([out / "config.toml"]) == saved  # the file is a complete, valid --config
+
+
+def test_checkpoint_carries_what_prediction_needs(reference):
+    out, rows = reference
+    model, meta = checkpoint.load_model(out / "checkpoints" / "fold_02.npz")
+    assert meta["architecture"] == "alexnet_bn" and meta["input_size"] == 40 and meta["threshold"] == 0.5
+    assert meta["class_names"] == ["benign", "malignant"] and meta["model_kwargs"]["width"] == 0.0625
+    # the rebuilt model reproduces fold 2's stored predictions from the cached preprocessed images
+    cfg = resolve([out / "config.toml"])
+    data = train.load_data(cfg, out)
+    held = [i for i, r in enumerate(rows) if r["fold"] == "2"]
+    probs = train.predict(model, data.X[held], np.array(meta["normalisation"]["mean"], np.float32),
+                          np.array(meta["normalisation"]["std"], np.float32), 32, "cpu")
+    assert probs.tolist() == [float(rows[i]["prob_malignant"]) for i in held]
+
+
+def test_same_seed_same_predictions_other_seed_others(reference, tmp_path):
+    _, rows = reference
+    assert run(tmp_path / "again") == rows
+    other = run(tmp_path / "seed1", "--seed", "1")
+    assert [r["prob_malignant"] for r in other] != [r["prob_malignant"] for r in rows]
+
+
+def test_resume_after_an_interruption_gives_identical_predictions(reference, tmp_path, monkeypatch):
+    _, rows = reference
+    real_save, calls = checkpoint.save_state, []
+
+    def save_then_interrupt(*args, **kwargs):
+        path = real_save(*args, **kwargs)
+        calls.append(path.name)
+        if len(calls) == 5:  # fold 1: epochs 0, 1, 2; fold 2: epoch 0, then epoch 1 is saved and we stop
+            raise KeyboardInterrupt
+        return path
+
+    monkeypatch.setattr(checkpoint, "save_state", save_then_interrupt)
+    out = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        main(["--out", str(out), *TINY])
+    assert calls[-1] == "fold_02.state.npz" and not (out / "folds" / "fold_02.json").exists()
+    monkeypatch.setattr(checkpoint, "save_state", real_save)
+    assert run(out) == rows
+    log = (out / "train.log").read_text()
+    assert "fold 2: resumed after epoch 1 from fold_02.state.npz" in log
+    assert log.count("fold 1 epoch 1/2") == 1  # fold 1 had finished and was not trained again
+
+
+def test_resuming_with_another_configuration_is_refused(reference, tmp_path):
+    out = tmp_path / "changed"
+    out.mkdir()
+    (out / "config.toml").write_text((reference[0] / "config.toml").read_text())
+    with pytest.raises(SystemExit, match=r"different configuration \(train.epochs: 2 -> 3\)"):
+        main(["--out", str(out), *TINY, "--epochs", "3"])
+
+
+def test_joblib_workers_give_the_same_predictions(reference, tmp_path):
+    assert run(tmp_path / "jobs2", "--jobs", "2") == reference[1]
+
+
+def test_dask_cluster_gives_the_same_predictions(reference, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, host="127.0.0.1",
+                                  protocol="tcp", dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert run(tmp_path / "dask", "--scheduler", cluster.scheduler_address) == reference[1]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's overflow warnings on the way to infinity
+def test_divergence_stops_the_fold_and_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "diverged"
+    rows = run(out, "--set", "train.lr=1e6")
+    results = [json.loads((out / "folds" / f"fold_{k:02d}.json").read_text()) for k in (1, 2, 3)]
+    for result in results:
+        assert result["status"] == "diverged" and result["epochs_run"] == 1
+        assert result["message"].startswith("diverged in epoch 2 (")
+        assert "the last good checkpoint (after epoch 1" in result["message"]
+    # the kept state is the epoch-1 model, finite, and it is what the fold's model checkpoint holds
+    state, meta = checkpoint.serialize.load(out / "checkpoints" / "fold_01.state.npz")
+    model_state, _ = checkpoint.serialize.load(out / "checkpoints" / "fold_01.npz")
+    assert meta["epoch"] == 1
+    assert all(np.isfinite(v).all() and np.array_equal(v, state[f"model.{k}"]) for k, v in model_state.items())
+    assert all(np.isfinite(float(r["prob_malignant"])) for r in rows)
+    assert "Warning: diverged folds" in (out / "report.md").read_text()
+
+
+def test_a_nan_loss_is_caught_on_its_batch(tmp_path, monkeypatch):
+    real, calls = train.softmax_cross_entropy, []
+
+    def nan_on_third_call(logits, labels):
+        calls.append(1)
+        loss, dlogits = real(logits, labels)
+        return (float("nan") if len(calls) == 3 else loss), dlogits
+
+    monkeypatch.setattr(train, "softmax_cross_entropy", nan_on_third_call)
+    monkeypatch.setattr(train, "estimate_seconds", lambda *args: (0.0, 0.0))  # only training calls the loss
+    out = tmp_path / "nan"
+    run(out)
+    first = json.loads((out / "folds" / "fold_01.json").read_text())
+    # 16 training cases = 1 batch per epoch: calls 1-2 are fold 1's two epochs, call 3 fold 2's first
+    second = json.loads((out / "folds" / "fold_02.json").read_text())
+    assert first["status"] == "finished"
+    assert second["status"] == "diverged" and second["message"].startswith("diverged in epoch 1 (loss nan on batch 1)")
+    assert second["epochs_run"] == 0  # predicted by the initial (epoch-0) checkpoint
+
+
+def test_config_errors_name_the_key_and_value(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nlrr = 0.1\n")
+    assert main(["--config", str(bad), "--out", str(tmp_path / "x")]) == 2
+    assert f"{bad}: unknown key 'train.lrr'" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"--set train.epochs=ten: 'train.epochs' must be of type int"):
+        train.resolve_config(train.parse_args(["--set", "train.epochs=ten"]))
+    with pytest.raises(ConfigError, match="train.schedule must be one of"):
+        train.resolve_config(train.parse_args(["--set", "train.schedule=\"linear\""]))
+    with pytest.raises(ConfigError, match=r"\[augment\]: AugmentConfig: hflip = 2.0"):
+        train.resolve_config(train.parse_args(["--set", "augment.hflip=2.0"]))
+
+
+def test_quick_profile_resolves_to_the_reduced_variant():
+    cfg = train.resolve_config(train.parse_args(["--quick", "--epochs", "5"]))
+    assert (cfg["data"]["input_size"], cfg["model"]["width"], cfg["train"]["epochs"], cfg["cv"]["folds"]) == (64, 0.25, 5, 10)
+    assert cfg["model"]["name"] == "alexnet_bn" and cfg["train"]["lr"] == 0.01 and cfg["train"]["batch_size"] == 32
+
+
+def test_cuda_without_a_gpu_fails_clearly(tmp_path):
+    from minicnn import backend
+
+    try:
+        backend.cupy_module()
+        pytest.skip("a GPU is available")
+    except backend.GPUUnavailableError:
+        pass
+    with pytest.raises(backend.GPUUnavailableError, match="CuPy"):
+        main(["--out", str(tmp_path / "gpu"), *TINY, "--device", "cuda"])
