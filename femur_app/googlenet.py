@@ -47,10 +47,19 @@ def inception(in_c, widths, rng, name):
     return block, c1 + c3 + c5 + pp
 
 
-def googlenet(in_channels=1, num_classes=2, *, rng=None, width=1.0, input_size=224, dropout=0.4):
-    """Inception v1 for ``input_size`` x ``input_size`` images (a multiple of 32)."""
+def googlenet(in_channels=1, num_classes=2, *, rng=None, width=1.0, input_size=224, dropout=0.4, l2=0.0,
+              l2_layers=()):
+    """Inception v1 for ``input_size`` x ``input_size`` images (a multiple of 32).
+
+    ``l2`` is applied to the weights of the top-level layers named in ``l2_layers`` (conv1, conv2_reduce,
+    conv2, fc); the Inception modules' convolutions are not named one by one.
+    """
     if input_size % 32:
         raise ValueError(f"googlenet: input_size must be a multiple of 32, got {input_size}")
+    named = ("conv1", "conv2_reduce", "conv2", "fc")
+    unknown = sorted(set(l2_layers) - set(named))
+    if unknown:
+        raise ValueError(f"googlenet: l2_layers names unknown layers {unknown}; layers that take L2 are {named}")
     rng = np.random.default_rng() if rng is None else rng
 
     def w(c):
@@ -70,4 +79,7 @@ def googlenet(in_channels=1, num_classes=2, *, rng=None, width=1.0, input_size=2
     final = input_size // 32
     layers += [AvgPool2d(final, name="global_pool"), Flatten(), Dropout(dropout, rng=rng),
                Linear(channels, num_classes, rng=rng, name="fc")]
-    return Sequential(*layers)
+    model = Sequential(*layers)
+    for name in l2_layers:
+        model.find(name).l2 = float(l2)
+    return model
