@@ -132,6 +132,15 @@ def folds_table(metrics: dict, fold_rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def gallery_section(metrics: dict) -> list[str]:
+    """The Grad-CAM gallery and the share of each heat map inside the true lesion (empty when not computed)."""
+    if "gradcam_inside_lesion" not in metrics:
+        return []
+    from femur_app.gallery import markdown
+
+    return markdown(metrics["gradcam_inside_lesion"])
+
+
 def calibration_section(metrics: dict) -> list[str]:
     """Lines on how far the probabilities can be taken at their word (empty when not computed)."""
     if "calibration" not in metrics:
@@ -196,6 +205,7 @@ def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
         "model is the one after its last epoch.",
         "",
         *calibration_section(metrics),
+        *gallery_section(metrics),
         "## Consistency check of the paper's reported numbers",
         "",
         "For one confusion matrix, accuracy = w · sensitivity + (1 − w) · specificity, with w the fraction of "

@@ -47,7 +47,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from femur_app import checkpoint, config as configuration, plots
+from femur_app import checkpoint, config as configuration, gallery, plots
 from femur_app.calibration import plot_reliability, reliability
 from femur_app.augment import AugmentConfig, augment
 from femur_app.cv import assign_folds
@@ -95,14 +95,21 @@ class Data:
     description: str
 
 
-def load_data(cfg: dict, run_dir: Path) -> Data:
+def load_cases(cfg: dict):
+    """The configured cases (synthetic or a folder), as load_dataset returns them."""
     data = cfg["data"]
     if data["source"] == "synthetic":
-        cases = load_dataset("synthetic", n=data["n"], n_malignant=data["n_malignant"], seed=data["synthetic_seed"])
+        return load_dataset("synthetic", n=data["n"], n_malignant=data["n_malignant"], seed=data["synthetic_seed"])
+    return load_dataset(data["source"], skip_bad=data["skip_bad"])
+
+
+def load_data(cfg: dict, run_dir: Path) -> Data:
+    data = cfg["data"]
+    cases = load_cases(cfg)
+    if data["source"] == "synthetic":
         description = (f"built-in synthetic femur-MRI phantoms (femur_app.data.synthetic, synthetic_seed "
                        f"{data['synthetic_seed']}), not patient data")
     else:
-        cases = load_dataset(data["source"], skip_bad=data["skip_bad"])
         description = f"image folder {Path(data['source']).resolve()}"
         for skipped in cases.skipped:
             log(run_dir, f"skipped input {skipped.path}: {skipped.reason}")
@@ -374,6 +381,10 @@ def write_outputs(run_dir: Path, data: Data, folds, results: list[dict], cfg: di
                               "mean_predicted": rel.mean_predicted.tolist(),
                               "observed_fraction": rel.observed_fraction.tolist()}
     plot_reliability(rel, run_dir / "reliability.png", "Reliability of the out-of-fold P(malignant)")
+    cases = load_cases(cfg)
+    chosen, inside = gallery.build(run_dir, data, {c.case_id: c for c in cases})
+    gallery.plot(chosen, run_dir / "gallery.png")
+    metrics["gradcam_inside_lesion"] = gallery.summarize(inside)
     write_atomic(run_dir / "metrics.json", json.dumps(to_json_safe(metrics), indent=2))
     per_fold = {m["fold"]: m for m in metrics["per_fold"]}
     fold_rows = []

@@ -177,3 +177,33 @@ def test_calibration_in_metrics_json_recomputed(run_dir):
     assert calibration["counts"] == [len(b) for b in bins]
     assert calibration["ece"] == pytest.approx(ece, rel=1e-9)
     assert "Expected calibration error" in (run_dir / "report.md").read_text()
+
+
+def test_gradcam_share_inside_lesion_covers_every_case(run_dir):
+    """Every synthetic case has a true mask, so every held-out case contributes once, under its own outcome."""
+    with open(run_dir / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    summary = json.loads((run_dir / "metrics.json").read_text())["gradcam_inside_lesion"]
+    expected = {"TP": (1, 1), "FP": (0, 1), "FN": (1, 0), "TN": (0, 0)}
+    for kind, (label, pred) in expected.items():
+        n = sum(1 for r in rows if (int(r["label"]), int(r["pred"])) == (label, pred))
+        assert summary[kind]["cases"] == n
+        assert summary[kind]["mean"] is None if n == 0 else 0.0 <= summary[kind]["mean"] <= 1.0
+    assert "mean share inside the lesion" in (run_dir / "report.md").read_text()
+
+
+def test_roi_mask_follows_the_image_geometry():
+    """A lesion mask carried through crop + square padding + resize lands where the lesion's pixels land."""
+    from femur_app.data import Case
+    from femur_app.gallery import roi_mask
+    from femur_app.preprocess import crop_with_margin, resize
+
+    image = np.zeros((100, 160), np.float32)
+    mask = np.zeros((100, 160), bool)
+    mask[40:60, 70:100] = True
+    image[mask] = 1.0
+    case = Case(case_id="c", patient_id="p", label=1, image=image, box=(70, 40, 100, 60), mask=mask, source="test")
+    carried = roi_mask(case, 32, 20)
+    resized_image = resize(crop_with_margin(image, case.box, 20)[0], 32) > 0.5
+    np.testing.assert_array_equal(carried, resized_image)
+    assert carried.sum() > 0

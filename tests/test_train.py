@@ -14,7 +14,7 @@ from femur_app.train import main
 TINY = ["--folds", "3", "--epochs", "2", "--set", "data.n=24", "--set", "data.n_malignant=8",
         "--set", "data.input_size=40", "--set", "model.width=0.0625", "--set", "cv.bootstrap=200"]
 RUN_FILES = {"config.toml", "train.log", "predictions.csv", "metrics.json", "folds.csv", "roc.png",
-             "confusion_matrix.png", "learning_curves.png", "reliability.png", "report.md"}
+             "confusion_matrix.png", "learning_curves.png", "reliability.png", "gallery.png", "report.md"}
 
 
 @pytest.fixture(autouse=True)
