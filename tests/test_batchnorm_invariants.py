@@ -7,7 +7,8 @@ from minicnn.layers import BatchNorm2d
 def test_train_mode_gradient_invariants():
     """Per channel sum(dx) = 0 and sum(dx * x_hat) = 0: the batch statistics absorb shifts and scalings.
 
-    The second identity is exact for eps = 0; with eps > 0 it is off by sum(dy x_hat) * eps / (var + eps).
+    The second identity is exact for eps = 0; with eps > 0 it is off by
+    gamma * inv_std * sum(dy x_hat) * eps / (var + eps) (docs/batchnorm.md, section 2.4).
     """
     rng = np.random.default_rng(30)
     layer = BatchNorm2d(5, eps=0.0, dtype=np.float64)

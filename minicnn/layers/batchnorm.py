@@ -3,11 +3,12 @@ r"""Batch normalisation (Ioffe & Szegedy 2015), numbered as in the paper this pr
 Per channel c, over the M = N*H*W values x_1..x_M that the mini-batch holds for that channel
 (M = N for ``BatchNorm1d``)::
 
-    (1)  mu      = 1/M * sum_i x_i                          mini-batch mean
-    (2)  sigma^2 = 1/M * sum_i (x_i - mu)^2                 mini-batch variance (biased: divide by M)
-    (3)  x_hat_i = (x_i - mu) / sqrt(sigma^2 + eps)         normalise;  inv_std = 1 / sqrt(sigma^2 + eps)
-    (4)  y_i     = gamma * x_hat_i + beta                   scale and shift, gamma and beta learned
-    (5)-(6)      the same transform written per activation of the layer
+    (1)  B = {x_1, ..., x_M}                                 the mini-batch of one channel (the input)
+    (2)  y_i = BN_{gamma,beta}(x_i)                          the output, defined by (3)-(6):
+    (3)  mu      = 1/M * sum_i x_i                           mini-batch mean
+    (4)  sigma^2 = 1/M * sum_i (x_i - mu)^2                  mini-batch variance (biased: divide by M)
+    (5)  x_hat_i = (x_i - mu) / sqrt(sigma^2 + eps)          normalise;  inv_std = 1 / sqrt(sigma^2 + eps)
+    (6)  y_i     = gamma * x_hat_i + beta                    scale and shift, gamma and beta learned
     (7)-(8)      with gamma = sqrt(Var[x]) and beta = E[x] the layer can undo itself, so it never loses
                  what the previous layer could represent
 
@@ -16,7 +17,7 @@ Training keeps an exponential moving average for evaluation (PyTorch's conventio
     running_mean = (1 - momentum) * running_mean + momentum * mu
     running_var  = (1 - momentum) * running_var  + momentum * sigma^2 * M / (M - 1)   (unbiased)
 
-and evaluation uses (3)-(4) with running_mean / running_var in place of mu / sigma^2.
+and evaluation uses (5)-(6) with running_mean / running_var in place of mu / sigma^2.
 
 Backward (train mode). Write g = dL/dy. The parameters are easy: dbeta = sum_i g_i, dgamma = sum_i g_i x_hat_i.
 For x, dL/dx_hat_i = gamma g_i, and every x_j reaches x_hat_i three ways: directly, through mu and through
@@ -50,7 +51,7 @@ def _per_channel(v, ndim):
 
 
 def bn_forward_apply(x, mean, inv_std, gamma, beta):
-    """Equations (3)-(4) given the per-channel statistics: returns (x_hat, y).
+    """Equations (5)-(6) given the per-channel statistics: returns (x_hat, y).
 
     x_hat = x - mu, x_hat *= inv_std, y = x_hat * gamma, y += beta: four in-place passes, run one block of
     samples at a time (``sample_blocks``) so that the block stays in cache between them and the batch itself
@@ -122,7 +123,7 @@ def channel_sum(a, b=None):
 
 
 def channel_var(x, mean):
-    """Equation (2), biased: per-channel mean of (x - mu)^2.
+    """Equation (4), biased: per-channel mean of (x - mu)^2.
 
     Centred one block of samples at a time into one small buffer, so the temporary x - mu stays in cache
     instead of costing a copy of the whole batch as ``x.var`` does.
@@ -168,8 +169,8 @@ class _BatchNorm(Layer):
             M = x.size // self.num_features
             if M < 2:
                 raise ValueError(f"{self!r}: training needs more than one value per channel, got shape {tuple(x.shape)}")
-            mean = channel_sum(x) / M  # (1)
-            var = channel_var(x, mean)  # (2), biased
+            mean = channel_sum(x) / M  # (3)
+            var = channel_var(x, mean)  # (4), biased
             m = self.momentum
             self.buffers["running_mean"] = (1 - m) * self.buffers["running_mean"] + m * mean
             self.buffers["running_var"] = (1 - m) * self.buffers["running_var"] + m * var * (M / (M - 1))
@@ -177,7 +178,7 @@ class _BatchNorm(Layer):
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
         xp = get_array_module(x)
         inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype)
-        x_hat, y = bn_forward_apply(x, mean.astype(x.dtype), inv_std, gamma, beta)  # (3), (4)
+        x_hat, y = bn_forward_apply(x, mean.astype(x.dtype), inv_std, gamma, beta)  # (5), (6)
         self._cache = BatchNormCache(x_hat, inv_std, train)
         return y
 
