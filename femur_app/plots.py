@@ -74,7 +74,8 @@ def plot_learning_curves(histories: dict[int, list[dict]], path) -> Path:
         for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
             ax.plot(epochs, [h[f"train_{key}"] for h in history], color=colour, lw=1, label=f"fold {fold}")
             ax.plot(epochs, [h[f"heldout_{key}"] for h in history], color=colour, lw=1, ls="--")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss: training (solid), held-out fold (dashed)")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy at 0.5", title="Accuracy: training (solid), held-out (dashed)")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy",
+               title="Loss: training (solid), held-out fold (dashed, monitoring only)")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy: training (solid), held-out (dashed)")
     ax_acc.legend(fontsize=7, ncol=2)
     return save_figure(fig, path)

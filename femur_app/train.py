@@ -160,7 +160,7 @@ def batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 
 class Diverged(RuntimeError):
-    """A non-finite loss or weight: the fold stops."""
+    """A non-finite loss, weight, batch-norm statistic or evaluation output: the fold stops."""
 
 
 def all_finite(model) -> bool:
@@ -271,7 +271,7 @@ def _run_fold(fold, data, folds, cfg, run_dir, show_progress):
         epoch += 1
         history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
                         "heldout_loss": cross_entropy(heldout, data.y[test_idx]),
-                        "heldout_acc": float(((heldout >= 0.5) == data.y[test_idx]).mean()),
+                        "heldout_acc": float(((heldout >= cfg["cv"]["threshold"]) == data.y[test_idx]).mean()),
                         "l2_penalty": l2_penalty(model), "seconds": time.perf_counter() - started})
         checkpoint.save_state(paths["state"], model, optimizer, rngs, epoch, history)
         h = history[-1]
