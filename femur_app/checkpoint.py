@@ -29,7 +29,8 @@ def save_model(path, model, *, architecture: str, model_kwargs: dict, input_size
                threshold: float, extra: dict | None = None):
     """Write a model checkpoint; ``mean`` and ``std`` are per input channel."""
     metadata = {"format": FORMAT, "architecture": architecture, "model_kwargs": model_kwargs,
-                "input_size": input_size, "normalisation": {"mean": [float(m) for m in mean], "std": [float(s) for s in std]},
+                "input_size": input_size,
+                "normalisation": {"mean": [float(m) for m in mean], "std": [float(s) for s in std]},
                 "threshold": threshold, "class_names": CLASS_NAMES, **(extra or {})}
     return serialize.save(path, _host_state(model.state_dict()), metadata)
 
@@ -38,7 +39,8 @@ def load_model(path):
     """Rebuild the network of a model checkpoint -> (model, metadata)."""
     state, metadata = serialize.load(path)
     if not metadata or metadata.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a femur_app model checkpoint (metadata format {metadata and metadata.get('format')!r}, "
+        found = metadata.get("format") if metadata else None
+        raise ValueError(f"{path}: not a femur_app model checkpoint (metadata format {found!r}, "
                          f"expected {FORMAT!r})")
     in_channels = len(metadata["normalisation"]["mean"])
     model = build_model(metadata["architecture"], rng=np.random.default_rng(0), in_channels=in_channels,

@@ -99,14 +99,12 @@ def validate(config: dict) -> None:
     """Checks that go beyond types: ranges and choices."""
     train, cv = config["train"], config["cv"]
     problems = []
-    for name, value in (("train.epochs", train["epochs"]), ("train.batch_size", train["batch_size"]),
-                        ("cv.folds", cv["folds"]), ("run.jobs", config["run"]["jobs"])):
-        if value < 1:
-            problems.append(f"{name} must be at least 1, got {value}")
-    if train["batch_size"] < 2:
-        problems.append(f"train.batch_size must be at least 2 (batch norm needs two samples), got {train['batch_size']}")
-    if cv["folds"] < 2:
-        problems.append(f"cv.folds must be at least 2, got {cv['folds']}")
+    minimums = {"train.epochs": (train["epochs"], 1), "cv.folds": (cv["folds"], 2),
+                "run.jobs": (config["run"]["jobs"], 1),
+                "train.batch_size": (train["batch_size"], 2)}  # batch norm needs two samples per batch
+    for name, (value, least) in minimums.items():
+        if value < least:
+            problems.append(f"{name} must be at least {least}, got {value}")
     if not 0.0 < cv["threshold"] < 1.0:
         problems.append(f"cv.threshold must lie in (0, 1), got {cv['threshold']}")
     if not train["lr"] > 0:
@@ -141,7 +139,9 @@ def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value == math.inf else "-inf" if value == -math.inf else repr(value))
+        if math.isinf(value) or math.isnan(value):
+            return {math.inf: "inf", -math.inf: "-inf"}.get(value, "nan")
+        return repr(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):

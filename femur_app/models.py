@@ -77,7 +77,8 @@ def alexnet(in_channels: int = 1, num_classes: int = 2, *, rng: np.random.Genera
                          f"got {input_size}")
     unknown = sorted(set(l2_layers) - set(CONV_NAMES) - {"fc6", "fc7", "fc8"})
     if unknown:
-        raise ValueError(f"alexnet: l2_layers names unknown layers {unknown}; layers are {CONV_NAMES + ('fc6', 'fc7', 'fc8')}")
+        raise ValueError(f"alexnet: l2_layers names unknown layers {unknown}; "
+                         f"layers are {CONV_NAMES + ('fc6', 'fc7', 'fc8')}")
     c1, c2, c3, c4, c5 = (scaled(c, width) for c in ALEXNET_CHANNELS)
     fc = scaled(ALEXNET_FC, width)
     s1, p1, _, p2, _, p5 = feature_sizes(input_size)

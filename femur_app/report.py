@@ -7,7 +7,8 @@ The check rests on one identity. For a single confusion matrix with a fraction w
 so accuracy lies between sensitivity and specificity whatever the prevalence, and with the paper's own
 prevalence (165 malignant of 500) it is fixed by the other two. Two more consequences of the definitions:
 
-    precision = w sens / (w sens + (1 - w)(1 - spec))          F1 = 2 P sens / (P + sens)  =>  P = F1 sens / (2 sens - F1)
+    precision = w sens / (w sens + (1 - w)(1 - spec))
+    F1 = 2 P sens / (P + sens)   =>   P = F1 sens / (2 sens - F1)
     w needed for a given precision P:  w / (1 - w) = P (1 - spec) / (sens (1 - P))
 
 and any ROC curve (non-decreasing from (0, 0) to (1, 1)) through the operating point (FPR, TPR) encloses at

@@ -509,7 +509,8 @@ def run(cfg: dict, run_dir, command: str, profile: str) -> dict:
         run_folds(todo, data, folds, cfg, run_dir)
         results.update({f: load_finished(run_dir, f, data, folds) for f in todo})
     run_info = {"profile": profile, "data": data.description, "model": describe_model(cfg),
-                "protocol": describe_protocol(cfg), "seed": cfg["seed"], "software": software_versions(cfg["run"]["device"]),
+                "protocol": describe_protocol(cfg), "seed": cfg["seed"],
+                "software": software_versions(cfg["run"]["device"]),
                 "command": command, "data_seconds": data_seconds,
                 "session_seconds": time.perf_counter() - session_start}
     metrics = write_outputs(run_dir, data, folds, list(results.values()), cfg, run_info)
@@ -551,7 +552,8 @@ def resolve_config(args: argparse.Namespace) -> dict:
     given = {k: ({kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict) else v)
              for k, v in options.items()}
     given = {k: v for k, v in given.items() if v not in (None, {})}
-    overrides = [("command line", given)] + [(f"--set {text}", configuration.parse_assignment(text)) for text in args.set]
+    overrides = [("command line", given)]
+    overrides += [(f"--set {text}", configuration.parse_assignment(text)) for text in args.set]
     return configuration.resolve(files, overrides)
 
 
@@ -570,7 +572,8 @@ def main(argv=None) -> int:
     pooled = metrics["pooled"]
     print(f"{run_dir}/report.md: pooled AUC {pooled['auc']['value']:.3f} "
           f"[{pooled['auc']['ci95'][0]:.3f}, {pooled['auc']['ci95'][1]:.3f}], "
-          f"accuracy {100 * pooled['accuracy']['value']:.1f}%, sensitivity {100 * pooled['sensitivity']['value']:.1f}%, "
+          f"accuracy {100 * pooled['accuracy']['value']:.1f}%, "
+          f"sensitivity {100 * pooled['sensitivity']['value']:.1f}%, "
           f"specificity {100 * pooled['specificity']['value']:.1f}%")
     return 0
 

@@ -182,8 +182,9 @@ def test_config_errors_name_the_key_and_value(tmp_path, capsys):
 
 def test_quick_profile_resolves_to_the_reduced_variant():
     cfg = train.resolve_config(train.parse_args(["--quick", "--epochs", "5"]))
-    assert (cfg["data"]["input_size"], cfg["model"]["width"], cfg["train"]["epochs"], cfg["cv"]["folds"]) == (64, 0.25, 5, 10)
-    assert cfg["model"]["name"] == "alexnet_bn" and cfg["train"]["lr"] == 0.01 and cfg["train"]["batch_size"] == 32
+    profile = (cfg["data"]["input_size"], cfg["model"]["width"], cfg["train"]["epochs"], cfg["cv"]["folds"])
+    assert profile == (64, 0.25, 5, 10)
+    assert cfg["model"]["name"] == "alexnet_bn" and cfg["train"]["lr"] == 0.005 and cfg["train"]["batch_size"] == 32
 
 
 def test_cuda_without_a_gpu_fails_clearly(tmp_path):
