@@ -8,7 +8,9 @@ Running the blocks
 
 Checking code references (docs/*.md only, outside code blocks)
     - `minicnn/layers/batchnorm.py` - a path whose first part is a top-level entry of the repository: it must
-      exist (paths into folders that runs create, like `runs/...`, are not checked).
+      be a file or folder of the repository. "Of the repository" means what git tracks, plus new files that
+      git would add (not ignored) - never what happens to be on disk, so the folders that the README's commands
+      create (`runs/...`, caches) are neither checked nor mistaken for part of the project.
     - `minicnn/layers/batchnorm.py::bn_backward_apply` (pytest's notation), `bn_backward_apply` in
       `minicnn/layers/batchnorm.py` (names, then "in", then a path; several names may be listed: `a`, `b` and
       `c` in `path`) and `channel_var` in the same file (the last .py path named before it): the file must
@@ -22,14 +24,39 @@ Line numbers are never references: code under active optimisation moves.
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import subprocess
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-TOP_LEVEL = {p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
+
+
+@lru_cache(maxsize=None)
+def repository_files() -> frozenset[str]:
+    """Every file of the repository, relative to ROOT: tracked, or untracked but not ignored by .gitignore."""
+    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             cwd=ROOT, capture_output=True, check=True).stdout.decode("utf-8")
+    return frozenset(name for name in listing.split("\0") if name and (ROOT / name).exists())
+
+
+@lru_cache(maxsize=None)
+def repository_folders() -> frozenset[str]:
+    return frozenset(str(Path(name).parents[i]) for name in repository_files()
+                     for i in range(len(Path(name).parents) - 1))
+
+
+def in_repository(path: str) -> bool:
+    path = path.rstrip("/")
+    return path in repository_files() or path in repository_folders()
+
+
+def top_level() -> set[str]:
+    return {name.split("/")[0] for name in repository_files() if not name.startswith(".")}
 
 FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
@@ -104,8 +131,8 @@ def defines(source: str, dotted: str) -> bool:
 def check_file_name(path: str, name: str | None) -> str | None:
     """An error message, or None when ``path`` exists (and defines ``name``)."""
     target = ROOT / path
-    if not target.exists():
-        return f"`{path}` does not exist"
+    if not in_repository(path):
+        return f"`{path}` is not a file or folder of the repository"
     if name and not (target.is_file() and defines(target.read_text(encoding="utf-8"), name)):
         return f"`{name}` is not defined in `{path}`"
     return None
@@ -154,7 +181,7 @@ def references(path: Path):
         elif kind == "code":
             span = match[1].strip().removesuffix("()")
             path_match = PATH.match(span)
-            if path_match and "/" in path_match["path"] and path_match["path"].split("/")[0] in TOP_LEVEL:
+            if path_match and "/" in path_match["path"] and path_match["path"].split("/")[0] in top_level():
                 found.append((number, "file", path_match["path"].rstrip("/"), path_match["name"]))
                 if path_match["path"].endswith(".py"):
                     last_path = path_match["path"]
@@ -183,7 +210,8 @@ def test_code_references_exist(path):
         elif kind == "dotted":
             error = check_dotted(value)
         else:
-            error = None if (path.parent / value).exists() else f"link target {value} does not exist"
+            target = Path(os.path.normpath(path.parent / value)).relative_to(ROOT).as_posix()
+            error = None if in_repository(target) else f"link target {value} is not a file of the repository"
         if error:
             errors.append(f"{path.relative_to(ROOT)}:{number}: {error}")
     assert not errors, "\n".join(errors)
@@ -198,6 +226,17 @@ def test_runner_sees_fences_and_skips_no_run():
 
 
 def test_reference_forms(tmp_path):
+    runs = ROOT / "runs"  # what `python -m femur_app.train` leaves behind: it must not become part of "the repository"
+    created = not runs.exists()
+    runs.mkdir(exist_ok=True)
+    try:
+        check_reference_forms(tmp_path)
+    finally:
+        if created:
+            runs.rmdir()
+
+
+def check_reference_forms(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("`a` in `minicnn/optim.py`, `b`, `c` and\n`d.e` in `minicnn/losses.py`; `f` in the same file.\n"
                     "`minicnn/init.py::he_std` and `minicnn.gradcheck` and [x](other.md) and `runs/x/y.json`\n"
@@ -217,6 +256,8 @@ def test_reference_patterns():
     assert check_file_name("minicnn/layers/batchnorm.py", "bn_backward_apply") is None
     assert check_file_name("minicnn/layers/batchnorm.py", "no_such_function") is not None
     assert check_file_name("minicnn/no_such_file.py", None) is not None
+    assert check_file_name("minicnn/layers/", None) is None
+    assert check_file_name("minicnn.egg-info", None) is not None  # on disk after `pip install -e .`, but ignored
     assert check_dotted("minicnn.layers.batchnorm.bn_backward_apply") is None
     assert check_dotted("minicnn.layers.Conv2d.backward") is None
     assert check_dotted("minicnn.layers.no_such_name") is not None

@@ -33,7 +33,7 @@ Size carries little class information by design (in real series malignant lesion
 larger): the largest diameter D follows the paper's 0.7-3.9 cm, mean about 3.2 +- 0.7 cm, as
 D = 39 mm - Exponential(scale), truncated at 7 mm, with scale 7.5 mm (benign) and 6 mm (malignant).
 Lesion contrast, position, side and every anatomical and acquisition parameter are drawn independently of the
-class, so no global statistic gives the label away (``tests/test_synthetic.py`` measures this).
+class, so no global statistic gives the label away (``tests/femur_app/test_synthetic.py`` measures this).
 
 Determinism: case generators come from ``numpy.random.SeedSequence(seed, spawn_key=(label, k))`` for the
 k-th case of a class, so a case does not depend on ``n``: ``generate(20, 7)`` holds exactly the first 13

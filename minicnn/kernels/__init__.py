@@ -10,7 +10,7 @@ its kernel with one thread per output element. So for every op there are three t
     the reference          the NumPy leaf named in ``REGISTRY``: the kernel must equal it - bit for bit
                            where it only moves numbers, to rounding where it adds (``Entry.exact``)
 
-``REGISTRY`` lists them; the tests (``tests/test_kernels_*.py``), ``python -m minicnn.selfcheck`` and the
+``REGISTRY`` lists them; the tests (``tests/minicnn/test_kernels_*.py``), ``python -m minicnn.selfcheck`` and the
 benchmarks walk it, so a new kernel is checked everywhere by adding one line. How a kernel is verified
 without a GPU - NVRTC compilation (``nvrtc.py``) and a CPU emulation of the thread grid (``emulate.py``) - is
 described in ``docs/gpu.md``. Given NumPy arrays instead of CuPy ones, a launcher runs its kernel under that

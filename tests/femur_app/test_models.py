@@ -82,7 +82,7 @@ def test_registry_builds_the_same_weights_for_the_same_seed():
 def test_matches_a_pytorch_alexnet_bn(size):
     """The same weights in torch (explicit ZeroPad2d for conv1, ceil-mode pools where a size is even) give the
     same eval-mode logits: the architecture is what the docstring says."""
-    from oracles import require_torch
+    from conftest import require_torch
 
     torch = require_torch()
     nn = torch.nn

@@ -43,7 +43,7 @@ def test_mismatched_branch_shapes_are_named():
 
 
 def test_parity_with_torch():
-    from oracles import require_torch
+    from conftest import require_torch
 
     torch = require_torch()
     rng = np.random.default_rng(43)

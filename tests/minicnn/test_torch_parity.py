@@ -5,7 +5,7 @@ import pytest
 from minicnn.layers import AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from minicnn.losses import softmax_cross_entropy
 from minicnn.optim import SGD, CosineLR, StepLR
-from oracles import require_torch
+from conftest import require_torch
 
 torch = require_torch()
 F = torch.nn.functional

@@ -5,7 +5,7 @@ from skimage.transform import resize
 
 from femur_app.gradcam import fraction_inside, grad_cam, saliency
 from minicnn.layers import BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
-from oracles import require_torch
+from conftest import require_torch
 
 
 def small_net(rng):

@@ -1,0 +1,34 @@
+"""Shared test helpers for both packages' suites (tests/minicnn/, tests/femur_app/) and the project-wide tests.
+
+This folder holds no ``__init__.py``: pytest puts it on ``sys.path`` because of this conftest, so test modules in
+the subfolders import the helpers below with ``from conftest import require_torch``.
+"""
+import os
+
+import pytest
+
+
+def require_torch():
+    """Import torch, or skip - unless MINICNN_REQUIRE_TORCH=1 (set by .ci/run), where a missing oracle fails."""
+    if os.environ.get("MINICNN_REQUIRE_TORCH") == "1":
+        import torch  # noqa: F401  (an ImportError here fails the test, as it should in CI)
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    return torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_prepared_cache(tmp_path_factory):
+    """Point femur_app's prepared-data cache at a folder of this test session's own.
+
+    The default cache (``~/.cache/femur_app``) is filled by the README's main job; tests that shared it would give
+    another answer (a cache hit instead of a miss) once a user had run ``python -m femur_app.train``.
+    """
+    folder = tmp_path_factory.mktemp("femur_app_cache")
+    previous = os.environ.get("FEMUR_APP_CACHE")
+    os.environ["FEMUR_APP_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("FEMUR_APP_CACHE", None)
+    else:
+        os.environ["FEMUR_APP_CACHE"] = previous
