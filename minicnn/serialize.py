@@ -6,6 +6,7 @@ is renamed over the target, so an interrupted save never leaves a half-written f
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -32,18 +33,47 @@ def save(path, state: dict, metadata: dict | None = None) -> Path:
             raise TypeError(f"save: {name!r} is an object array, which cannot be stored without pickle")
     if metadata is not None:
         arrays[METADATA_KEY] = np.array(json.dumps(metadata))
+    with write_atomic(path) as f:
+        np.savez(f, **arrays)
+    return path
+
+
+@contextlib.contextmanager
+def write_atomic(path):
+    """Open ``path`` for writing (binary) so that it appears whole or not at all: the project's one atomic write.
+
+    The bytes go to a temporary file in the same folder (``.NAME.*.tmp``), which is flushed to disk and then
+    renamed over ``path`` when the ``with`` block ends without an error; on an error the temporary file is
+    removed and ``path`` keeps its old content. Use ``write_text_atomic`` / ``write_bytes_atomic`` for the
+    one-call cases, and this context manager for writers that want a file object (``np.savez``, ``savefig``)::
+
+        with write_atomic("out/figure.png") as f:
+            figure.savefig(f, format="png")
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_bytes_atomic(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see ``write_atomic``)."""
+    with write_atomic(path) as f:
+        f.write(data)
+    return Path(path)
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see ``write_atomic``)."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def load(path) -> tuple[dict, dict | None]:

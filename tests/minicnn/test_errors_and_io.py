@@ -100,3 +100,18 @@ def test_load_never_unpickles(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="junk.npz: not a readable"):
         serialize.load(tmp_path / "junk.npz")
+
+
+def test_write_atomic_keeps_the_old_file_on_error_and_leaves_no_temporary(tmp_path):
+    from minicnn.serialize import write_atomic, write_text_atomic
+
+    target = tmp_path / "sub" / "out.txt"
+    write_text_atomic(target, "first")
+    with pytest.raises(RuntimeError):
+        with write_atomic(target) as f:
+            f.write(b"half of the second")
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "first"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
+    write_text_atomic(target, "second \u00e9")
+    assert target.read_text(encoding="utf-8") == "second \u00e9"
