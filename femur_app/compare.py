@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from femur_app import radiomics, train
-from femur_app.cv import assign_folds
-from femur_app.delong import delong_test
-from femur_app.metrics import summarize, to_json_safe
-from femur_app.plots import save_figure
+from femur_app import train
+from femur_app.models import radiomics
+from femur_app.training.folds import assign_folds
+from femur_app.evaluation.delong import delong_test
+from femur_app.evaluation.metrics import summarize, to_json_safe
+from femur_app.reporting.plots import save_figure
 
 CNN_MODELS = ("alexnet_bn", "alexnet", "googlenet")
 LABELS = {"alexnet_bn": "AlexNet-BN", "alexnet": "AlexNet (no BN)", "googlenet": "GoogLeNet",

@@ -17,7 +17,7 @@ import math
 import tomllib
 from pathlib import Path
 
-from femur_app.augment import AugmentConfig
+from femur_app.data.augment import AugmentConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 PAPER = CONFIG_DIR / "paper.toml"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from femur_app import checkpoint
+from femur_app.models import checkpoint
 from femur_app.data.loaders import DataError
-from femur_app.gradcam import grad_cam, saliency
+from femur_app.evaluation.gradcam import grad_cam, saliency
 from femur_app.predict import parse_roi, prepare
 from minicnn.losses import softmax
 

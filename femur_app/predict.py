@@ -19,9 +19,9 @@ import sys
 
 import numpy as np
 
-from femur_app import checkpoint
+from femur_app.models import checkpoint
 from femur_app.data.loaders import DataError, read_image
-from femur_app.preprocess import preprocess
+from femur_app.data.preprocess import preprocess
 from minicnn.losses import softmax
 
 

@@ -17,9 +17,9 @@ import numpy as np
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state
 from matplotlib.patches import Rectangle
 
-from femur_app.augment import AugmentConfig, augment, draw_transform
+from femur_app.data.augment import AugmentConfig, augment, draw_transform
 from femur_app.data import LABEL_NAMES, load_dataset
-from femur_app.preprocess import crop_with_margin, preprocess
+from femur_app.data.preprocess import crop_with_margin, preprocess
 
 
 def _display(image: np.ndarray) -> np.ndarray:

@@ -47,14 +47,19 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from femur_app import checkpoint, config as configuration, gallery, plots
-from femur_app.calibration import plot_reliability, reliability
-from femur_app.augment import AugmentConfig, augment
-from femur_app.cv import assign_folds
+from femur_app import config as configuration
+from femur_app.evaluation import gallery
+from femur_app.models import checkpoint
+from femur_app.reporting import plots
+from femur_app.evaluation.calibration import plot_reliability, reliability
+from femur_app.data.augment import AugmentConfig, augment
+from femur_app.training.folds import assign_folds
 from femur_app.data import load_dataset, prepare_arrays
-from femur_app.metrics import summarize, to_json_safe
-from femur_app.models import ALEXNET_CHANNELS, ALEXNET_FC, build_model, feature_sizes, scaled
-from femur_app.report import PAPER_TABLES, write_report
+from femur_app.evaluation.metrics import summarize, to_json_safe
+from femur_app.models import build_model
+from femur_app.models.alexnet import ALEXNET_CHANNELS, ALEXNET_FC, feature_sizes
+from femur_app.models.width import scaled
+from femur_app.reporting.report import PAPER_TABLES, write_report
 from minicnn import backend, init, l2_penalty
 from minicnn.layers import Conv2d
 from minicnn.losses import softmax, softmax_cross_entropy

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 
-from femur_app.preprocess import PREPROCESS_VERSION, preprocess
+from femur_app.data.preprocess import PREPROCESS_VERSION, preprocess
 
 BENIGN, MALIGNANT = 0, 1
 LABEL_NAMES = {BENIGN: "benign", MALIGNANT: "malignant"}

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from femur_app.data.dataset import BENIGN, LABEL_NAMES, MALIGNANT, Case, box_of
+from femur_app.errors import DataError  # defined beside UserError, which every command reports as one line
 
 log = logging.getLogger("femur_app.data")
 
@@ -39,10 +40,6 @@ DICOM_SUFFIXES = (".dcm", ".dicom")
 REQUIRED_COLUMNS = ("path", "label", "patient_id")
 BOX_COLUMNS = ("x0", "y0", "x1", "y1")
 LABELS = {"benign": BENIGN, "malignant": MALIGNANT, "0": BENIGN, "1": MALIGNANT}
-
-
-class DataError(ValueError):
-    """A data file or table entry that cannot be used; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)

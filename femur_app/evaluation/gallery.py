@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from femur_app import checkpoint
-from femur_app.gradcam import fraction_inside, grad_cam
-from femur_app.preprocess import crop_with_margin, resize
+from femur_app.models import checkpoint
+from femur_app.evaluation.gradcam import fraction_inside, grad_cam
+from femur_app.data.preprocess import crop_with_margin, resize
 
 OUTCOMES = ("TP", "FP", "FN", "TN")
 LAYER = {"alexnet_bn": "conv5", "alexnet": "conv5", "googlenet": "inception5b"}  # the last convolutional stage

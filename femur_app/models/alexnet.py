@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from femur_app.googlenet import googlenet
+from femur_app.models.width import scaled
 from minicnn.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
 
 ALEXNET_CHANNELS = (96, 256, 384, 384, 256)  # conv1..conv5, the original widths (ungrouped)
 ALEXNET_FC = 4096  # fc6 and fc7
 CONV_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5")
+L2_LAYERS = CONV_NAMES + ("fc6", "fc7", "fc8")  # the layers with weights, which ``l2_layers`` may name
+GRADCAM_LAYER = "conv5"  # the last convolution: the feature map Grad-CAM weighs
 
 
 def conv1_padding(size: int, kernel: int = 11, stride: int = 4) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -58,10 +60,6 @@ def feature_sizes(input_size: int) -> list[int]:
     return [s1, p1, p1, p2, p2, p5]
 
 
-def scaled(channels: int, width: float) -> int:
-    return max(1, int(round(channels * width)))
-
-
 def alexnet(in_channels: int = 1, num_classes: int = 2, *, rng: np.random.Generator, width: float = 1.0,
             input_size: int = 224, dropout: float = 0.6, l2: float = 1e-4,
             l2_layers: tuple[str, ...] = ("conv3", "conv4", "conv5"), batch_norm: bool = False) -> Sequential:
@@ -75,10 +73,9 @@ def alexnet(in_channels: int = 1, num_classes: int = 2, *, rng: np.random.Genera
     if input_size < 36:
         raise ValueError(f"alexnet: input_size must be at least 36 (below that pool5 has nothing left to pool), "
                          f"got {input_size}")
-    unknown = sorted(set(l2_layers) - set(CONV_NAMES) - {"fc6", "fc7", "fc8"})
+    unknown = sorted(set(l2_layers) - set(L2_LAYERS))
     if unknown:
-        raise ValueError(f"alexnet: l2_layers names unknown layers {unknown}; "
-                         f"layers are {CONV_NAMES + ('fc6', 'fc7', 'fc8')}")
+        raise ValueError(f"alexnet: l2_layers names unknown layers {unknown}; layers are {L2_LAYERS}")
     c1, c2, c3, c4, c5 = (scaled(c, width) for c in ALEXNET_CHANNELS)
     fc = scaled(ALEXNET_FC, width)
     s1, p1, _, p2, _, p5 = feature_sizes(input_size)
@@ -90,7 +87,7 @@ def alexnet(in_channels: int = 1, num_classes: int = 2, *, rng: np.random.Genera
         layers = [Conv2d(cin, cout, kernel, stride, padding, bias=not bn, l2=decay(name), name=name, rng=rng)]
         if bn:
             layers.append(BatchNorm2d(cout, name=f"bn{name[-1]}"))
-        return layers + [ReLU()]
+        return layers + [ReLU(name=f"relu{name[-1]}")]
 
     layers = [
         *conv(in_channels, c1, 11, "conv1", stride=4, padding=conv1_padding(input_size), bn=batch_norm),
@@ -101,24 +98,18 @@ def alexnet(in_channels: int = 1, num_classes: int = 2, *, rng: np.random.Genera
         *conv(c3, c4, 3, "conv4", padding=1),
         *conv(c4, c5, 3, "conv5", padding=1),
         MaxPool2d(3, 2, pool_padding(p2), name="pool5"),
-        Flatten(),
-        Linear(c5 * p5 * p5, fc, l2=decay("fc6"), name="fc6", rng=rng), ReLU(), Dropout(dropout, rng=rng, name="drop6"),
-        Linear(fc, fc, l2=decay("fc7"), name="fc7", rng=rng), ReLU(), Dropout(dropout, rng=rng, name="drop7"),
+        Flatten(name="flatten"),
+        Linear(c5 * p5 * p5, fc, l2=decay("fc6"), name="fc6", rng=rng), ReLU(name="relu6"),
+        Dropout(dropout, rng=rng, name="drop6"),
+        Linear(fc, fc, l2=decay("fc7"), name="fc7", rng=rng), ReLU(name="relu7"),
+        Dropout(dropout, rng=rng, name="drop7"),
         Linear(fc, num_classes, l2=decay("fc8"), name="fc8", rng=rng),
     ]
-    return Sequential(*layers)
+    model = Sequential(*layers)
+    model.gradcam_layer = GRADCAM_LAYER
+    return model
 
 
 def alexnet_bn(in_channels: int = 1, num_classes: int = 2, *, rng: np.random.Generator, **kwargs) -> Sequential:
     """The paper's AlexNet-BN: ``alexnet`` with batch normalisation after conv1 and conv2, before their ReLU."""
     return alexnet(in_channels, num_classes, rng=rng, batch_norm=True, **kwargs)
-
-
-MODELS = {"alexnet_bn": alexnet_bn, "alexnet": alexnet, "googlenet": googlenet}
-
-
-def build_model(name: str, *, rng: np.random.Generator, in_channels: int = 1, num_classes: int = 2, **kwargs):
-    """The registered model ``name`` built with ``kwargs``; an unknown name lists the known ones."""
-    if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; registered models: {sorted(MODELS)}")
-    return MODELS[name](in_channels, num_classes, rng=rng, **kwargs)

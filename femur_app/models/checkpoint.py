@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from femur_app.models import build_model
+from femur_app.models.registry import build_model
 from minicnn import serialize
 from minicnn.backend import get_array_module, to_cpu
 

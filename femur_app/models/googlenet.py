@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from femur_app.models.width import scaled
 from minicnn.layers import AvgPool2d, Concat, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
 
 # (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection) for each Inception module, from the paper's Table 1
@@ -28,6 +29,8 @@ INCEPTION_WIDTHS = {
 }
 HALVING_POOL = ((0, 1), (0, 1))  # 3x3 stride-2 max pool padding that halves an even size exactly
 CONV1_PADDING = ((3, 2), (3, 2))  # 7x7 stride 2: (224 + 5 - 7) / 2 + 1 = 112 (symmetric 3 reads one unused row)
+L2_LAYERS = ("conv1", "conv2_reduce", "conv2", "fc")  # the top-level layers with weights, which ``l2_layers`` may name
+GRADCAM_LAYER = "inception5b"  # the last Inception module: the feature map Grad-CAM weighs
 
 
 def conv_relu(in_c, out_c, kernel, rng, stride=1, padding=0, name=None):
@@ -56,23 +59,19 @@ def googlenet(in_channels=1, num_classes=2, *, rng=None, width=1.0, input_size=2
     """
     if input_size % 32:
         raise ValueError(f"googlenet: input_size must be a multiple of 32, got {input_size}")
-    named = ("conv1", "conv2_reduce", "conv2", "fc")
-    unknown = sorted(set(l2_layers) - set(named))
+    unknown = sorted(set(l2_layers) - set(L2_LAYERS))
     if unknown:
-        raise ValueError(f"googlenet: l2_layers names unknown layers {unknown}; layers that take L2 are {named}")
+        raise ValueError(f"googlenet: l2_layers names unknown layers {unknown}; layers that take L2 are {L2_LAYERS}")
     rng = np.random.default_rng() if rng is None else rng
 
-    def w(c):
-        return max(1, int(round(c * width)))
-
-    layers = [conv_relu(in_channels, w(64), 7, rng, stride=2, padding=CONV1_PADDING, name="conv1"),
+    layers = [conv_relu(in_channels, scaled(64, width), 7, rng, stride=2, padding=CONV1_PADDING, name="conv1"),
               MaxPool2d(3, 2, HALVING_POOL),
-              conv_relu(w(64), w(64), 1, rng, name="conv2_reduce"),
-              conv_relu(w(64), w(192), 3, rng, padding=1, name="conv2"),
+              conv_relu(scaled(64, width), scaled(64, width), 1, rng, name="conv2_reduce"),
+              conv_relu(scaled(64, width), scaled(192, width), 3, rng, padding=1, name="conv2"),
               MaxPool2d(3, 2, HALVING_POOL)]
-    channels = w(192)
+    channels = scaled(192, width)
     for stage in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b"):
-        block, channels = inception(channels, tuple(w(c) for c in INCEPTION_WIDTHS[stage]), rng, stage)
+        block, channels = inception(channels, tuple(scaled(c, width) for c in INCEPTION_WIDTHS[stage]), rng, stage)
         layers.append(block)
         if stage in ("3b", "4e"):
             layers.append(MaxPool2d(3, 2, HALVING_POOL))
@@ -82,4 +81,5 @@ def googlenet(in_channels=1, num_classes=2, *, rng=None, width=1.0, input_size=2
     model = Sequential(*layers)
     for name in l2_layers:
         model.find(name).l2 = float(l2)
+    model.gradcam_layer = GRADCAM_LAYER
     return model

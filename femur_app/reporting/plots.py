@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 
-from femur_app.metrics import auc, roc  # noqa: E402
+from femur_app.evaluation.metrics import auc, roc  # noqa: E402
 
 
 def save_figure(fig, path) -> Path:

@@ -137,7 +137,7 @@ def gallery_section(metrics: dict) -> list[str]:
     """The Grad-CAM gallery and the share of each heat map inside the true lesion (empty when not computed)."""
     if "gradcam_inside_lesion" not in metrics:
         return []
-    from femur_app.gallery import markdown
+    from femur_app.evaluation.gallery import markdown
 
     return markdown(metrics["gradcam_inside_lesion"])
 

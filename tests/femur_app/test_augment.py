@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from femur_app.augment import AugmentConfig, Transform, apply_transform, augment, draw_transform
+from femur_app.data.augment import AugmentConfig, Transform, apply_transform, augment, draw_transform
 
 ONLY_ROTATION = AugmentConfig(max_translate=0.0, scale=(1.0, 1.0), max_rotate_deg=40.0, hflip=0.0, vflip=0.0)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from femur_app.calibration import plot_reliability, reliability
+from femur_app.evaluation.calibration import plot_reliability, reliability
 
 
 def test_hand_computed_ece():

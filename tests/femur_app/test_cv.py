@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from femur_app.cv import assign_folds, check_grouping
+from femur_app.training.folds import assign_folds, check_grouping
 
 
 def paper_like_cohort():

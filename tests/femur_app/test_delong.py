@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from femur_app.delong import delong_test, structural_components
+from femur_app.evaluation.delong import delong_test, structural_components
 
 
 def naive_components(labels, scores):

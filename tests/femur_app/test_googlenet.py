@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from femur_app.googlenet import INCEPTION_WIDTHS, googlenet
+from femur_app.models.googlenet import INCEPTION_WIDTHS, googlenet
 from minicnn.gradcheck import directional_derivative
 from minicnn.losses import softmax_cross_entropy
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from skimage.transform import resize
 
-from femur_app.gradcam import fraction_inside, grad_cam, saliency
+from femur_app.evaluation.gradcam import fraction_inside, grad_cam, saliency
 from minicnn.layers import BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from conftest import require_torch
 

@@ -8,7 +8,7 @@ import statistics
 import numpy as np
 import pytest
 
-from femur_app.metrics import Confusion, auc, mean_sd, summarize, wilson
+from femur_app.evaluation.metrics import Confusion, auc, mean_sd, summarize, wilson
 from femur_app.train import main
 
 
@@ -195,8 +195,8 @@ def test_gradcam_share_inside_lesion_covers_every_case(run_dir):
 def test_roi_mask_follows_the_image_geometry():
     """A lesion mask carried through crop + square padding + resize lands where the lesion's pixels land."""
     from femur_app.data import Case
-    from femur_app.gallery import roi_mask
-    from femur_app.preprocess import crop_with_margin, resize
+    from femur_app.evaluation.gallery import roi_mask
+    from femur_app.data.preprocess import crop_with_margin, resize
 
     image = np.zeros((100, 160), np.float32)
     mask = np.zeros((100, 160), bool)

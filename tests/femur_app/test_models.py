@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from femur_app.models import MODELS, alexnet, alexnet_bn, build_model, conv1_padding, feature_sizes, pool_padding
+from femur_app.models import MODELS, alexnet, alexnet_bn, build_model
+from femur_app.models.alexnet import conv1_padding, feature_sizes, pool_padding
 from minicnn.layers import BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU
 
 

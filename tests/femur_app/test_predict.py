@@ -5,9 +5,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from femur_app import checkpoint, predict
+from femur_app import predict
+from femur_app.models import checkpoint
 from femur_app.models import build_model
-from femur_app.preprocess import preprocess
+from femur_app.data.preprocess import preprocess
 from minicnn.losses import softmax
 
 SIZE = 48

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from femur_app import preprocess as pp
+from femur_app.data import preprocess as pp
 from femur_app.data import Case, prepare_arrays
 from femur_app.data import dataset
 

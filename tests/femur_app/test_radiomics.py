@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from femur_app import radiomics
+from femur_app.models import radiomics
 
 
 def test_constant_disc_has_textbook_values():

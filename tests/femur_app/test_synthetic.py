@@ -9,9 +9,9 @@ from skimage.measure import regionprops
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from femur_app import radiomics
+from femur_app.models import radiomics
 from femur_app.data import load_dataset, synthetic
-from femur_app.preprocess import preprocess
+from femur_app.data.preprocess import preprocess
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import tomllib
 import numpy as np
 import pytest
 
-from femur_app import checkpoint, train
+from femur_app import train
+from femur_app.models import checkpoint
 from femur_app.config import ConfigError, resolve
 from femur_app.train import main
 
