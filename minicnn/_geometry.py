@@ -31,17 +31,20 @@ def normalize_padding(padding) -> tuple[tuple[int, int], tuple[int, int]]:
     return (int(pads[0][0]), int(pads[0][1])), (int(pads[1][0]), int(pads[1][1]))
 
 
-def output_size(size: int, kernel: int, stride: int, pad: tuple[int, int], layer, axis: str) -> int:
-    """``(size + pad_before + pad_after - kernel) / stride + 1``, which must be a whole number."""
+def output_size(size: int, kernel: int, stride: int, pad: tuple[int, int], where, axis: str) -> int:
+    """``(size + pad_before + pad_after - kernel) / stride + 1``, which must be a whole number.
+
+    ``where`` names the caller in the error (a layer, or a function's name).
+    """
     padded = size + pad[0] + pad[1]
     if kernel > padded:
         raise ValueError(
-            f"{layer!r}: kernel {kernel} along {axis} is larger than the padded input ({size} + {pad[0]} + {pad[1]} = {padded})"
+            f"{where}: kernel {kernel} along {axis} is larger than the padded input ({size} + {pad[0]} + {pad[1]} = {padded})"
         )
     span = padded - kernel
     if span % stride:
         raise ValueError(
-            f"{layer!r}: output {axis} ({size} + {pad[0]} + {pad[1]} - {kernel}) / {stride} + 1 = "
+            f"{where}: output {axis} ({size} + {pad[0]} + {pad[1]} - {kernel}) / {stride} + 1 = "
             f"{span / stride + 1:g} is not an integer; change the padding (e.g. asymmetric) or the input size"
         )
     return span // stride + 1
