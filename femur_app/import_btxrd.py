@@ -1,0 +1,78 @@
+"""Import the BTXRD bone-tumour radiographs into the project's folder format (see docs/real_data.md).
+
+    python -m femur_app.import_btxrd --src PATH/TO/BTXRD --out DIR [--site femur|all|<column>]
+                                     [--centers 1,2,3] [--views frontal,lateral,oblique] [--jobs N] [--force]
+
+DIR receives labels.csv, images/, masks/ and import_summary.json/.md (``femur_app.data.btxrd``): the tumour
+images (benign versus malignant) of the chosen site, centres and views, grouped into stand-in patients. Train on
+it with ``python -m femur_app.train --data DIR``. A problem with the input prints one line
+``error: <culprit>: <what is wrong> (<what was expected>)`` and exits with status 2; ``--debug`` shows the
+traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from femur_app.data.btxrd import VIEW_COLUMNS, import_btxrd
+from femur_app.data.loaders import DataError
+
+
+def number_list(text: str) -> list[int]:
+    try:
+        return sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} (expected centre numbers separated by commas, e.g. 1,2,3)")
+
+
+def name_list(text: str) -> list[str]:
+    return [part.strip().lower() for part in text.split(",") if part.strip()]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, as the command's other errors."""
+
+    def error(self, message):
+        print(f"error: {message}" + ("" if message.endswith(")") else " (see --help)"), file=sys.stderr)
+        sys.exit(2)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="python -m femur_app.import_btxrd", description=__doc__.split("\n\n")[0])
+    p.add_argument("--src", required=True, help="the unpacked BTXRD folder (holding dataset.xlsx), or its parent")
+    p.add_argument("--out", required=True, help="folder to write (created if needed)")
+    p.add_argument("--site", default="femur",
+                   help="femur (default), all, or another site column such as tibia, humerus, 'hip bone'")
+    p.add_argument("--centers", type=number_list, default=None, help="centres to keep, e.g. 1 or 2,3 (default all)")
+    p.add_argument("--views", type=name_list, default=None,
+                   help=f"views to keep, some of {','.join(VIEW_COLUMNS)} (default all)")
+    p.add_argument("--jobs", type=int, default=-1, help="parallel image conversions (default: every core)")
+    p.add_argument("--force", action="store_true", help="write into a folder that already holds labels.csv")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        summary = import_btxrd(args.src, args.out, site=args.site, centers=args.centers, views=args.views,
+                               force=args.force, n_jobs=args.jobs)
+    except (DataError, OSError) as error:
+        if args.debug:
+            raise
+        if isinstance(error, OSError) and error.filename:
+            error = f"{error.filename}: {error.strerror} (expected a readable source and a writable output folder)"
+        print(f"error: {error}".replace("\n", " "), file=sys.stderr)
+        return 2
+    counts, patients = summary["by_class"], summary["patients"]
+    print(f"wrote {summary['images']} {summary['modality']} images ({counts.get('benign', 0)} benign, "
+          f"{counts.get('malignant', 0)} malignant) as {patients['count']} stand-in patients to {args.out}")
+    for reason, entry in summary["excluded"].items():
+        print(f"  excluded {entry['count']}: {reason}")
+    print(f"  patients: {patients['rule']}")
+    print(f"  summary: {args.out}/import_summary.md and import_summary.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
