@@ -421,7 +421,7 @@ def group_patients(rows, converted, max_distance: int = MAX_HASH_DISTANCE) -> tu
                      f"{max_distance} bits",
              "hash_bits": int(bits.shape[1]), "max_hash_distance": max_distance,
              "consecutive_same_key": consecutive, "exact_duplicates": exact, "near_duplicates": near,
-             "images_per_patient": dict(sorted(Counter(sizes.values()).items()))}
+             "images_per_patient": {str(n): k for n, k in sorted(Counter(sizes.values()).items())}}
     return patients, notes
 
 
