@@ -32,9 +32,9 @@ def _write_folder(folder, rows, header=("path", "label", "patient_id", "x0", "y0
 
 @pytest.fixture
 def loader_folder(tmp_path):
-    """Three 16-bit PNGs (20 x 30) and a mask; returns the folder."""
+    """Three 16-bit PNGs (20 x 30, a ramp from 1000, 2000, 3000 along x) and a mask; returns the folder."""
     for i in range(3):
-        iio.imwrite(tmp_path / f"img{i}.png", np.full((20, 30), 1000 * (i + 1), np.uint16))
+        iio.imwrite(tmp_path / f"img{i}.png", 1000 * (i + 1) + np.tile(np.arange(30, dtype=np.uint16), (20, 1)))
     mask = np.zeros((20, 30), np.uint8)
     mask[5:9, 10:16] = 255
     iio.imwrite(tmp_path / "mask0.png", mask)
@@ -180,7 +180,7 @@ def test_a_missing_column_names_the_table_and_the_column(loader_folder):
 def test_class_subfolders_without_csv_and_a_folder_of_neither(tmp_path):
     for label in ("benign", "malignant"):
         (tmp_path / label).mkdir()
-        iio.imwrite(tmp_path / label / "x.png", np.zeros((8, 8), np.uint8))
+        iio.imwrite(tmp_path / label / "x.png", np.arange(64, dtype=np.uint8).reshape(8, 8))
     (tmp_path / "benign" / ".DS_Store").write_bytes(b"\0")
     (tmp_path / "malignant" / "broken.png").write_bytes(b"\x89PNG")
     with pytest.raises(DataError, match="broken.png: unreadable or truncated image"):
@@ -191,7 +191,7 @@ def test_class_subfolders_without_csv_and_a_folder_of_neither(tmp_path):
     assert [s.path for s in cases.skipped] == [str(tmp_path / "malignant" / "broken.png")]
     with pytest.raises(DataError, match=r"expected labels.csv, or subfolders benign/ and malignant/"):
         load_dataset(tmp_path / "benign")
-    with pytest.raises(DataError, match=r"nowhere: data folder not found"):
+    with pytest.raises(DataError, match=r"nowhere: not found; expected a data folder"):
         load_dataset(tmp_path / "nowhere")
 
 
@@ -208,6 +208,5 @@ def test_synth_cli_round_trips_through_load_dataset(tmp_path, capsys):
     for a, b in zip(loaded, generated):
         assert a.case_id == f"images/{b.case_id}" and (a.label, a.patient_id, a.box) == (b.label, b.patient_id, b.box)
         assert a.image.dtype == np.uint16 and np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
-    with pytest.raises(SystemExit):
-        synth.main(["--out", str(out), "--n", "2"])  # refuses to overwrite without --force
+    assert synth.main(["--out", str(out), "--n", "2"]) == 2  # refuses to overwrite without --force
     assert "exists; use --force" in capsys.readouterr().err

@@ -1,0 +1,188 @@
+"""Size limits read from an image's header before a single pixel is decoded, so that no input can exhaust memory.
+
+A 97 KB PNG can declare 10000 x 10000 pixels and an 825 KB zlib TIFF 20480 x 20480: decoding them takes
+gigabytes. So the loaders first read the header - PNG's ``IHDR`` (and an animated PNG's ``acTL`` frame count),
+JPEG's start-of-frame segment, TIFF's image file directories (through tifffile, which reads tags only), DICOM's
+``Rows``, ``Columns`` and ``NumberOfFrames`` - and refuse a file whose pixel count, width x height x frames, is
+above ``max_pixels``. The default, ``MAX_PIXELS`` = 4096 x 4096 = 16,777,216 pixels, is 16 times a 1024 x 1024
+MR slice; a float64 RGBA image of that size decodes to 512 MiB. Every loader takes a ``max_pixels`` argument
+to raise it (``None`` means this module's ``MAX_PIXELS``, read when the call is made).
+
+The format is taken from the file's first bytes (its signature), never from its name: a JPEG called ``.png`` is
+checked as a JPEG, and a file that is none of PNG, JPEG or TIFF is refused before any decoder sees it.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from femur_app.errors import DataError
+
+MAX_PIXELS = 4096 * 4096
+MAX_SAMPLES = 4  # grey, grey + alpha, RGB, RGBA: more channels than that is no image this project reads
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic...); C4, C8 and CC are not frames
+JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What a file's header declares: ``kind`` ("PNG", "JPEG", "TIFF"), size, frames and samples per pixel."""
+
+    kind: str
+    width: int
+    height: int
+    frames: int = 1
+    samples: int = 1
+
+
+def limit(max_pixels: int | None) -> int:
+    """``max_pixels``, or ``MAX_PIXELS`` when it is None."""
+    return MAX_PIXELS if max_pixels is None else int(max_pixels)
+
+
+def check_pixel_count(path, width: int, height: int, frames: int = 1, samples: int = 1,
+                      max_pixels: int | None = None) -> None:
+    """DataError unless width x height x frames is between 1 and the limit and ``samples`` is at most 4."""
+    cap = limit(max_pixels)
+    size = f"{width}x{height}" + (f" x {frames} frames" if frames != 1 else "")
+    if min(width, height, frames) < 1:
+        raise DataError(f"{path}: declares an empty image ({size} pixels); expected at least 1x1")
+    pixels = width * height * frames  # Python ints: no overflow, whatever the header claims
+    if pixels > cap:
+        raise DataError(f"{path}: {size} = {pixels:,} pixels, more than the limit of {cap:,} (expected at most "
+                        f"max_pixels = {cap:,}; raise max_pixels to read a larger image)")
+    if samples > MAX_SAMPLES:
+        raise DataError(f"{path}: declares {samples} samples per pixel; expected 1 (grey) to {MAX_SAMPLES} (RGBA)")
+
+
+def check_header(path, max_pixels: int | None = None) -> ImageHeader:
+    """Read ``path``'s header and check it against the limit; the header, or DataError naming the file."""
+    header = read_header(path)
+    check_pixel_count(path, header.width, header.height, header.frames, header.samples, max_pixels)
+    return header
+
+
+def read_header(path) -> ImageHeader:
+    """The declared size of a PNG, JPEG or TIFF file, recognised by its signature; nothing is decoded."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        start = f.read(8)
+        if len(start) < 8:
+            raise DataError(f"{path}: unreadable or truncated image (the file holds only {len(start)} bytes)")
+        f.seek(0)
+        if start.startswith(PNG_SIGNATURE):
+            return _png_header(f, path)
+        if start.startswith(JPEG_SIGNATURE):
+            return _jpeg_header(f, path)
+    if start[:4] in TIFF_SIGNATURES:
+        return _tiff_header(path)
+    raise DataError(f"{path}: is not a PNG, JPEG or TIFF file (it starts with {start!r}; expected one of their "
+                    "signatures)")
+
+
+def _read_exactly(f, n: int, path, what: str) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise DataError(f"{path}: truncated {what} (file ends after {f.tell()} bytes)")
+    return data
+
+
+def _png_header(f, path) -> ImageHeader:
+    """IHDR (always the first chunk) gives the size; an ``acTL`` chunk before the image data, the frame count."""
+    f.seek(len(PNG_SIGNATURE))
+    length, kind = struct.unpack(">I4s", _read_exactly(f, 8, path, "PNG header"))
+    if kind != b"IHDR" or length != 13:
+        raise DataError(f"{path}: damaged PNG header (first chunk {kind!r} of {length} bytes; expected IHDR of 13)")
+    ihdr = _read_exactly(f, 13, path, "PNG header")
+    (crc,) = struct.unpack(">I", _read_exactly(f, 4, path, "PNG header"))
+    if zlib.crc32(b"IHDR" + ihdr) != crc:
+        raise DataError(f"{path}: damaged PNG header (IHDR checksum does not match)")
+    width, height, _depth, colour_type = struct.unpack(">IIBB", ihdr[:10])
+    samples = {0: 1, 2: 3, 3: 4, 4: 2, 6: 4}.get(colour_type)  # a palette becomes RGB(A) when decoded
+    if samples is None:
+        raise DataError(f"{path}: damaged PNG header (colour type {colour_type}; expected 0, 2, 3, 4 or 6)")
+    frames = 1
+    while True:  # walk the chunks up to the image data: each has a length, a type, the data and a checksum
+        head = f.read(8)
+        if len(head) < 8:
+            break  # no image data: the decoder reports the truncation
+        length, kind = struct.unpack(">I4s", head)
+        if kind in (b"IDAT", b"IEND"):
+            break
+        if kind == b"acTL":  # animated PNG: the number of frames comes first
+            (frames,) = struct.unpack(">I", _read_exactly(f, 4, path, "PNG acTL chunk"))
+            length -= 4
+        f.seek(length + 4, 1)
+    return ImageHeader("PNG", width, height, frames, samples)
+
+
+def _jpeg_header(f, path) -> ImageHeader:
+    """The size is in the start-of-frame segment; the segments before it are skipped by their length."""
+    f.seek(2)
+    while True:
+        byte = _read_exactly(f, 1, path, "JPEG header")
+        if byte != b"\xff":
+            raise DataError(f"{path}: damaged JPEG header (byte {byte!r} where a marker was expected)")
+        marker = _read_exactly(f, 1, path, "JPEG header")[0]
+        while marker == 0xFF:  # fill bytes
+            marker = _read_exactly(f, 1, path, "JPEG header")[0]
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a segment
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, or start of scan before any frame header
+            raise DataError(f"{path}: damaged JPEG header (no frame header before the image data)")
+        (length,) = struct.unpack(">H", _read_exactly(f, 2, path, "JPEG header"))
+        if length < 2:
+            raise DataError(f"{path}: damaged JPEG header (segment length {length})")
+        if marker in JPEG_FRAME_MARKERS:
+            _precision, height, width, samples = struct.unpack(">BHHB", _read_exactly(f, 6, path, "JPEG header"))
+            if height == 0:
+                raise DataError(f"{path}: JPEG declares its height later (DNL marker), which is not supported; "
+                                "expected the height in the frame header")
+            return ImageHeader("JPEG", width, height, 1, samples)
+        f.seek(length - 2, 1)
+
+
+def _tiff_header(path) -> ImageHeader:
+    """tifffile reads the image file directories (tags only): the first page's size and the number of pages."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            frames = len(tif.pages) * int(page.imagedepth or 1)
+            return ImageHeader("TIFF", int(page.imagewidth), int(page.imagelength), frames,
+                               int(page.samplesperpixel or 1))
+    except DataError:
+        raise
+    except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error ... for damaged headers
+        raise DataError(f"{path}: damaged TIFF header ({type(exc).__name__}: {exc})") from exc
+
+
+def check_deflated_dicom(path, data_offset: int, max_pixels: int | None = None) -> None:
+    """DataError if a Deflated Explicit VR Little Endian DICOM inflates to more than its pixels could fill.
+
+    pydicom inflates such a file's whole data set in one call, so a few megabytes of zeros would take
+    gigabytes. Here it is inflated in 1 MiB steps and thrown away, counting bytes, up to 8 bytes per allowed
+    pixel (64-bit samples) plus 16 MiB for the other elements.
+    """
+    cap = 8 * limit(max_pixels) + 16 * 2**20
+    inflater, total = zlib.decompressobj(-zlib.MAX_WBITS), 0
+    try:
+        with open(path, "rb") as f:
+            f.seek(data_offset)
+            while chunk := f.read(2**16):
+                while chunk:
+                    total += len(inflater.decompress(chunk, 2**20))
+                    if total > cap:
+                        raise DataError(f"{path}: deflated DICOM data set inflates to more than {cap:,} bytes "
+                                        f"(expected at most 8 bytes per pixel of max_pixels = {limit(max_pixels):,};"
+                                        " raise max_pixels to read a larger image)")
+                    chunk = inflater.unconsumed_tail
+    except zlib.error as exc:
+        raise DataError(f"{path}: damaged deflated DICOM data ({exc})") from exc
