@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     try:
         summary = import_btxrd(args.src, args.out, site=args.site, centers=args.centers, views=args.views,
                                force=args.force, n_jobs=args.jobs)
-    except (DataError, OSError) as error:
+    except (DataError, OSError, ImportError) as error:
         if args.debug:
             raise
         if isinstance(error, OSError) and error.filename:

@@ -107,8 +107,10 @@ def _flag(value, where: str, column: str) -> bool:
 
 def read_table(path) -> list[Row]:
     """The rows of the first sheet of ``dataset.xlsx``, checked (columns, 0/1 flags, one diagnosis per tumour)."""
-    import openpyxl
-
+    try:
+        import openpyxl
+    except ImportError as exc:
+        raise ImportError(f"{path}: reading dataset.xlsx needs openpyxl: pip install minicnn[btxrd]") from exc
     path = Path(path)
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
