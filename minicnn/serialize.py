@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 METADATA_KEY = "__metadata__"
+MAX_NPZ_BYTES = 2 * 2**30  # 4 times the largest file the project writes (an AlexNet-BN training state, ~0.5 GB)
+MAX_NPZ_MEMBERS = 10_000
 
 
 def _to_numpy(array):
@@ -76,18 +81,87 @@ def write_text_atomic(path, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def load(path) -> tuple[dict, dict | None]:
-    """Read a file written by ``save`` -> (state, metadata). Never unpickles; errors name the file."""
+def load(path, *, max_bytes: int | None = None, max_members: int | None = None) -> tuple[dict, dict | None]:
+    """Read a file written by ``save`` -> (state, metadata). Never unpickles; every error names the file.
+
+    Nothing is decompressed before the zip directory has been checked: at most ``max_members`` members
+    (default ``MAX_NPZ_MEMBERS``), each a ``.npy`` array whose header's shape x itemsize fills exactly the
+    member's declared size, and declared sizes adding up to at most ``max_bytes`` (default ``MAX_NPZ_BYTES``).
+    The zip reader never yields more than a member's declared size, so a zip bomb is refused from its
+    directory, and no array is allocated larger than the bytes that were checked.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            state = {name: data[name] for name in data.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+        with zipfile.ZipFile(path) as archive:
+            members = _checked_members(archive, max_bytes, max_members)
+            state = {}
+            for name, info in members.items():
+                with archive.open(info) as member:
+                    state[name] = np.lib.format.read_array(member, allow_pickle=False)
+        metadata = state.pop(METADATA_KEY, None)
+        metadata = None if metadata is None else _metadata(metadata)
+    except ValueError as err:
         raise ValueError(f"{path}: not a readable minicnn .npz file ({err})") from err
-    metadata = state.pop(METADATA_KEY, None)
-    return state, (None if metadata is None else json.loads(str(metadata)))
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+            struct.error, OverflowError) as err:  # what a damaged zip raises, besides ValueError
+        raise ValueError(f"{path}: not a readable minicnn .npz file ({type(err).__name__}: {err})") from err
+    return state, metadata
+
+
+def _checked_members(archive: zipfile.ZipFile, max_bytes, max_members) -> dict:
+    """name -> ZipInfo of every array, after checking the directory and each ``.npy`` header (see ``load``);
+    ValueError says what is wrong, ``load`` adds the file."""
+    max_bytes = MAX_NPZ_BYTES if max_bytes is None else max_bytes
+    max_members = MAX_NPZ_MEMBERS if max_members is None else max_members
+    infos = archive.infolist()
+    if len(infos) > max_members:
+        raise ValueError(f"holds {len(infos):,} members; expected at most {max_members:,} arrays "
+                         "(max_members)")
+    total = sum(info.file_size for info in infos)
+    if total > max_bytes:
+        raise ValueError(f"its members declare {total:,} bytes uncompressed; expected at most {max_bytes:,} "
+                         "(max_bytes; a zip bomb, or a file too large for this reader)")
+    members = {}
+    for info in infos:
+        if not info.filename.endswith(".npy") or info.is_dir():
+            raise ValueError(f"member {info.filename!r} is not a .npy array; expected only arrays")
+        name = info.filename[: -len(".npy")]
+        if name in members:
+            raise ValueError(f"member {info.filename!r} appears twice; expected each array once")
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"member {info.filename!r} has .npy format version {version}; expected "
+                                 "1.0 or 2.0")
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _fortran_order, dtype = read_header(member)
+            header_bytes = member.tell()
+        if dtype.hasobject:
+            raise ValueError(f"member {info.filename!r} holds Python objects, which would need pickle; "
+                             "expected plain numeric or string arrays")
+        data_bytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow, whatever the header claims
+        if header_bytes + data_bytes != info.file_size:
+            raise ValueError(f"member {info.filename!r} declares shape {shape} of {dtype} ({data_bytes:,} "
+                             f"bytes) but holds {info.file_size - header_bytes:,}; expected the two to agree")
+        members[name] = info
+    return members
+
+
+def _metadata(stored: np.ndarray) -> dict:
+    """The JSON object stored under ``__metadata__``; ValueError otherwise."""
+    if stored.shape != () or stored.dtype.kind != "U":
+        raise ValueError(f"{METADATA_KEY} is a {stored.dtype} array of shape {stored.shape}; expected one "
+                         "JSON string")
+    try:
+        metadata = json.loads(str(stored))
+    except ValueError as err:
+        raise ValueError(f"{METADATA_KEY} is not valid JSON ({err})") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{METADATA_KEY} is a JSON {type(metadata).__name__}; expected a JSON object")
+    return metadata
 
 
 def save_model(model, path, metadata: dict | None = None) -> Path:
