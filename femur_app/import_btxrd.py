@@ -70,6 +70,10 @@ def main(argv=None) -> int:
     for reason, entry in summary["excluded"].items():
         print(f"  excluded {entry['count']}: {reason}")
     print(f"  patients: {patients['rule']}")
+    large = summary["over_loader_pixel_limit"]
+    if large["image_ids"]:
+        print(f"  warning: {len(large['image_ids'])} image(s) above the loader's {large['max_pixels']:,}-pixel limit "
+              "(femur_app.data.limits.MAX_PIXELS); see the summary")
     print(f"  summary: {args.out}/import_summary.md and import_summary.json")
     return 0
 

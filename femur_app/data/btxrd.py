@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from femur_app.data import box_of
+from femur_app.data import box_of, limits
 from femur_app.data.loaders import DataError
 
 COLUMNS = ("image_id", "center", "age", "gender", "hand", "ulna", "radius", "humerus", "foot", "tibia", "fibula",
@@ -357,7 +357,7 @@ def convert_one(row: Row, image_path: Path, annotation_path: Path, out: Path) ->
     if annotation.mask is not None:
         with write_atomic(out / "masks" / f"{row.stem}.png") as f:
             iio.imwrite(f, annotation.mask.astype(np.uint8) * 255, extension=".png")
-    return {"stem": row.stem, "box": annotation.box, "has_mask": annotation.mask is not None,
+    return {"stem": row.stem, "shape": pixels.shape, "box": annotation.box, "has_mask": annotation.mask is not None,
             "n_rectangles": annotation.n_rectangles, "n_polygons": annotation.n_polygons,
             "clipped": annotation.clipped, "grey_from": grey_from, "sha256": content_hash(pixels),
             "dhash": dhash(pixels)}
@@ -519,7 +519,9 @@ def make_summary(folder, out, rows, selected, converted, excluded, patient_notes
                 table.setdefault(str(key), Counter())[row.label] += 1
         return {key: dict(sorted(counts.items())) for key, counts in sorted(table.items())}
 
-    ids = lambda test: [record["stem"] for record in converted if test(record)]  # noqa: E731
+    def ids(test):
+        return [record["stem"] for record in converted if test(record)]
+
     ignored = sorted(str(p.relative_to(folder)) for d in (folder, folder / "images", folder / "Annotations")
                      if d.is_dir() for p in d.iterdir() if _ignored(p))
     return {
@@ -541,6 +543,8 @@ def make_summary(folder, out, rows, selected, converted, excluded, patient_notes
         "grey_conversion": {kind: ids(lambda r, kind=kind: r["grey_from"] == kind)
                             for kind in ("grey", "rgb-equal-channels", "rgb-to-luma")},
         "ignored_files": ignored,
+        "over_loader_pixel_limit": {"max_pixels": limits.MAX_PIXELS,
+                                    "image_ids": ids(lambda r: r["shape"][0] * r["shape"][1] > limits.MAX_PIXELS)},
     }
 
 
@@ -577,4 +581,9 @@ def summary_markdown(summary: dict) -> str:
              f"Grey conversion: {len(grey['grey'])} grey JPEGs, {len(grey['rgb-equal-channels'])} RGB with equal "
              f"channels (kept), {len(grey['rgb-to-luma'])} true colour (to ITU-R 601 luma). Ignored files: "
              f"{', '.join(summary['ignored_files']) or 'none'}.", ""]
+    large = summary["over_loader_pixel_limit"]
+    if large["image_ids"]:
+        text += [f"{len(large['image_ids'])} image(s) have more than {large['max_pixels']:,} pixels, the folder "
+                 "loader's default limit (femur_app.data.limits.MAX_PIXELS): raise it to load them. They are "
+                 f"written unchanged: {', '.join(large['image_ids'])}.", ""]
     return "\n".join(text)

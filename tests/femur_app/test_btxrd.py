@@ -124,6 +124,7 @@ def test_summary_counts_exclusions_and_patients(femur_import):
     assert summary["grey_conversion"] == {"grey": ["IMG000002", "IMG000003", "IMG000007", "IMG000008"],
                                           "rgb-equal-channels": ["IMG000001", "IMG000005"], "rgb-to-luma": []}
     assert summary["ignored_files"] == ["~$dataset.xlsx"]
+    assert summary["over_loader_pixel_limit"]["image_ids"] == []
     markdown = (out / "import_summary.md").read_text()
     assert markdown.startswith("# BTXRD import: 6 tumour images (4 benign, 2 malignant), 3 stand-in patients")
     assert "not the MRI" in markdown
@@ -253,6 +254,14 @@ def test_malformed_copy_is_refused(copy, tmp_path, damage, culprit, message):
         import_btxrd(copy, tmp_path / "out")
     text = str(error.value)
     assert text.startswith(str(copy / culprit)) and message in text, text
+
+
+def test_images_above_the_loaders_pixel_limit_are_named(source, tmp_path, monkeypatch):
+    """IMG000008 (153 x 311 = 47,583 pixels) is the one image above a limit of 47,000 pixels."""
+    monkeypatch.setattr("femur_app.data.limits.MAX_PIXELS", 47_000)
+    summary = import_btxrd(source, tmp_path)
+    assert summary["over_loader_pixel_limit"] == {"max_pixels": 47_000, "image_ids": ["IMG000008"]}
+    assert "1 image(s) have more than 47,000 pixels" in (tmp_path / "import_summary.md").read_text()
 
 
 def test_existing_output_needs_force(source, tmp_path):
