@@ -390,10 +390,8 @@ def group_patients(rows, converted, max_distance: int = MAX_HASH_DISTANCE) -> tu
 
     def join(a, b):
         ra, rb = root(a), root(b)
-        if ra != rb:
+        if ra != rb:  # the earlier image id stays the root, so a patient is named after its first image
             parent[max(ra, rb, key=_id_order)] = min(ra, rb, key=_id_order)
-            return True
-        return False
 
     ordered = sorted(rows, key=lambda row: _id_order(row.stem))
     consecutive = [[a.stem, b.stem] for a, b in zip(ordered, ordered[1:]) if a.patient_key() == b.patient_key()]
@@ -459,6 +457,7 @@ def import_btxrd(src, out, *, site: str = "femur", centers=None, views=None, for
 
     ``site``: 'all' or a site column (default 'femur'); ``centers``: centre numbers to keep (None: all);
     ``views``: any of frontal, lateral, oblique (None: all, including images without a view flag).
+    ``force``: write into a folder that already holds a labels.csv; ``n_jobs``: joblib workers for the images.
     """
     from joblib import Parallel, delayed
     from minicnn.serialize import write_text_atomic
