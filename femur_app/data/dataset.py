@@ -12,6 +12,7 @@ the result depends on: each case's pixels, shape, dtype, box, label and ids, the
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,40 @@ def _preprocess_one(case: Case, size: int, margin: int) -> np.ndarray:
     return preprocess(case.image, case.box, size=size, margin=margin).image
 
 
+def read_cache(path: Path, cases: list, size: int):
+    """The cached ``(X, y, patient_ids, case_ids)`` when ``path`` holds exactly what ``cases`` give, else None.
+
+    The file is read by ``minicnn.serialize.load`` (no pickle; its zip directory is checked first and may
+    declare no more bytes than the N ROIs of size x size and the ids need). It must hold X, float32
+    (N, 1, size, size) and finite, and y, patient_ids and case_ids equal to the cases' own. Anything else - a
+    damaged file, foreign arrays, flipped labels - is logged as a warning naming the file and what is wrong,
+    and None makes the caller preprocess again and rewrite the file: a cache is never an error, nor trusted.
+    """
+    from minicnn import serialize
+
+    n = len(cases)
+    labels = np.array([case.label for case in cases], dtype=np.int64)
+    ids = {"patient_ids": [case.patient_id for case in cases], "case_ids": [case.case_id for case in cases]}
+    id_bytes = sum(4 * n * max([len(i) for i in column], default=1) for column in ids.values())
+    try:
+        arrays, _ = serialize.load(path, max_bytes=4 * n * size * size + 8 * n + id_bytes + 4096, max_members=4)
+        X = arrays.get("X")
+        if sorted(arrays) != ["X", "case_ids", "patient_ids", "y"]:
+            raise ValueError(f"{path}: holds arrays {sorted(arrays)}; expected X, y, patient_ids, case_ids")
+        if X.dtype != np.float32 or X.shape != (n, 1, size, size) or not np.isfinite(X).all():
+            raise ValueError(f"{path}: X is {X.dtype} {X.shape}; expected finite float32 {(n, 1, size, size)}")
+        if arrays["y"].dtype != np.int64 or not np.array_equal(arrays["y"], labels):
+            raise ValueError(f"{path}: its labels y differ from the cases' labels")
+        for name, expected in ids.items():
+            if arrays[name].dtype.kind != "U" or arrays[name].tolist() != expected:
+                raise ValueError(f"{path}: its {name} differ from the cases' own")
+    except ValueError as error:
+        logging.getLogger("femur_app.data").warning("unusable prepared-data cache %s; preprocessing again and "
+                                                   "rewriting it", error)
+        return None
+    return X, arrays["y"], arrays["patient_ids"], arrays["case_ids"]
+
+
 def prepare_arrays(cases, size: int = 224, cache_dir=None, *, margin: int = 20, cache: bool = True,
                    n_jobs: int = -1):
     """Preprocess every case into ``(X, y, patient_ids, case_ids)``.
@@ -86,8 +121,9 @@ def prepare_arrays(cases, size: int = 224, cache_dir=None, *, margin: int = 20, 
     key = fingerprint(cases, size=size, margin=margin, version=PREPROCESS_VERSION)
     path = Path(cache_dir or default_cache_dir()) / f"prepared_{key}.npz"
     if cache and path.exists():
-        with np.load(path, allow_pickle=False) as stored:
-            return stored["X"], stored["y"], stored["patient_ids"], stored["case_ids"]
+        stored = read_cache(path, cases, size)
+        if stored is not None:
+            return stored
     rois = Parallel(n_jobs=n_jobs)(delayed(_preprocess_one)(case, size, margin) for case in cases)
     X = np.stack(rois)[:, None].astype(np.float32) if rois else np.zeros((0, 1, size, size), np.float32)
     y = np.array([case.label for case in cases], dtype=np.int64)

@@ -210,3 +210,39 @@ def test_synth_cli_round_trips_through_load_dataset(tmp_path, capsys):
         assert a.image.dtype == np.uint16 and np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
     assert synth.main(["--out", str(out), "--n", "2"]) == 2  # refuses to overwrite without --force
     assert "exists; use --force" in capsys.readouterr().err
+
+
+# --- the prepared-array cache ------------------------------------------------------------------------------
+
+def test_a_damaged_or_label_flipped_prepared_cache_is_never_trusted_but_rebuilt_with_a_warning(tmp_path, caplog):
+    from femur_app.data import Case, prepare_arrays
+
+    rng = np.random.default_rng(5)
+    cases = [Case(case_id=f"c{i}", patient_id=f"p{i}", label=i % 2, image=rng.integers(0, 4000, (40, 50)).astype(
+        np.uint16), box=None, mask=None, source="test") for i in range(4)]
+    fresh = prepare_arrays(cases, size=16, cache_dir=tmp_path, n_jobs=1)
+    (cache,) = tmp_path.glob("prepared_*.npz")
+    X, y, patient_ids, case_ids = fresh
+    damaged = {
+        "garbage": lambda: cache.write_bytes(b"PK\x03\x04 not really a zip"),
+        "pickle": lambda: np.savez(cache, X=np.array([object()], dtype=object), y=y, patient_ids=patient_ids,
+                                   case_ids=case_ids),
+        "flipped labels": lambda: np.savez(cache, X=X, y=1 - y, patient_ids=patient_ids, case_ids=case_ids),
+        "NaN pixels": lambda: np.savez(cache, X=np.full_like(X, np.nan), y=y, patient_ids=patient_ids,
+                                       case_ids=case_ids),
+    }
+    expected = {"garbage": "not a readable minicnn .npz file", "pickle": "holds Python objects",
+                "flipped labels": "its labels y differ from the cases' labels", "NaN pixels": "expected finite float32"}
+    for name, damage in damaged.items():
+        damage()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="femur_app.data"):
+            again = prepare_arrays(cases, size=16, cache_dir=tmp_path, n_jobs=1)
+        assert all(np.array_equal(a, b) for a, b in zip(again, fresh)), name
+        (message,) = [record.getMessage() for record in caplog.records]
+        assert message.startswith(f"unusable prepared-data cache {cache}: ") and expected[name] in message, message
+        assert "preprocessing again and rewriting it" in message
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="femur_app.data"):
+        prepare_arrays(cases, size=16, cache_dir=tmp_path, n_jobs=1)  # rewritten: read back without a word
+    assert caplog.records == []
