@@ -1,4 +1,5 @@
-"""Sliding-window geometry shared by convolution and pooling: padding, output sizes, window views, sample blocks."""
+"""Sliding-window geometry shared by convolution and pooling, and by both tiers: padding, output sizes, window
+views, sample blocks."""
 from __future__ import annotations
 
 import numpy as np
@@ -48,6 +49,28 @@ def output_size(size: int, kernel: int, stride: int, pad: tuple[int, int], where
             f"{span / stride + 1:g} is not an integer; change the padding (e.g. asymmetric) or the input size"
         )
     return span // stride + 1
+
+
+def conv2d_geometry(x, w, stride, padding, where):
+    """Normalised ``(stride, padding, H_out, W_out)``, with a clear error for shapes that do not fit."""
+    stride, padding = normalize_pair(stride, "stride"), normalize_padding(padding)
+    if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"{where}: expected x (N, C, H, W) and w (F, C, KH, KW) with the same C, "
+                         f"got {tuple(x.shape)} and {tuple(w.shape)}")
+    H_out = output_size(x.shape[2], w.shape[2], stride[0], padding[0], where, "height")
+    W_out = output_size(x.shape[3], w.shape[3], stride[1], padding[1], where, "width")
+    return stride, padding, H_out, W_out
+
+
+def pool2d_geometry(x, kernel_size, stride, padding, where):
+    """Normalised ``(kernel_size, stride, padding)``, with a clear error for inputs that do not fit."""
+    kernel_size, stride = normalize_pair(kernel_size, "kernel_size"), normalize_pair(stride, "stride")
+    padding = normalize_padding(padding)
+    if x.ndim != 4:
+        raise ValueError(f"{where}: expected x (N, C, H, W), got shape {tuple(x.shape)}")
+    for axis, size, k, s, pad in zip(("height", "width"), x.shape[2:], kernel_size, stride, padding):
+        output_size(size, k, s, pad, where, axis)
+    return kernel_size, stride, padding
 
 
 def pad2d(x, pads, value=0.0):

@@ -6,12 +6,13 @@ For logits z (N, K) and integer labels t (N,), with p = softmax(z)::
     loss     = sum_n w_n * (-log p[n, t_n]) / sum_n w_n                        (w_n = class_weights[t_n], or 1)
     dloss/dz = w_n * (p[n, k] - [k == t_n]) / sum_n w_n
 
-With no class weights this is the plain mean over the batch; with them it is PyTorch's weighted mean.
+With no class weights this is the plain mean over the batch; with them it is PyTorch's weighted mean. The
+computation is the selected tier's (``minicnn/plain/losses.py`` is the one to read); this function checks the
+arguments first.
 """
 from __future__ import annotations
 
-import numpy as np
-
+from minicnn import tiers
 from minicnn.backend import get_array_module
 
 
@@ -21,18 +22,6 @@ def softmax(logits):
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = xp.exp(shifted)
     return e / e.sum(axis=1, keepdims=True)
-
-
-def cross_entropy_grad(probs, labels, sample_weights, total_weight):
-    """dloss/dlogits = w_n * (p - onehot(t)) / total_weight."""
-    xp = get_array_module(probs)
-    if xp is not np:
-        from minicnn import kernels
-
-        return kernels.cross_entropy_grad(probs, labels, sample_weights, total_weight)
-    grad = probs.copy()
-    grad[np.arange(len(labels)), labels] -= 1
-    return grad * (sample_weights / total_weight).astype(probs.dtype)[:, None]
 
 
 def softmax_cross_entropy(logits, labels, class_weights=None):
@@ -47,20 +36,11 @@ def softmax_cross_entropy(logits, labels, class_weights=None):
     K = logits.shape[1]
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= K):
         raise ValueError(f"softmax_cross_entropy: labels must lie in [0, {K}), got min {int(labels.min())} max {int(labels.max())}")
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-    if class_weights is None:
-        sample_weights = xp.ones(len(labels), dtype=logits.dtype)
-    else:
+    if class_weights is not None:
         class_weights = xp.asarray(class_weights, dtype=logits.dtype)
         if class_weights.shape != (K,):
             raise ValueError(f"softmax_cross_entropy: class_weights must have {K} entries, got shape {tuple(class_weights.shape)}")
-        sample_weights = class_weights[labels]
-    total_weight = sample_weights.sum()
-    picked = log_probs[xp.arange(len(labels)), labels]
-    loss = float(-(sample_weights * picked).sum() / total_weight)
-    dlogits = cross_entropy_grad(xp.exp(log_probs), labels, sample_weights, total_weight)
-    return loss, dlogits
+    return tiers.ops().softmax_cross_entropy(logits, labels, class_weights)
 
 
 def l2_penalty(model) -> float:

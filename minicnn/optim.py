@@ -9,10 +9,9 @@ already contains the layer's L2 term ``l2 * p``)::
 
 Schedules change ``optimizer.lr`` once per epoch with ``scheduler.step()``.
 
-Every update is done in place, a block of about 256 KB at a time (``_blocks``), so that the three passes over
-each block - scale v, add g, subtract lr * v from p - run in cache and read every array from memory once.
-Written as whole-array expressions (``p -= lr * v``) they would also allocate a temporary as large as the
-parameter (150 MB for AlexNet's fc6) on every step.
+The update of one parameter is the selected tier's ``sgd_step`` (``minicnn/plain/optim.py`` is the one to read;
+``minicnn/fast/optim.py`` does it in place, in cache-sized blocks). The layers' L2 terms are already in their
+gradients, so the optimiser passes ``l2=0``.
 """
 from __future__ import annotations
 
@@ -20,19 +19,8 @@ import math
 
 import numpy as np
 
-from minicnn.backend import get_array_module
-
-_BLOCK = 1 << 16  # numbers per block (256 KB of float32)
-
-
-def _blocks(*arrays):
-    """Matching flat blocks of same-shape arrays: tuples of views; one tuple of the whole arrays on the GPU or
-    when an array is not contiguous."""
-    first = arrays[0]
-    if get_array_module(first) is not np or not all(a.flags.c_contiguous for a in arrays):
-        return [arrays]
-    flat = [a.reshape(-1) for a in arrays]  # views
-    return [tuple(f[start : start + _BLOCK] for f in flat) for start in range(0, first.size, _BLOCK)]
+from minicnn import tiers
+from minicnn.backend import get_array_module, to_cpu
 
 
 class SGD:
@@ -51,23 +39,12 @@ class SGD:
 
     def step(self):
         """Apply one update in place to every parameter, using the gradients of the last backward pass."""
+        sgd_step = tiers.ops().sgd_step
         for index, (layer, key) in enumerate(self.slots):
             if key not in layer.grads:
                 raise ValueError(f"SGD: {layer!r} has no gradient for {key!r}; run backward() before step()")
-            grad, param = layer.grads[key], layer.params[key]
-            if not self.momentum:
-                for p, g in _blocks(param, grad):
-                    p -= self.lr * g
-                continue
-            v = self.velocity[index]
-            first_step = v is None
-            if first_step:
-                v = self.velocity[index] = grad.copy()
-            for p, g, v_b in _blocks(param, grad, v):
-                if not first_step:
-                    v_b *= self.momentum
-                    v_b += g
-                p -= self.lr * (g + self.momentum * v_b if self.nesterov else v_b)
+            layer.params[key], self.velocity[index] = sgd_step(
+                layer.params[key], layer.grads[key], self.velocity[index], self.lr, self.momentum, self.nesterov, 0.0)
 
     def state_dict(self) -> dict:
         """Momentum buffers as arrays (``velocity.<index>``) plus ``lr``, for checkpoints without pickle."""
@@ -76,13 +53,17 @@ class SGD:
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore ``lr`` and the momentum buffers, each converted to its parameter's dtype and device."""
         self.lr = float(state["lr"])
         for index, (layer, key) in enumerate(self.slots):
-            v = state.get(f"velocity.{index}")
-            if v is not None and tuple(v.shape) != tuple(layer.params[key].shape):
+            v, param = state.get(f"velocity.{index}"), layer.params[key]
+            if v is not None and tuple(v.shape) != tuple(param.shape):
                 raise ValueError(f"SGD state: velocity {index} of {layer!r}.{key} has shape {tuple(v.shape)}, "
-                                 f"expected {tuple(layer.params[key].shape)}")
-            self.velocity[index] = None if v is None else v.astype(layer.params[key].dtype).copy()
+                                 f"expected {tuple(param.shape)}")
+            if v is not None:
+                xp = get_array_module(param)
+                v = xp.array(to_cpu(v) if xp is np else xp.asarray(v), dtype=param.dtype)  # a copy, on param's device
+            self.velocity[index] = v
 
 
 class StepLR:

@@ -18,7 +18,9 @@ import sys
 import numpy as np
 
 from minicnn import backend
-from minicnn.kernels import DTYPES, REGISTRY, check
+from minicnn.kernels import check
+from minicnn.kernels.core import DTYPES
+from minicnn.kernels.registry import REGISTRY
 
 
 def _first_shape(args) -> str:

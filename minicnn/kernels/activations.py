@@ -1,7 +1,7 @@
 """ReLU forward and backward, one thread per element.
 
-NumPy reference: ``minicnn.layers.activations.relu_forward`` (``np.maximum(x, 0)``) and ``relu_backward``
-(``np.where(y > 0, dy, 0)``); the launchers share their signatures. Conventions, as there: the derivative at
+NumPy reference: the fast tier's leaves ``minicnn.fast.activations.relu_forward_apply`` (``np.maximum(x, 0)``)
+and ``relu_backward_apply`` (``np.where(y > 0, dy, 0)``); the launchers share their names and signatures. Conventions, as there: the derivative at
 0 is 0, and the mask is read off the *output* y (y > 0 exactly where x > 0). ``x < 0 ? 0 : x`` is written so
 that a NaN passes through as ``np.maximum`` lets it.
 """
@@ -35,24 +35,24 @@ extern "C" __global__ void relu_bwd(const real_t* __restrict__ dy, const real_t*
 """)
 
 
-def relu_forward(x):
+def relu_forward_apply(x):
     """y = max(x, 0), on the GPU."""
     xp = get_array_module(x)
-    dtype = real_dtype(x, "relu_forward")
-    x = contiguous(xp, x, dtype, "x", "relu_forward")
+    dtype = real_dtype(x, "relu_forward_apply")
+    x = contiguous(xp, x, dtype, "x", "relu_forward_apply")
     y = xp.empty_like(x)
     RELU_FWD(dtype, x.size, x, y, np.int32(x.size))
     return y
 
 
-def relu_backward(dy, y):
+def relu_backward_apply(dy, y):
     """dx = dy * [y > 0], on the GPU."""
     xp = get_array_module(dy)
-    dtype = real_dtype(dy, "relu_backward")
-    dy = contiguous(xp, dy, dtype, "dy", "relu_backward")
-    y = contiguous(xp, y, dtype, "y", "relu_backward")
+    dtype = real_dtype(dy, "relu_backward_apply")
+    dy = contiguous(xp, dy, dtype, "dy", "relu_backward_apply")
+    y = contiguous(xp, y, dtype, "y", "relu_backward_apply")
     if y.shape != dy.shape:
-        raise ValueError(f"minicnn.kernels.relu_backward: y has shape {tuple(y.shape)}, dy {tuple(dy.shape)}")
+        raise ValueError(f"minicnn.kernels.relu_backward_apply: y has shape {tuple(y.shape)}, dy {tuple(dy.shape)}")
     dx = xp.empty_like(dy)
     RELU_BWD(dtype, dy.size, dy, y, dx, np.int32(dy.size))
     return dx

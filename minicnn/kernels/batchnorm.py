@@ -1,7 +1,7 @@
-"""Batch normalisation: the elementwise parts of the forward (eqs. 3-4) and backward passes, fused.
+"""Batch normalisation: the elementwise parts of the forward (eqs. (5)-(6)) and backward passes, fused.
 
-NumPy reference: ``minicnn.layers.batchnorm.bn_forward_apply`` / ``bn_backward_apply`` (same signatures and
-return values). The per-channel statistics - mean and variance forward, ``sum(dy)`` and ``sum(dy * x_hat)``
+NumPy reference: the fast tier's leaves ``minicnn.fast.batchnorm.bn_forward_apply`` / ``bn_backward_apply`` (same
+names, signatures and return values). The per-channel statistics - mean and variance forward, ``sum(dy)`` and ``sum(dy * x_hat)``
 backward - are reductions, which the layer computes with the array module (CuPy's reductions on the GPU);
 these kernels do the rest in one pass over the data. Any (N, C, ...) shape works: the array is read as
 (N, C, S) with S = H*W for (N, C, H, W) and S = 1 for (N, C), so the channel of flat element ``index`` is
@@ -20,8 +20,8 @@ from minicnn.kernels.core import CudaKernel, contiguous, real_dtype
 BN_FWD = CudaKernel("bn_fwd", r"""
 // bn_fwd: one thread per element of x.
 //   x (N, C, S), mean, inv_std, gamma, beta (C,)  ->  x_hat, y (N, C, S)
-//   x_hat = (x - mean[c]) * inv_std[c]          (3)
-//   y     = x_hat * gamma[c] + beta[c]          (4)
+//   x_hat = (x - mean[c]) * inv_std[c]          (5)
+//   y     = x_hat * gamma[c] + beta[c]          (6)
 extern "C" __global__ void bn_fwd(const real_t* __restrict__ x, const real_t* __restrict__ mean,
                                   const real_t* __restrict__ inv_std, const real_t* __restrict__ gamma,
                                   const real_t* __restrict__ beta,
@@ -56,7 +56,7 @@ extern "C" __global__ void bn_bwd(const real_t* __restrict__ dy, const real_t* _
 
 
 def bn_forward_apply(x, mean, inv_std, gamma, beta):
-    """Equations (3)-(4) given the per-channel statistics, on the GPU: returns (x_hat, y)."""
+    """Equations (5)-(6) given the per-channel statistics, on the GPU: returns (x_hat, y)."""
     xp = get_array_module(x)
     dtype = real_dtype(x, "bn_forward_apply")
     x = contiguous(xp, x, dtype, "x", "bn_forward_apply")

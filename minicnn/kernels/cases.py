@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from minicnn._geometry import pad2d
+from minicnn.fast.pool import maxpool_forward as reference_forward
 from minicnn.losses import softmax
 
 
@@ -45,8 +46,6 @@ def maxpool_forward(rng, dtype, N=2, C=3, H=9, W=11, KH=3, KW=3, SH=2, SW=2, pad
 
 
 def maxpool_backward(rng, dtype, N=2, C=3, H=9, W=11, KH=3, KW=3, SH=2, SW=2, pad=((1, 1), (0, 1)), ties=True):
-    from minicnn.layers.pool import maxpool_forward as reference_forward
-
     x_pad, KH, KW, SH, SW, H_out, W_out = maxpool_forward(rng, dtype, N, C, H, W, KH, KW, SH, SW, pad, ties)
     _, argmax = reference_forward(x_pad, KH, KW, SH, SW, H_out, W_out)
     dy = rng.standard_normal(argmax.shape).astype(dtype)
@@ -83,17 +82,17 @@ def _with_specials(x, rng, values):
     return x
 
 
-def relu_forward(rng, dtype, N=3, C=5, H=7, W=9):
+def relu_forward_apply(rng, dtype, N=3, C=5, H=7, W=9):
     x = rng.standard_normal(_shape(N, C, H, W)).astype(dtype)
     return (_with_specials(x, rng, [0.0, -0.0, np.nan, np.inf, -np.inf]),)
 
 
-def relu_backward(rng, dtype, N=3, C=5, H=7, W=9):
+def relu_backward_apply(rng, dtype, N=3, C=5, H=7, W=9):
     y = np.maximum(_with_specials(rng.standard_normal(_shape(N, C, H, W)).astype(dtype), rng, [0.0]), 0)
     return rng.standard_normal(y.shape).astype(dtype), y
 
 
-def dropout_forward(rng, dtype, N=3, C=5, H=7, W=9, p_drop=0.7):
+def dropout_forward_apply(rng, dtype, N=3, C=5, H=7, W=9, p_drop=0.7):
     """p_drop = 0.7 rounds *down* in float32, so u == float32(p_drop) is kept only if the comparison is done
     in float32 as NumPy does it; the uniforms include that value and its neighbours."""
     x = rng.standard_normal(_shape(N, C, H, W)).astype(dtype)

@@ -1,6 +1,6 @@
 """im2col and col2im: the two data-movement kernels of convolution (the GEMMs themselves go to cuBLAS).
 
-NumPy reference: ``minicnn.layers.conv.im2col`` and ``minicnn.layers.conv.col2im`` - the launchers below
+NumPy reference: the fast tier's leaves ``minicnn.fast.conv.im2col`` and ``col2im`` - the launchers below
 have exactly their signatures and return values, and the leaves call them for CuPy arrays.
 
 What the matrix means (the engine's contract)::

@@ -1,7 +1,7 @@
 """Inverted dropout: mask and output in one pass, from uniforms drawn on the host.
 
-NumPy reference: ``minicnn.layers.dropout.dropout_forward(x, u, p_drop)``, whose signature and return value
-``(y, mask)`` the launcher shares. ``p_drop`` is the probability of *dropping* a unit::
+NumPy reference: the fast tier's leaf ``minicnn.fast.dropout.dropout_forward_apply(x, u, p_drop)``, whose name,
+signature and return value ``(y, mask)`` the launcher shares. ``p_drop`` is the probability of *dropping* a unit::
 
     keep = u >= p_drop,   mask = keep / (1 - p_drop),   y = x * mask        (backward: dx = dy * mask)
 
@@ -34,16 +34,16 @@ extern "C" __global__ void dropout_fwd(const real_t* __restrict__ x, const real_
 """)
 
 
-def dropout_forward(x, u, p_drop):
+def dropout_forward_apply(x, u, p_drop):
     """Keep where u >= p_drop; returns (y, mask) with mask = keep / (1 - p_drop), on the GPU."""
     if not 0.0 <= p_drop < 1.0:
-        raise ValueError(f"minicnn.kernels.dropout_forward: p_drop must lie in [0, 1), got {p_drop!r}")
+        raise ValueError(f"minicnn.kernels.dropout_forward_apply: p_drop must lie in [0, 1), got {p_drop!r}")
     xp = get_array_module(x)
-    dtype = real_dtype(x, "dropout_forward")
-    x = contiguous(xp, x, dtype, "x", "dropout_forward")
-    u = contiguous(xp, u, dtype, "u", "dropout_forward")
+    dtype = real_dtype(x, "dropout_forward_apply")
+    x = contiguous(xp, x, dtype, "x", "dropout_forward_apply")
+    u = contiguous(xp, u, dtype, "u", "dropout_forward_apply")
     if u.shape != x.shape:
-        raise ValueError(f"minicnn.kernels.dropout_forward: u has shape {tuple(u.shape)}, x {tuple(x.shape)}")
+        raise ValueError(f"minicnn.kernels.dropout_forward_apply: u has shape {tuple(u.shape)}, x {tuple(x.shape)}")
     y, mask = xp.empty_like(x), xp.empty_like(x)
     DROPOUT_FWD(dtype, x.size, x, u, y, mask, dtype.type(p_drop), dtype.type(1.0 / (1.0 - p_drop)),
                 np.int32(x.size))

@@ -1,6 +1,6 @@
 """The gradient of softmax cross-entropy with respect to the logits, one thread per element.
 
-NumPy reference: ``minicnn.losses.cross_entropy_grad(probs, labels, sample_weights, total_weight)`` (same
+NumPy reference: ``minicnn.fast.losses.cross_entropy_grad(probs, labels, sample_weights, total_weight)`` (same
 signature and return value). The softmax and the loss value are computed by the array module; this kernel
 fuses what follows them::
 

@@ -1,6 +1,6 @@
 """Max pooling forward (value and argmax of every window) and backward (gather through the argmax).
 
-NumPy reference: ``minicnn.layers.pool.maxpool_forward`` / ``maxpool_backward``, whose signatures and return
+NumPy reference: the fast tier's leaves ``minicnn.fast.pool.maxpool_forward`` / ``maxpool_backward``, whose signatures and return
 values the launchers below share. Conventions, as there: the input is already padded with -inf; ``argmax`` is
 the int32 offset ``kh*KW + kw`` inside the window; on ties the *first* maximum in row-major order wins (a
 strict ``>`` while walking the window); overlapping windows (3x3 stride 2) may send several gradients to one

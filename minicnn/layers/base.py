@@ -8,6 +8,10 @@ A layer is a small object with a *paired* forward and backward pass::
 ``params`` and ``grads`` are dicts with the same keys (``weight``/``bias``, batch norm ``gamma``/``beta``).
 State that is not trained (batch norm ``running_mean``/``running_var``) lives in ``buffers``.
 Containers (``Sequential``) are layers too; they list their children in ``self.layers``.
+
+A layer holds state; the maths is in the tiers. ``forward`` calls the selected tier's ``<op>_forward``
+(``minicnn.tiers.ops()``: ``minicnn.plain`` or ``minicnn.fast``) and keeps the tier and the cache it returns;
+``backward`` calls the same tier's ``<op>_backward`` with that cache.
 """
 from __future__ import annotations
 
@@ -19,7 +23,13 @@ class Layer:
 
     Subclasses implement ``forward(x, train=True)`` and ``backward(dy)``. After one forward and one backward
     pass, ``grads[k]`` holds dL/d``params[k]`` (including the layer's own L2 term, where it has one).
+
+    ``needs_input_grad`` (default True): when False, a layer whose input gradient costs work (``Conv2d``,
+    ``Linear``) fills its parameter gradients only and returns None from ``backward`` - what the first layer of
+    a network needs, since nothing upstream uses dL/dx. Other layers ignore it.
     """
+
+    needs_input_grad = True
 
     def __init__(self, name: str | None = None):
         self.name = name
@@ -27,7 +37,8 @@ class Layer:
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
         self.layers: list[Layer] = []
-        self._cache = None
+        self._cache = None  # what the last forward's tier returned for its backward
+        self._ops = None  # that tier (minicnn.plain or minicnn.fast)
 
     # --- the contract -------------------------------------------------------------------------------------
     def forward(self, x, train: bool = True):
@@ -49,6 +60,18 @@ class Layer:
         if self._cache is None:
             raise ValueError(f"{self!r}: backward() called before forward(); run forward(x) first")
         return self._cache
+
+    def _grad_buffer(self, key):
+        """``grads[key]``, reused when it already has the parameter's shape, dtype and device, else a new array.
+
+        A tier writes each step's weight gradient into last step's buffer (its ``dw_out``), which saves an
+        allocation the size of the weights (150 MB for AlexNet's fc6) at the moment memory is fullest. Copy a
+        gradient if you need it after the next backward.
+        """
+        param, grad = self.params[key], self.grads.get(key)
+        if grad is None or grad.shape != param.shape or grad.dtype != param.dtype or type(grad) is not type(param):
+            grad = self.grads[key] = _array_module(param).empty_like(param)
+        return grad
 
     def _check_input(self, x, ndim: int, channels: int | None = None, what: str = "(N, C, H, W)"):
         """Raise a clear TypeError/ValueError if ``x`` is not a float array of the expected shape."""

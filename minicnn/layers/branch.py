@@ -10,8 +10,15 @@ This is the block an Inception module (GoogLeNet) is built from. With branches f
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from minicnn.backend import get_array_module
 from minicnn.layers.base import Layer
+
+
+@dataclass
+class ConcatCache:
+    widths: list  # channels of each branch's output, to split dy back
 
 
 class Concat(Layer):
@@ -31,11 +38,11 @@ class Concat(Layer):
         if len({(y.shape[0],) + tuple(y.shape[2:]) for y in outputs}) != 1:
             shapes = ", ".join(f"{branch!r}: {tuple(y.shape)}" for branch, y in zip(self.layers, outputs))
             raise ValueError(f"{self!r}: branch outputs must agree in every axis but the channels, got {shapes}")
-        self._cache = [y.shape[1] for y in outputs]
+        self._cache = ConcatCache([y.shape[1] for y in outputs])
         return get_array_module(x).concatenate(outputs, axis=1)
 
     def backward(self, dy):
-        channels = self._require_cache()
+        channels = self._require_cache().widths
         dx, start = None, 0
         for branch, width in zip(self.layers, channels):
             grad = branch.backward(dy[:, start : start + width])

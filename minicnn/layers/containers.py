@@ -6,14 +6,21 @@ Backpropagation through a chain is the chain rule applied right to left::
     backward:  dh_K = dy,  dh_{k-1} = f_k.backward(dh_k)  (each f_k also stores its parameter gradients)
 
 The last step, dh_0 = dL/dx, is wasted work when x is the input image, and for a first convolution it is a
-whole col2im. ``model.needs_input_grad = False`` tells the first layer so (``Conv2d`` and ``Linear`` then
-return None from backward, other layers ignore the flag); ``Sequential`` passes the setting on to its first
-layer, so nested containers follow. The default is True: Grad-CAM's input saliency needs dL/dx.
+whole col2im. ``model.needs_input_grad = False`` tells the first layer so (``Layer.needs_input_grad``:
+``Conv2d`` and ``Linear`` then return None from backward, other layers ignore the flag); ``Sequential`` passes
+the setting on to its first layer, so nested containers follow. The default is True: Grad-CAM's input saliency needs dL/dx.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from minicnn.backend import get_array_module
 from minicnn.layers.base import Layer
+
+
+@dataclass
+class FlattenCache:
+    x_shape: tuple  # the input's shape, restored in backward
 
 
 class Flatten(Layer):
@@ -22,11 +29,11 @@ class Flatten(Layer):
     def forward(self, x, train=True):
         if x.ndim < 2:
             raise ValueError(f"{self!r}: expected at least 2-D input (N, ...), got shape {tuple(x.shape)}")
-        self._cache = x.shape
+        self._cache = FlattenCache(tuple(x.shape))
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dy):
-        return dy.reshape(self._require_cache())
+        return dy.reshape(self._require_cache().x_shape)
 
 
 class Sequential(Layer):

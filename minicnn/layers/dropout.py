@@ -1,37 +1,16 @@
-"""Inverted dropout with ``p_drop`` = the probability of *dropping* a unit (PyTorch, Keras and MATLAB's meaning).
+"""``Dropout``: inverted dropout with ``p_drop`` = the probability of *dropping* a unit (PyTorch's meaning).
 
-Training::
-
-    keep ~ Bernoulli(1 - p_drop) per unit,  mask = keep / (1 - p_drop),  y = x * mask,  dx = dy * mask
-
-Kept units are scaled by 1 / (1 - p_drop) (2.5 for the paper's 0.6) so that E[y] = x and evaluation is the
-identity. The uniforms come from the layer's own ``numpy.random.Generator`` (never global state), on the host,
-so the same seed gives the same masks on the CPU and the GPU.
+The algorithm is ``minicnn/plain/dropout.py``: in training, y = x * mask with mask = keep / (1 - p_drop); in
+evaluation the layer is the identity. The uniforms come from the layer's own ``numpy.random.Generator`` (never
+global state), so the same seed gives the same masks on either tier and either device.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from minicnn.backend import get_array_module
+from minicnn import tiers
 from minicnn.layers.base import Layer
-
-
-def dropout_forward(x, u, p_drop):
-    """Given uniforms u in [0, 1): keep where u >= p_drop. Returns (y, mask) with mask = keep / (1 - p_drop)."""
-    xp = get_array_module(x)
-    if xp is not np:
-        from minicnn import kernels
-
-        return kernels.dropout_forward(x, u, p_drop)
-    mask = (u >= p_drop).astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p_drop))
-    return x * mask, mask
-
-
-@dataclass
-class DropoutCache:
-    mask: np.ndarray | None  # keep / (1 - p_drop) per unit; None when the layer acted as the identity
+from minicnn.plain.dropout import DropoutCache
 
 
 class Dropout(Layer):
@@ -45,15 +24,13 @@ class Dropout(Layer):
         self.rng = np.random.default_rng() if rng is None else rng
 
     def forward(self, x, train=True):
+        self._ops = tiers.ops()
         if not train or self.p_drop == 0.0:
-            self._cache = DropoutCache(mask=None)
+            self._cache = DropoutCache(mask=None)  # the identity
             return x
-        xp = get_array_module(x)
-        u = xp.asarray(self.rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32))
-        y, mask = dropout_forward(x, u, self.p_drop)
-        self._cache = DropoutCache(mask)
+        y, self._cache = self._ops.dropout_forward(x, self.p_drop, self.rng)
         return y
 
     def backward(self, dy):
-        mask = self._require_cache().mask
-        return dy if mask is None else dy * mask
+        cache = self._require_cache()
+        return dy if cache.mask is None else self._ops.dropout_backward(dy, cache)

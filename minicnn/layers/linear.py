@@ -1,32 +1,20 @@
-"""Fully connected layer: y = x @ W.T + b for x (N, in_features), W (out_features, in_features).
+"""``Linear``: the fully connected layer, y = x @ W.T + b. It holds W and b and calls the selected tier.
 
-Backward::
-
-    dW = dy.T @ x + l2 * W     (penalty 0.5 * l2 * ||W||^2; never on the bias)
-    db = sum_n dy[n]
-    dx = dy @ W
-
-The weight gradient is written into last step's ``grads["weight"]`` when it has the right shape (no fresh
-150 MB array per step for AlexNet's fc6); ``needs_input_grad = False`` skips dx, as for ``Conv2d``.
+The algorithm is ``minicnn/plain/linear.py`` (dW = dy.T @ x, db = sum_n dy[n], dx = dy @ W). ``l2`` adds
+``l2 * W`` to dW (penalty ``0.5 * l2 * ||W||^2``; never on the bias); dW is written into last step's
+``grads["weight"]`` (``Layer._grad_buffer``), and ``needs_input_grad = False`` skips dx, as for ``Conv2d``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from minicnn.backend import get_array_module
+from minicnn import tiers
 from minicnn.init import he_std
 from minicnn.layers.base import Layer
-from minicnn.layers.conv import _grad_buffer
 
 
 class Linear(Layer):
-    """Affine map with PyTorch's weight layout (out_features, in_features); He-normal weights from ``rng``.
-
-    ``needs_input_grad`` (default True): when False, ``backward`` fills the parameter gradients only and returns
-    None.
-    """
-
-    needs_input_grad = True
+    """Affine map with PyTorch's weight layout (out_features, in_features); He-normal weights from ``rng``."""
 
     def __init__(self, in_features, out_features, bias=True, *, l2=0.0, name=None, rng=None, dtype=np.float32):
         super().__init__(name)
@@ -40,21 +28,19 @@ class Linear(Layer):
 
     def forward(self, x, train=True):
         self._check_input(x, 2, self.in_features, "(N, in_features)")
-        y = x @ self.params["weight"].T
-        if "bias" in self.params:
-            y += self.params["bias"]
-        self._cache = x
+        self._ops = tiers.ops()
+        y, self._cache = self._ops.linear_forward(x, self.params["weight"], self.params.get("bias"))
         return y
 
     def backward(self, dy):
-        x = self._require_cache()
-        if tuple(dy.shape) != (x.shape[0], self.out_features):
-            raise ValueError(f"{self!r}: dy has shape {tuple(dy.shape)}, expected {(x.shape[0], self.out_features)}")
-        weight = self.params["weight"]
-        dW = _grad_buffer(self, "weight")
-        get_array_module(dy).matmul(dy.T, x, out=dW)
+        cache = self._require_cache()
+        if tuple(dy.shape) != (cache.x.shape[0], self.out_features):
+            raise ValueError(f"{self!r}: dy has shape {tuple(dy.shape)}, expected {(cache.x.shape[0], self.out_features)}")
+        dx, dw, db = self._ops.linear_backward(dy, cache, need_dx=self.needs_input_grad,
+                                               dw_out=self._grad_buffer("weight"))
         if self.l2:
-            dW += self.l2 * weight
-        if "bias" in self.params:
-            self.grads["bias"] = dy.sum(axis=0)
-        return dy @ weight if self.needs_input_grad else None
+            dw += self.l2 * self.params["weight"]
+        self.grads["weight"] = dw
+        if db is not None:
+            self.grads["bias"] = db
+        return dx

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minicnn._geometry import normalize_pair, normalize_padding, output_size, pad2d, unpad2d, windows
+from minicnn._geometry import conv2d_geometry, pad2d, unpad2d, windows
 from minicnn.backend import get_array_module
 
 
@@ -37,17 +37,6 @@ class ConvCache:
     has_bias: bool
     stride: tuple  # (SH, SW)
     padding: tuple  # ((top, bottom), (left, right))
-
-
-def conv2d_geometry(x, w, stride, padding, where):
-    """Normalised ``(stride, padding, H_out, W_out)``, with a clear error for shapes that do not fit."""
-    stride, padding = normalize_pair(stride, "stride"), normalize_padding(padding)
-    if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1]:
-        raise ValueError(f"{where}: expected x (N, C, H, W) and w (F, C, KH, KW) with the same C, "
-                         f"got {tuple(x.shape)} and {tuple(w.shape)}")
-    H_out = output_size(x.shape[2], w.shape[2], stride[0], padding[0], where, "height")
-    W_out = output_size(x.shape[3], w.shape[3], stride[1], padding[1], where, "width")
-    return stride, padding, H_out, W_out
 
 
 def conv2d_forward(x, w, b, stride, padding):

@@ -19,7 +19,7 @@ from minicnn.backend import get_array_module
 
 @dataclass
 class DropoutCache:
-    mask: np.ndarray  # keep / (1 - p_drop) per unit
+    mask: np.ndarray | None  # keep / (1 - p_drop) per unit; the Dropout layer keeps None when it is the identity
 
 
 def draw_uniforms(x, rng):

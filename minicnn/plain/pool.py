@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minicnn._geometry import normalize_pair, normalize_padding, output_size, pad2d, unpad2d, windows
+from minicnn._geometry import pad2d, pool2d_geometry, unpad2d, windows
 from minicnn.backend import get_array_module
 
 
@@ -32,17 +32,6 @@ class PoolCache:
     stride: tuple  # (SH, SW)
     padding: tuple  # ((top, bottom), (left, right))
     argmax: np.ndarray | None = None  # max pooling: (N, C, H_out, W_out) int, the winning offset p*KW + q
-
-
-def pool2d_geometry(x, kernel_size, stride, padding, where):
-    """Normalised ``(kernel_size, stride, padding)``, with a clear error for inputs that do not fit."""
-    kernel_size, stride = normalize_pair(kernel_size, "kernel_size"), normalize_pair(stride, "stride")
-    padding = normalize_padding(padding)
-    if x.ndim != 4:
-        raise ValueError(f"{where}: expected x (N, C, H, W), got shape {tuple(x.shape)}")
-    for axis, size, k, s, pad in zip(("height", "width"), x.shape[2:], kernel_size, stride, padding):
-        output_size(size, k, s, pad, where, axis)
-    return kernel_size, stride, padding
 
 
 def maxpool2d_forward(x, kernel_size, stride, padding):
@@ -82,8 +71,9 @@ def avgpool2d_backward(dy, cache):
     """dx (N, C, H, W): each dy shared equally by the KH*KW pixels of its window."""
     xp = get_array_module(dy)
     (KH, KW), (SH, SW), (H_out, W_out) = cache.kernel_size, cache.stride, dy.shape[2:]
+    share = dy / (KH * KW)
     dx_pad = xp.zeros(cache.x_pad_shape, dtype=dy.dtype)
     for p in range(KH):
         for q in range(KW):
-            dx_pad[:, :, p : p + SH * H_out : SH, q : q + SW * W_out : SW] += dy / (KH * KW)
+            dx_pad[:, :, p : p + SH * H_out : SH, q : q + SW * W_out : SW] += share
     return xp.ascontiguousarray(unpad2d(dx_pad, cache.padding))

@@ -11,10 +11,11 @@ import pytest
 from minicnn import naive
 from minicnn._geometry import pad2d, sample_blocks, windows
 from minicnn.layers import BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
-from minicnn.layers import batchnorm as bn
-from minicnn.layers.activations import relu_backward
-from minicnn.layers.conv import col2im, im2col
-from minicnn.layers.pool import maxpool_backward, maxpool_forward
+from minicnn.fast import batchnorm as bn
+from minicnn.fast import conv as fast_conv
+from minicnn.fast.activations import relu_backward_apply
+from minicnn.fast.conv import col2im, im2col
+from minicnn.fast.pool import maxpool_backward, maxpool_forward
 from minicnn.optim import SGD
 
 
@@ -52,8 +53,8 @@ def test_im2col_and_col2im_match_the_plain_versions(KH, KW, SH, SW):
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 def test_conv_in_blocks_of_samples_matches_naive(dtype, tol, monkeypatch):
     """Blocks of 2 samples over a batch of 5: the last block is short."""
-    monkeypatch.setattr(Conv2d, "_sample_blocks",
-                        lambda self, N, rows_per_sample, dt: [slice(s, s + 2) for s in range(0, N, 2)])
+    monkeypatch.setattr(fast_conv, "sample_blocks",
+                        lambda N, rows_per_sample, row_bytes: [slice(s, s + 2) for s in range(0, N, 2)])
     rng = np.random.default_rng(41)
     layer = Conv2d(3, 4, 3, 2, ((1, 1), (2, 1)), rng=rng, dtype=dtype, l2=0.1)
     layer.params["bias"][...] = rng.standard_normal(4)
@@ -72,8 +73,7 @@ def test_conv_in_blocks_of_samples_matches_naive(dtype, tol, monkeypatch):
 
 
 def test_default_blocks_cover_the_batch_once():
-    layer = Conv2d(96, 256, 5, padding=2)
-    blocks = layer._sample_blocks(33, 27 * 27, np.float32)
+    blocks = fast_conv.sample_blocks(33, 27 * 27, 96 * 5 * 5 * 4)  # conv2: 96 -> 256, 5x5, float32
     assert [i for b in blocks for i in range(33)[b]] == list(range(33))
     assert len(blocks) > 1  # 33 images of conv2's cols would be 230 MB
 
@@ -203,7 +203,7 @@ def test_relu_backward_equals_the_select(special):
     if special is not None:
         dy[y == 0] = special  # where the unit is off: must still give exactly 0
         dy[1, 1, 1, 1] = special
-    dx = relu_backward(dy, y)
+    dx = relu_backward_apply(dy, y)
     expected = np.where(y > 0, dy, np.float32(0))
     assert dx.dtype == np.float32
     np.testing.assert_array_equal(np.isnan(dx), np.isnan(expected))

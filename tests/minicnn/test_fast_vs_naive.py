@@ -5,7 +5,7 @@ import pytest
 from minicnn import naive
 from minicnn._geometry import pad2d
 from minicnn.layers import Conv2d, MaxPool2d
-from minicnn.layers.conv import col2im, im2col
+from minicnn.fast.conv import col2im, im2col
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from minicnn import backend
-from minicnn.kernels import DTYPES, REGISTRY, check
+from minicnn.kernels import check
+from minicnn.kernels.core import DTYPES
+from minicnn.kernels.registry import REGISTRY
 from test_kernels_emulated import KERNEL_CASES, case_args
 
 
@@ -52,8 +54,8 @@ def test_leaves_dispatch_to_the_kernels_on_gpu(cupy, monkeypatch):
     from minicnn.layers import ReLU
 
     calls = []
-    original = kernels.relu_forward
-    monkeypatch.setattr(kernels, "relu_forward", lambda x: calls.append(x.shape) or original(x))
+    original = kernels.relu_forward_apply
+    monkeypatch.setattr(kernels, "relu_forward_apply", lambda x: calls.append(x.shape) or original(x))
     y = ReLU().forward(cupy.asarray(np.array([-1.0, 2.0], np.float32)))
     assert calls == [(2,)] and type(y).__module__.startswith("cupy")
     np.testing.assert_array_equal(backend.to_cpu(y), [0.0, 2.0])

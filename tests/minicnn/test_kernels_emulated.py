@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from minicnn import kernels
-from minicnn.kernels import DTYPES, REGISTRY, check
+from minicnn.kernels import check
+from minicnn.kernels.core import DTYPES
+from minicnn.kernels.registry import REGISTRY
 from minicnn.kernels.core import BLOCK, CudaKernel
 
 # Window geometries (conv and pool): odd sizes, asymmetric padding, strides above, equal to and below the
@@ -52,9 +54,9 @@ SIZES = {
     "maxpool_backward": {**WINDOWS, **POOL_ONLY},
     "bn_forward_apply": ELEMENTWISE,
     "bn_backward_apply": ELEMENTWISE,
-    "relu_forward": ELEMENTWISE,
-    "relu_backward": ELEMENTWISE,
-    "dropout_forward": {**ELEMENTWISE, "p_drop 0.6 (the paper)": dict(N=32, C=4096, H=None, W=None, p_drop=0.6),
+    "relu_forward_apply": ELEMENTWISE,
+    "relu_backward_apply": ELEMENTWISE,
+    "dropout_forward_apply": {**ELEMENTWISE, "p_drop 0.6 (the paper)": dict(N=32, C=4096, H=None, W=None, p_drop=0.6),
                         "p_drop 0": dict(N=3, C=5, H=7, W=9, p_drop=0.0)},
     "cross_entropy_grad": LOSS,
 }
@@ -99,7 +101,7 @@ def test_maxpool_ties_go_to_the_first_maximum():
 def test_dropout_keeps_u_equal_to_p_drop_as_numpy_does():
     """0.7 rounds down in float32: u = float32(0.7) is >= p_drop in float32 (kept) though < 0.7 in float64."""
     u = np.array([np.float32(0.7), np.nextafter(np.float32(0.7), 0)], dtype=np.float32)
-    y, mask = kernels.dropout_forward(np.ones(2, np.float32), u, 0.7)
+    y, mask = kernels.dropout_forward_apply(np.ones(2, np.float32), u, 0.7)
     np.testing.assert_array_equal(mask, [np.float32(1 / 0.3), 0])
     np.testing.assert_array_equal(y, mask)
 
@@ -107,12 +109,12 @@ def test_dropout_keeps_u_equal_to_p_drop_as_numpy_does():
 def test_empty_batch_launches_nothing():
     cols = kernels.im2col(np.zeros((0, 3, 5, 5), np.float32), 3, 3, 1, 1, 3, 3)
     assert cols.shape == (0, 27)
-    assert kernels.relu_forward(np.zeros((0, 4), np.float64)).shape == (0, 4)
+    assert kernels.relu_forward_apply(np.zeros((0, 4), np.float64)).shape == (0, 4)
 
 
 def test_launchers_refuse_other_dtypes_and_mixed_dtypes():
     with pytest.raises(TypeError, match="float32 and float64"):
-        kernels.relu_forward(np.ones(3, np.float16))
+        kernels.relu_forward_apply(np.ones(3, np.float16))
     x, mean, inv_std, gamma, beta = REGISTRY["bn_forward_apply"].case(np.random.default_rng(0), np.float32)
     with pytest.raises(TypeError, match="gamma has dtype float64"):
         kernels.bn_forward_apply(x, mean, inv_std, gamma.astype(np.float64), beta)
@@ -120,7 +122,7 @@ def test_launchers_refuse_other_dtypes_and_mixed_dtypes():
 
 def test_non_contiguous_inputs_are_made_contiguous():
     x = np.random.default_rng(1).standard_normal((4, 6, 5)).astype(np.float32)[:, ::2]
-    np.testing.assert_array_equal(kernels.relu_forward(x), np.maximum(x, 0))
+    np.testing.assert_array_equal(kernels.relu_forward_apply(x), np.maximum(x, 0))
 
 
 # --- the harness can fail: a wrong kernel, a missing bounds check, a wrong argument type ----------------------
@@ -170,8 +172,7 @@ def test_training_step_with_every_leaf_emulated_matches_numpy(dtype, tol, monkey
     with the NumPy one in the loss, every gradient, parameter and running statistic."""
     import copy
 
-    from minicnn import losses
-    from minicnn.layers import activations, batchnorm, conv, dropout, pool
+    from minicnn.fast import activations, batchnorm, conv, dropout, losses, pool
     from minicnn.selfcheck import relative_errors, small_network, train_step
 
     rng = np.random.default_rng(3)

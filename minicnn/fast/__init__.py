@@ -1,0 +1,20 @@
+"""minicnn's fast tier: the functions of ``minicnn.plain``, same names, same signatures, same results to rounding,
+made fast - blocked, in-place NumPy on the CPU, and on the GPU the hand-written CUDA kernels of
+``minicnn.kernels``, called from one visible branch in each *leaf* (``im2col``, ``col2im``, ``maxpool_forward``,
+``maxpool_backward``, ``bn_forward_apply``, ``bn_backward_apply``, ``relu_forward_apply``,
+``relu_backward_apply``, ``dropout_forward_apply``, ``cross_entropy_grad``). Each module's docstring says how
+it is made fast; the algorithm itself is read in ``minicnn.plain``. The caches are the plain tier's dataclasses,
+except convolution's ``FastConvCache``, which keeps the padded input instead of the im2col matrix.
+"""
+from minicnn.fast.activations import relu_backward, relu_forward
+from minicnn.fast.batchnorm import (batchnorm_backward, batchnorm_eval_backward, batchnorm_eval_forward,
+                                    batchnorm_forward, batchnorm_update_running)
+from minicnn.fast.conv import FastConvCache, conv2d_backward, conv2d_forward
+from minicnn.fast.dropout import dropout_backward, dropout_forward
+from minicnn.fast.linear import linear_backward, linear_forward
+from minicnn.fast.losses import softmax_cross_entropy
+from minicnn.fast.optim import sgd_step
+from minicnn.fast.pool import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
+from minicnn.plain import OPS
+
+__all__ = list(OPS) + ["FastConvCache"]
