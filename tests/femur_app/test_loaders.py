@@ -10,7 +10,7 @@ import pytest
 
 from femur_app import synth
 from femur_app.data import DataError, generate, load_dataset
-from femur_app.data.loaders import read_image
+from femur_app.data.loaders import load_folder, read_image
 
 pydicom = pytest.importorskip("pydicom")
 from pydicom.data import get_testdata_file  # noqa: E402  (only after the skip above)
@@ -154,9 +154,26 @@ def test_labels_csv_gives_cases_with_boxes_masks_and_patients(loader_folder):
     (("img1.png", "benign", "", "", "", "", "", ""), r"line 3 \(img1.png\): empty patient_id"),
     (("img1.png", "benign", "A", "", "", "", "", "small.png"),
      r"line 3 \(img1.png\): .*small.png: mask is 3x2 \(WxH\) but its image is 30x20"),
+    (("img1.png", "benign", "A", "inf", 0, 5, 5, ""), r"line 3 \(img1.png\): box .* must be whole pixel numbers"),
+    (("img1.png", "benign", "A", "1e400", 0, 5, 5, ""), r"line 3 \(img1.png\): box .* must be whole pixel numbers"),
+    (("img1.png", "benign", "A", "nan", 0, 5, 5, ""), r"line 3 \(img1.png\): box .* must be whole pixel numbers"),
+    (("img1.png", "benign", "A", "", "", "", "", "", "extra"),
+     r"line 3 \(img1.png\): 9 cells but the header has 8 columns \(expected at most 8; a value holding a comma"),
+    (("/etc/hostname", "benign", "A", "", "", "", "", ""),
+     r"line 3 \(/etc/hostname\): absolute path '/etc/hostname'; expected a path relative to the data folder"),
+    (("sub/../../img1.png", "benign", "A", "", "", "", "", ""),
+     r"line 3 \(sub/../../img1.png\): path 'sub/../../img1.png' climbs out of the data folder"),
+    (("img1.png", "benign", "A", "", "", "", "", "/tmp/mask.png"), r"line 3 \(img1.png\): absolute path '/tmp/mask.png'"),
+    (("img0.tif", "benign", "B", "", "", "", "", ""),
+     r"line 3 \(img0.tif\): case id 'img0' is already used by line 2 \(img0.png\); expected one image per case id"),
+    (("flat.png", "benign", "B", "", "", "", "", ""),
+     r"line 3 \(flat.png\): .*flat.png: every pixel of the 30x20 image is 7: it carries no signal"),
+    (("dot.png", "benign", "B", "", "", "", "", ""), r"dot.png: every pixel of the 1x1 image is 9: it carries no signal"),
 ])
 def test_each_bad_row_raises_naming_file_and_problem_or_is_skipped_and_reported(loader_folder, caplog, row, problem):
     iio.imwrite(loader_folder / "small.png", np.ones((2, 3), np.uint8))
+    iio.imwrite(loader_folder / "flat.png", np.full((20, 30), 7, np.uint8))
+    iio.imwrite(loader_folder / "dot.png", np.full((1, 1), 9, np.uint8))
     _write_folder(loader_folder, [("img0.png", "benign", "A", "", "", "", "", ""), row])
     with pytest.raises(DataError, match=problem):
         load_dataset(loader_folder)
@@ -193,6 +210,143 @@ def test_class_subfolders_without_csv_and_a_folder_of_neither(tmp_path):
         load_dataset(tmp_path / "benign")
     with pytest.raises(DataError, match=r"nowhere: not found; expected a data folder"):
         load_dataset(tmp_path / "nowhere")
+
+
+# --- never a silent wrong answer ---------------------------------------------------------------------------
+
+def _ramp(height=20, width=30, start=0):
+    return (start + np.add.outer(np.arange(height), np.arange(width))).astype(np.uint16)
+
+
+def test_float_tiff_with_nan_or_inf_is_refused_naming_the_count_and_skippable(loader_folder):
+    pixels = np.linspace(0, 1, 600, dtype=np.float32).reshape(20, 30)
+    pixels[3, 4], pixels[5, 6] = np.nan, np.inf
+    iio.imwrite(loader_folder / "nan.tif", pixels)
+    with pytest.raises(DataError, match=r"nan.tif: 2 of 600 pixels are not finite \(NaN or infinity\); expected finite"):
+        read_image(loader_folder / "nan.tif")
+    _write_folder(loader_folder, [("img0.png", "benign", "A", "", "", "", "", ""),
+                                  ("nan.tif", "malignant", "B", "", "", "", "", "")])
+    result = load_dataset(loader_folder, skip_bad=True)
+    assert [c.case_id for c in result] == ["img0"] and [s.path for s in result.skipped] == ["nan.tif"]
+    assert "2 of 600 pixels are not finite" in result.skipped[0].reason
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS")  # pydicom's word on 'NaN' and 'inf'
+@pytest.mark.parametrize("slope", ["NaN", "0", "inf"])
+def test_dicom_rescale_slope_nan_zero_or_infinite_is_refused(tmp_path, slope):
+    ds = pydicom.dcmread(_dicom("MR_small.dcm"))
+    ds.RescaleSlope = slope
+    ds.save_as(tmp_path / "s.dcm")
+    with pytest.raises(DataError, match=r"s.dcm: DICOM RescaleSlope (nan|0.0|inf) and RescaleIntercept 0.0; "
+                                        r"expected finite numbers and a non-zero slope"):
+        read_image(tmp_path / "s.dcm")
+
+
+def test_dicom_rescale_slope_2_is_applied_not_ignored(tmp_path):
+    ds = pydicom.dcmread(_dicom("MR_small.dcm"))
+    ds.RescaleSlope, ds.RescaleIntercept = "2", "-5"
+    ds.save_as(tmp_path / "s.dcm")
+    image, _ = read_image(tmp_path / "s.dcm")
+    assert np.array_equal(image, ds.pixel_array.astype(np.float32) * 2 - 5)
+
+
+def test_a_latin1_table_names_the_line_of_the_first_bad_byte(loader_folder):
+    (loader_folder / "labels.csv").write_bytes("path,label,patient_id\nimg0.png,benign,A\nimg1.png,benign,"
+                                               "Jos\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"labels.csv line 3: byte 0xe9 is not UTF-8 text \(expected a UTF-8 file"):
+        load_dataset(loader_folder, skip_bad=True)  # a table that cannot be read is never skipped
+
+
+def test_the_line_after_a_quoted_multi_line_cell_is_counted_right(loader_folder):
+    (loader_folder / "labels.csv").write_text('path,label,patient_id\nimg0.png,benign,"two\nlines"\n\n'
+                                              'img1.png,maybe,B\n')
+    with pytest.raises(DataError, match=r"labels.csv line 5 \(img1.png\): unknown label 'maybe'"):
+        load_dataset(loader_folder)
+    assert load_dataset(loader_folder, skip_bad=True)[0].patient_id == "two\nlines"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('path,label,patient_id\nimg0.png,"benign"x,A\n', r"labels.csv line 2: ',' expected after '\"'"),
+    ("path,label,patient_id,label\nimg0.png,benign,A,0\n", r"labels.csv: column\(s\) label appear more than once"),
+    ("\n\n", r"labels.csv: is empty; expected a header line path,label,patient_id"),
+])
+def test_a_broken_table_is_refused_as_a_whole(loader_folder, text, problem):
+    (loader_folder / "labels.csv").write_text(text)
+    with pytest.raises(DataError, match=problem):
+        load_dataset(loader_folder, skip_bad=True)
+
+
+def test_allow_outside_reads_absolute_and_climbing_paths_under_their_written_names(tmp_path):
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    data.mkdir(), elsewhere.mkdir()
+    iio.imwrite(elsewhere / "a.png", _ramp())
+    iio.imwrite(elsewhere / "b.png", _ramp(start=5))
+    _write_folder(data, [("../elsewhere/a.png", "benign", "A"), (str(elsewhere / "b.png"), "malignant", "B")],
+                  header=("path", "label", "patient_id"))
+    with pytest.raises(DataError, match="climbs out of the data folder"):
+        load_dataset(data)
+    cases = load_folder(data, allow_outside=True)
+    assert [c.case_id for c in cases] == ["../elsewhere/a", str(elsewhere / "b")]
+    assert cases[1].image[0, 0] == 5
+
+
+def test_x_png_beside_x_dcm_in_a_class_folder_is_a_duplicate_case_id(tmp_path):
+    for label in ("benign", "malignant"):
+        (tmp_path / label).mkdir()
+        iio.imwrite(tmp_path / label / "x.png", _ramp())
+    (tmp_path / "benign" / "x.dcm").write_bytes(open(_dicom("MR_small.dcm"), "rb").read())
+    with pytest.raises(DataError, match=r"benign/x.png: case id 'benign/x' is already used by .*benign/x.dcm; "
+                                        r"expected one image per case id"):
+        load_dataset(tmp_path)
+    result = load_dataset(tmp_path, skip_bad=True)
+    assert [c.source for c in result] == [str(tmp_path / "benign" / "x.dcm"), str(tmp_path / "malignant" / "x.png")]
+    assert [s.path for s in result.skipped] == [str(tmp_path / "benign" / "x.png")]
+
+
+def test_linked_class_subfolders_are_followed_and_a_link_loop_or_second_link_is_refused(tmp_path):
+    for label in ("benign", "malignant"):
+        (tmp_path / label).mkdir()
+        iio.imwrite(tmp_path / label / "x.png", _ramp())
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("p", "q"):
+        iio.imwrite(tmp_path / "elsewhere" / f"{name}.png", _ramp(start=3))
+    (tmp_path / "benign" / "more").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    cases = load_dataset(tmp_path)
+    assert [c.case_id for c in cases] == ["benign/more/p", "benign/more/q", "benign/x", "malignant/x"]
+    assert cases.skipped == []
+
+    (tmp_path / "benign" / "loop").symlink_to(tmp_path / "benign", target_is_directory=True)
+    (tmp_path / "malignant" / "again").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(DataError, match=r"benign/loop: is the folder .*benign again \(a symbolic link loop"):
+        load_dataset(tmp_path)
+    result = load_dataset(tmp_path, skip_bad=True)
+    assert [c.case_id for c in result] == ["benign/more/p", "benign/more/q", "benign/x", "malignant/x"]
+    assert [s.path for s in result.skipped] == [str(tmp_path / "benign" / "loop"), str(tmp_path / "malignant" / "again")]
+    assert result.skipped[1].reason.endswith(f"again: is the folder {tmp_path / 'benign' / 'more'} again (a symbolic "
+                                             "link loop, or a second link to it); expected every folder once")
+
+
+def test_a_symlink_loop_listed_in_labels_csv_is_a_named_skippable_error(loader_folder):
+    (loader_folder / "a.png").symlink_to(loader_folder / "b.png")
+    (loader_folder / "b.png").symlink_to(loader_folder / "a.png")
+    _write_folder(loader_folder, [("img0.png", "benign", "A"), ("a.png", "benign", "B")],
+                  header=("path", "label", "patient_id"))
+    with pytest.raises(DataError, match=r"line 3 \(a.png\): .*a.png: is a broken symbolic link or a link loop"):
+        load_dataset(loader_folder)
+    result = load_dataset(loader_folder, skip_bad=True)
+    assert [c.case_id for c in result] == ["img0"] and [s.path for s in result.skipped] == ["a.png"]
+
+
+def test_images_smaller_than_the_network_input_load_with_a_warning(loader_folder, caplog):
+    _write_folder(loader_folder, [("img0.png", "benign", "A"), ("img1.png", "malignant", "B")],
+                  header=("path", "label", "patient_id"))
+    assert load_folder(loader_folder, input_size=20).warnings == []  # 30 x 20 is not smaller than 20
+    with caplog.at_level(logging.WARNING, logger="femur_app.data"):
+        result = load_folder(loader_folder, input_size=21)
+    assert len(result) == 2 and result.warnings == [
+        f"{loader_folder / name}: 30x20 pixels is smaller than the network input of 21x21; it is upsampled, so the "
+        "network sees less detail than in a full-size image" for name in ("img0.png", "img1.png")]
+    assert [record.getMessage() for record in caplog.records] == result.warnings
 
 
 # --- the synth CLI writes exactly what the loader reads ---------------------------------------------------
