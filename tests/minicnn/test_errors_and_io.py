@@ -115,3 +115,23 @@ def test_write_atomic_keeps_the_old_file_on_error_and_leaves_no_temporary(tmp_pa
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
     write_text_atomic(target, "second \u00e9")
     assert target.read_text(encoding="utf-8") == "second \u00e9"
+
+
+def test_sgd_state_round_trip_copies_and_converts_the_momentum_buffers():
+    from minicnn.optim import SGD
+
+    rng = np.random.default_rng(30)
+    model = Sequential(Linear(3, 2, rng=rng))
+    optimizer = SGD(model, lr=0.1, momentum=0.9)
+    model.forward(rng.standard_normal((4, 3)).astype(np.float32))
+    model.backward(np.ones((4, 2), np.float32))
+    optimizer.step()
+    state = {k: (v.astype(np.float64) if hasattr(v, "astype") else v) for k, v in optimizer.state_dict().items()}
+    fresh = SGD(model, lr=0.5, momentum=0.9)
+    fresh.load_state_dict(state)
+    assert fresh.lr == 0.1
+    for v, saved in zip(fresh.velocity, optimizer.velocity):
+        assert v.dtype == np.float32 and not np.shares_memory(v, saved)  # the parameter's dtype, a copy
+        np.testing.assert_array_equal(v, saved)
+    with pytest.raises(ValueError, match=r"velocity 0 of Linear.weight has shape \(3, 2\), expected \(2, 3\)"):
+        fresh.load_state_dict({"lr": 0.1, "velocity.0": np.zeros((3, 2))})

@@ -48,6 +48,18 @@ def test_one_training_step_agrees_between_devices(cupy, dtype):
     assert errors[worst] <= TRAIN_TOLERANCE[np.dtype(dtype)], (worst, errors[worst])
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_the_plain_tier_runs_on_the_gpu_too(cupy, dtype):
+    """The plain functions take their array module from the input: the same training step on both devices."""
+    import minicnn
+    from minicnn.selfcheck import TRAIN_TOLERANCE, compare_train_step
+
+    with minicnn.tier("plain"):
+        errors = compare_train_step(dtype)
+    worst = max(errors, key=errors.get)
+    assert errors[worst] <= TRAIN_TOLERANCE[np.dtype(dtype)], (worst, errors[worst])
+
+
 def test_leaves_dispatch_to_the_kernels_on_gpu(cupy, monkeypatch):
     """A CuPy array reaches the kernel launcher - nothing silently runs the NumPy branch."""
     from minicnn import kernels
@@ -59,6 +71,23 @@ def test_leaves_dispatch_to_the_kernels_on_gpu(cupy, monkeypatch):
     y = ReLU().forward(cupy.asarray(np.array([-1.0, 2.0], np.float32)))
     assert calls == [(2,)] and type(y).__module__.startswith("cupy")
     np.testing.assert_array_equal(backend.to_cpu(y), [0.0, 2.0])
+
+
+def test_sgd_state_loads_onto_the_parameters_device(cupy):
+    """Momentum buffers saved on the host come back on the GPU, next to their parameters, and training goes on."""
+    from minicnn.layers import Linear, Sequential
+    from minicnn.optim import SGD
+
+    rng = np.random.default_rng(0)
+    model = backend.to_gpu(Sequential(Linear(3, 2, rng=rng)))
+    optimizer = SGD(model, lr=0.1, momentum=0.9)
+    state = {"lr": 0.1, "velocity.0": np.ones((2, 3), np.float64), "velocity.1": np.ones(2, np.float32)}
+    optimizer.load_state_dict(state)
+    assert all(type(v).__module__.startswith("cupy") and v.dtype == np.float32 for v in optimizer.velocity)
+    model.forward(cupy.ones((4, 3), np.float32))
+    model.backward(cupy.ones((4, 2), np.float32))
+    optimizer.step()
+    np.testing.assert_allclose(backend.to_cpu(optimizer.velocity[1]), 0.9 + 4.0)
 
 
 def test_selfcheck_passes_on_this_gpu(cupy, capsys):
