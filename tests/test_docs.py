@@ -16,7 +16,7 @@ Checking code references (docs/*.md only, outside code blocks)
       `c` in `path`) and `channel_var` in the same file (the last .py path named before it): the file must
       exist and define every dotted part of each name (``def``, ``class`` or an assignment at the start of a
       line), so that a reference survives any edit except a rename or removal.
-    - `minicnn.layers.batchnorm.bn_backward_apply` - a dotted name under minicnn or femur_app: the module must
+    - `minicnn.fast.batchnorm.bn_backward_apply` - a dotted name under minicnn or femur_app: the module must
       import and have the attribute.
     - [text](relative/link.md) - a relative Markdown link must point at an existing file.
 Line numbers are never references: code under active optimisation moves.
@@ -253,11 +253,11 @@ def test_reference_patterns():
     assert defines("class SGD:\n    def step(self):\n", "SGD.step")
     assert defines("@dataclass\nclass C:\n    x_hat: np.ndarray\n", "C.x_hat")
     assert not defines("# bn_backward_apply is mentioned only\n", "bn_backward_apply")
-    assert check_file_name("minicnn/layers/batchnorm.py", "bn_backward_apply") is None
+    assert check_file_name("minicnn/fast/batchnorm.py", "bn_backward_apply") is None
     assert check_file_name("minicnn/layers/batchnorm.py", "no_such_function") is not None
     assert check_file_name("minicnn/no_such_file.py", None) is not None
     assert check_file_name("minicnn/layers/", None) is None
     assert check_file_name("minicnn.egg-info", None) is not None  # on disk after `pip install -e .`, but ignored
-    assert check_dotted("minicnn.layers.batchnorm.bn_backward_apply") is None
+    assert check_dotted("minicnn.fast.batchnorm.bn_backward_apply") is None
     assert check_dotted("minicnn.layers.Conv2d.backward") is None
     assert check_dotted("minicnn.layers.no_such_name") is not None
