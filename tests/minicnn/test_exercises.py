@@ -125,3 +125,15 @@ def test_command_line_start_check_and_exit_status(tmp_path):
     assert shown.returncode == 0 and "def softmax_cross_entropy" in shown.stdout
     unknown = run_cli("check", "no_such_exercise")
     assert unknown.returncode == 2 and "bn_forward" in unknown.stderr
+
+
+def test_step_through_prints_every_intermediate_and_agrees_with_plain(capsys):
+    from minicnn.exercises import step_through
+
+    assert step_through.main([]) == 0  # each part asserts its numbers against minicnn.plain (and the emulated kernels)
+    text = capsys.readouterr().out
+    for name in ("mu", "var", "inv_std", "x_hat", "dvar", "dmu", "path 1: direct", "path 2: mean", "path 3: var",
+                 "dx (compact)", "cols", "dcols", "col2im(dcols)", "bn_fwd, thread 7", "bn_bwd, thread 7"):
+        assert name in text, name
+    assert "c = (index / S) % C = (7 / 4) % 3 = 1" in text
+    assert step_through.main(["nonsense"]) == 2
