@@ -14,15 +14,16 @@ SYNTHETIC = "synthetic"
 
 
 def load_dataset(source=SYNTHETIC, *, n: int = 500, n_malignant: int = 165, seed: int = 0,
-                 skip_bad: bool = False, cache: bool = True) -> LoadResult:
-    """The synthetic set (``n``, ``n_malignant``, ``seed`` apply) or the cases of a data folder.
+                 skip_bad: bool = False, cache: bool = True, null: bool = False) -> LoadResult:
+    """The synthetic set (``n``, ``n_malignant``, ``seed``, ``null`` apply) or the cases of a data folder.
 
     The synthetic set is cached on disk (``synthetic.cached_generate``) unless ``cache=False``. With
     ``skip_bad`` a folder's bad files are skipped, logged and listed in ``result.skipped``; without it the first
     bad file raises ``DataError``.
     """
     if str(source) == SYNTHETIC:
-        return LoadResult(cached_generate(n, n_malignant, seed) if cache else generate(n, n_malignant, seed))
+        draw = cached_generate if cache else generate
+        return LoadResult(draw(n, n_malignant, seed, null=null))
     return load_folder(source, skip_bad=skip_bad)
 
 

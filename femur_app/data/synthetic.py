@@ -48,17 +48,18 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
-from scipy import ndimage
-from skimage.draw import line_aa
+from scipy import ndimage, special
+from sklearn.metrics import roc_auc_score
 
 from femur_app.data.dataset import MALIGNANT, Case, box_of, default_cache_dir
 
-GENERATOR_VERSION = 1  # bump whenever the drawn images change, to invalidate cached sets
+GENERATOR_VERSION = 2  # bump whenever the drawn images change, to invalidate cached sets
 IMAGE_SHAPE = (460, 700)  # rows x columns, as the paper's images
 SPACING_MM = (0.45, 0.56)  # per-case pixel spacing range, mm per pixel
 DIAMETER_MM = (7.0, 39.0)  # the paper's 0.7-3.9 cm
 AGGRESSIVENESS_BETA = {0: (2.0, 5.0), 1: (5.0, 2.0)}  # (alpha, beta) of the Beta law of ``a`` per label
 DIAMETER_TAIL_MM = {0: 7.5, 1: 6.0}  # scale of the exponential tail below 39 mm per label
+NULL_MALIGNANT_SHARE = 165 / 500  # a null set's lesions look malignant with the paper's prevalence, any label
 
 _ANGLES = 4096  # resolution of the radius lookup tables (0.1 mm at the thigh's edge)
 _SIGMOID_10_90 = 2 * np.log(9.0)  # a sigmoid rises from 10 % to 90 % over 4.39 of its unit
@@ -154,8 +155,17 @@ def inside(distance: np.ndarray, spacing: float) -> np.ndarray:
 
 
 def smooth_noise(shape, sigma_px: float, rng: np.random.Generator) -> np.ndarray:
-    """Zero-mean, unit-variance Gaussian random field with correlation length ``sigma_px`` pixels."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma_px, mode="wrap", truncate=3.0)
+    """Zero-mean, unit-variance Gaussian random field with correlation length ``sigma_px`` pixels.
+
+    A long correlation (``sigma_px`` >= 8) is drawn on a grid ``step`` = sigma_px // 4 times coarser and
+    interpolated with cubic splines (smooth to the second derivative), which changes nothing visible.
+    """
+    step = max(1, int(sigma_px // 4))
+    coarse = tuple(size // step + 1 for size in shape) if step > 1 else tuple(shape)  # covers the fine grid
+    field = ndimage.gaussian_filter(rng.standard_normal(coarse, dtype=np.float32), sigma_px / step, mode="wrap",
+                                    truncate=3.0)
+    if step > 1:
+        field = ndimage.zoom(field, step, order=1, grid_mode=False)[: shape[0], : shape[1]]
     return field / max(float(field.std()), 1e-12)
 
 
@@ -211,27 +221,47 @@ def _draw_disc(image, spacing: float, centre, radius: float, value: float) -> No
     view[...] = mix(view, value, inside(rho - radius, spacing))
 
 
-def _draw_fat_plane(image, spacing: float, start, angle: float, bend: float, length: float, weight) -> None:
-    """A thin bright intermuscular fat plane: a gently curved ray from ``start`` (mm), mixed by ``weight``.
+def muscle_compartments(X: np.ndarray, Y: np.ndarray, bone_centre, spacing: float, rng: np.random.Generator):
+    """The muscle compartments of one thigh and the distance (mm) of every point to the nearest fascial plane.
 
-    Drawn as an anti-aliased polyline (``skimage.draw.line_aa``); ``weight`` (the muscle membership) keeps it
-    inside the muscle.
+    The compartments are the cells of a Voronoi partition of 6-9 seed points (one per muscle group: the vasti,
+    rectus femoris, the hamstrings, the adductors; plus one or two small superficial ones such as sartorius
+    and gracilis) that lie at 28-62 mm from the bone centre, so cell walls do not meet at the bone. The
+    partition is taken in *warped* coordinates, (X, Y) displaced by a smooth random field (correlation length
+    8-14 mm, amplitude 3-7 mm), which bends every wall into a smooth curve. For the two nearest seeds s1, s2
+    of a point p, the distance to their bisector is (|p - s2|^2 - |p - s1|^2) / (2 |s1 - s2|): the fascial
+    plane lies where it is 0.
+
+    Returns (compartment index per point, distance to the nearest plane in mm), both of X's shape.
     """
-    H, W = IMAGE_SHAPE
-    radii = np.linspace(0, length, 12)
-    directions = angle + bend * radii / length
-    cols = np.rint(W / 2 + (start[0] + radii * np.cos(directions)) / spacing - 0.5).astype(int).tolist()
-    rows = np.rint(H / 2 + (start[1] + radii * np.sin(directions)) / spacing - 0.5).astype(int).tolist()
-    pieces = [line_aa(r0, c0, r1, c1) for r0, c0, r1, c1 in zip(rows[:-1], cols[:-1], rows[1:], cols[1:])]
-    rr, cc, val = (np.concatenate(part) for part in zip(*pieces))
-    keep = (rr >= 0) & (rr < H) & (cc >= 0) & (cc < W)
-    rr, cc, val = rr[keep], cc[keep], val[keep]
-    image[rr, cc] = mix(image[rr, cc], 1.0, 0.85 * val * weight[rr, cc])
+    k = int(rng.integers(6, 10))
+    angles = rng.uniform(-np.pi, np.pi) + 2 * np.pi * (np.arange(k) + rng.uniform(-0.3, 0.3, k)) / k
+    radii = rng.uniform(28, 48, k)
+    superficial = rng.permutation(k)[: int(rng.integers(1, 3))]  # small muscles near the fascia lata
+    radii[superficial] = rng.uniform(50, 62, len(superficial))
+    seeds = np.stack([bone_centre[0] + radii * np.cos(angles), bone_centre[1] + radii * np.sin(angles)], axis=1)
+    correlation, amplitude = rng.uniform(8, 14) / spacing, rng.uniform(3, 7)
+    warped_x = X + amplitude * smooth_noise(X.shape, correlation, rng)
+    warped_y = Y + amplitude * smooth_noise(X.shape, correlation, rng)
+    d1 = np.full(X.shape, np.inf, np.float32)  # squared distance to the nearest seed so far ...
+    d2 = np.full(X.shape, np.inf, np.float32)  # ... and to the second nearest
+    first = np.zeros(X.shape, np.int8)
+    second = np.zeros(X.shape, np.int8)
+    for i, (sx, sy) in enumerate(seeds.astype(np.float32)):
+        d = (warped_x - sx) ** 2 + (warped_y - sy) ** 2
+        nearer = d < d1
+        runner_up = ~nearer & (d < d2)
+        d2 = np.where(nearer, d1, np.where(runner_up, d, d2))
+        second = np.where(nearer, first, np.where(runner_up, np.int8(i), second))
+        d1 = np.where(nearer, d, d1)
+        first = np.where(nearer, np.int8(i), first)
+    separation = np.sqrt(((seeds[:, None] - seeds[None]) ** 2).sum(-1)).astype(np.float32)[first, second]
+    return first, (d2 - d1) / (2 * separation)
 
 
 def _draw_thigh(image, spacing: float, cols: slice, centre, medial: int, bone_centre, tissue: _Tissue,
                 texture, rng) -> None:
-    """Skin, subcutaneous fat, muscle with fat planes, and vessels of one thigh, into ``image`` in place.
+    """Skin, subcutaneous fat, muscle with fascial planes, and vessels of one thigh, into ``image`` in place.
 
     ``cols``: the image columns that belong to this thigh's side; ``medial``: +1 if medial is towards +x.
     """
@@ -247,19 +277,15 @@ def _draw_thigh(image, spacing: float, cols: slice, centre, medial: int, bone_ce
     body = inside(d_skin, s)
     view[...] = mix(view, 1.0 + 0.03 * texture[g.rows, g.cols], body)
     view[...] = mix(view, tissue.skin, body * np.clip(1 + d_skin / 1.2, 0, 1))
-    # muscles: compartments between the fat planes, each with its own signal (+-6 %) and a fine texture
-    planes = np.sort(rng.uniform(-np.pi, np.pi, int(rng.integers(4, 7))))
-    angles = np.linspace(-np.pi, np.pi, _ANGLES, endpoint=False)
-    compartments = (1 + 0.06 * rng.standard_normal(len(planes)))[np.searchsorted(planes, angles) % len(planes)]
-    _, theta_bone = polar(g.X, g.Y, *bone_centre)
-    signal = tissue.muscle * (1 + 0.06 * texture[g.rows, g.cols]) * at_angle(theta_bone, compartments)
-    muscle = np.zeros(IMAGE_SHAPE, np.float32)
-    muscle[g.rows, g.cols] = inside(d_muscle, s)
-    view[...] = mix(view, signal, muscle[g.rows, g.cols])
-    for angle in planes:
-        bend = rng.uniform(-0.15, 0.15)
-        for shift in range(int(rng.integers(1, 3))):  # one or two pixels wide
-            _draw_fat_plane(image, s, (bone_centre[0], bone_centre[1] + shift * s), angle, bend, 2 * a_t, muscle)
+    # muscles: compartments, each with its own signal (+-6 %) and a fine texture, between thin bright fascial
+    # (intermuscular fat) planes 0.5-1.1 mm thick
+    compartment, to_plane = muscle_compartments(g.X, g.Y, bone_centre, s, rng)
+    levels = 1 + 0.06 * rng.standard_normal(int(compartment.max()) + 1)
+    signal = tissue.muscle * (1 + 0.06 * texture[g.rows, g.cols]) * levels[compartment]
+    muscle = inside(d_muscle, s)
+    view[...] = mix(view, signal, muscle)
+    plane = inside(to_plane - rng.uniform(0.25, 0.55), s)
+    view[...] = mix(view, 1.0, 0.85 * plane * muscle)
     # femoral artery and vein in their fat cushion, posteromedial to the bone; great saphenous vein medially
     vx, vy = bone_centre[0] + medial * rng.uniform(12, 22), bone_centre[1] + rng.uniform(22, 32)
     _draw_disc(image, s, (vx, vy), rng.uniform(5.5, 8), rng.uniform(0.7, 0.9))
@@ -301,11 +327,37 @@ def _lesion_outline(signs: LesionSigns, rng) -> np.ndarray:
     return table * (signs.diameter_mm / float(feret))
 
 
-def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, signs: LesionSigns | None, rng) -> None:
+OEDEMA_REACH = 3.0  # oedema stops, smoothly, at this many fall-off lengths from the lesion
+
+
+def oedema_falloff(distance_mm: np.ndarray, length_mm: float) -> np.ndarray:
+    """Oedema weight at a signed distance (mm, negative inside) from the lesion's outline.
+
+    w(d) = 1 for d <= 0, exp(-d / L) (1 - (d / R)^2)^2 for 0 < d < R = OEDEMA_REACH * L, and 0 beyond R. The
+    taper reaches 0 with zero slope, so the haze ends without any step and the window it is drawn in (which
+    extends past R) leaves no edge.
+    """
+    d = np.maximum(distance_mm, 0.0)
+    taper = np.clip(1.0 - (d / (OEDEMA_REACH * length_mm)) ** 2, 0.0, None) ** 2
+    return np.exp(-d / length_mm) * taper
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a lesion was drawn: centres in mm from the image centre (x to the right, y down), largest radii."""
+
+    bone_centre_mm: tuple[float, float]
+    bone_radius_mm: float  # the native bone outline's largest radius
+    lesion_centre_mm: tuple[float, float]
+    lesion_radius_mm: float  # the lesion outline's largest radius
+
+
+def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, signs: LesionSigns | None, rng):
     """The femur of one thigh, and its lesion when ``signs`` is given, into ``image`` (and ``mask``) in place.
 
     Outlines are signed distances in mm (negative inside). A lesion without cortical destruction is confined
     to the marrow, and where it outgrows it the bone is expanded (union of outlines) inside a thin shell.
+    Returns the lesion's ``Placement`` (None without a lesion).
     """
     s = spacing
     a_b, b_b = rng.uniform(24, 31), rng.uniform(19, 24)
@@ -316,7 +368,8 @@ def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, signs: Lesio
         offset = _lesion_centre(signs, bone_table, cortex, rng)
         lesion_centre = (bone_centre[0] + offset[0], bone_centre[1] + offset[1])
         table = _lesion_outline(signs, rng)
-        halo = 3 + 15 * signs.oedema + signs.transition_mm + 10  # oedema, soft edge, periosteal reaction
+        oedema_length = 3 + 15 * signs.oedema
+        halo = max(OEDEMA_REACH * oedema_length, 3 * signs.transition_mm + 10) + 1  # oedema, soft edge, periosteum
         g = grid(s, bone_centre, max(float(bone_table.max()) + 2, float(np.hypot(*offset) + table.max()) + halo))
     view = image[g.rows, g.cols]
     rho, theta = polar(g.X, g.Y, *bone_centre)
@@ -334,10 +387,10 @@ def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, signs: Lesio
     in_marrow = inside(d_inner, s)
     view[...] = mix(view, marrow, in_marrow)
     if signs is None:
-        return
-    if signs.oedema > 0:  # a hazy darker halo fading over a few millimetres, mostly in the marrow
-        haze = np.exp(-np.maximum(d_lesion, 0) / (3 + 15 * signs.oedema)) * np.clip(1 + 0.3 * patchy, 0, 1.5)
-        where = in_marrow + 0.4 * (1 - in_marrow) * (d_outer > 0)
+        return None
+    if signs.oedema > 0:  # a hazy darker halo fading over millimetres to centimetres, mostly in the marrow
+        haze = oedema_falloff(d_lesion, oedema_length) * np.clip(1 + 0.3 * patchy, 0, 1.5)
+        where = in_marrow + 0.4 * (1 - in_marrow) * (1 - inside(d_outer, s))  # marrow, and less in soft tissue
         view[...] *= 1 - 0.5 * signs.oedema * np.clip(haze, 0, 1) * where
     texture = smooth_noise(view.shape, 1.0 / s, rng)
     foci = np.clip(-patchy - 1.0, 0, None)  # haemorrhage or necrosis: patches over about 16 % of the area
@@ -354,6 +407,8 @@ def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, signs: Lesio
     if signs.periosteal != "none":
         _draw_periosteal(view, d_native, theta, float(np.arctan2(offset[1], offset[0])), signs, tissue, rng)
     mask[g.rows, g.cols] |= d_lesion < 0
+    return Placement(bone_centre_mm=tuple(bone_centre), bone_radius_mm=float(bone_table.max()),
+                     lesion_centre_mm=lesion_centre, lesion_radius_mm=float(table.max()))
 
 
 def _draw_periosteal(view, d_outer, theta, direction: float, signs: LesionSigns, tissue: _Tissue, rng) -> None:
@@ -402,8 +457,19 @@ def _acquire(scene: np.ndarray, rng) -> np.ndarray:
     return np.minimum(magnitude, 65535, out=magnitude).astype(np.uint16)
 
 
-def render(signs: LesionSigns, rng: np.random.Generator):
-    """Draw one slice with the lesion ``signs``: returns (uint16 image, bool lesion mask, spacing in mm)."""
+@dataclass(frozen=True)
+class Scene:
+    """A drawn slice before acquisition: T1 signal relative to subcutaneous fat (float32), the lesion mask, the
+    pixel spacing (mm) and where the lesion sits."""
+
+    signal: np.ndarray
+    mask: np.ndarray
+    spacing_mm: float
+    placement: Placement
+
+
+def draw_scene(signs: LesionSigns, rng: np.random.Generator) -> Scene:
+    """Draw the anatomy and the lesion ``signs`` of one slice, noise-free (``render`` then acquires it)."""
     spacing = float(rng.uniform(*SPACING_MM))
     tissue = _Tissue(marrow=rng.uniform(0.82, 0.95), muscle=rng.uniform(0.26, 0.38), cortex=rng.uniform(0.02, 0.05),
                      vessel=rng.uniform(0.04, 0.12), skin=rng.uniform(0.45, 0.6))
@@ -414,13 +480,22 @@ def render(signs: LesionSigns, rng: np.random.Generator):
     shift = rng.uniform(-12, 12), rng.uniform(-10, 10)
     lesion_side = int(rng.integers(2))
     mid = IMAGE_SHAPE[1] // 2 + int(round(shift[0] / spacing))
+    placement = None
     for side, medial in ((0, +1), (1, -1)):  # side 0: the patient's right thigh, on the image's left
         centre = (shift[0] - medial * half_gap + rng.uniform(-4, 4), shift[1] + rng.uniform(-4, 4))
         bone_centre = (centre[0] + medial * rng.uniform(0, 8), centre[1] - rng.uniform(5, 14))
         cols = slice(0, mid) if side == 0 else slice(mid, IMAGE_SHAPE[1])
         _draw_thigh(image, spacing, cols, centre, medial, bone_centre, tissue, texture, rng)
-        _draw_femur(image, mask, spacing, bone_centre, tissue, signs if side == lesion_side else None, rng)
-    return _acquire(image, rng), mask, spacing
+        placed = _draw_femur(image, mask, spacing, bone_centre, tissue, signs if side == lesion_side else None, rng)
+        if side == lesion_side:
+            placement = placed
+    return Scene(image, mask, spacing, placement)
+
+
+def render(signs: LesionSigns, rng: np.random.Generator):
+    """Draw one slice with the lesion ``signs``: returns (uint16 image, bool lesion mask, spacing in mm)."""
+    scene = draw_scene(signs, rng)
+    return _acquire(scene.signal, rng), scene.mask, scene.spacing_mm
 
 
 def case_generator(seed: int, label: int, k: int) -> np.random.Generator:
@@ -428,9 +503,19 @@ def case_generator(seed: int, label: int, k: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(label, k)))
 
 
-def _make_case(seed: int, label: int, k: int, index: int) -> Case:
+def _draw_signs(seed: int, label: int, k: int, null: bool):
+    """The k-th case of a class: its lesion signs and its generator, ready to render.
+
+    In a null set the lesion's appearance does not depend on ``label``: the case first draws which class's laws
+    it looks like (malignant with probability ``NULL_MALIGNANT_SHARE``, the same for both labels).
+    """
     rng = case_generator(seed, label, k)
-    signs = sample_signs(label, rng)
+    looks_like = int(rng.random() < NULL_MALIGNANT_SHARE) if null else label
+    return sample_signs(looks_like, rng), rng
+
+
+def _make_case(seed: int, label: int, k: int, index: int, null: bool) -> Case:
+    signs, rng = _draw_signs(seed, label, k, null)
     image, mask, spacing = render(signs, rng)
     return Case(case_id=f"case_{index:04d}", patient_id=f"P{index:04d}", label=label, image=image, box=box_of(mask),
                 mask=mask, source="synthetic", spacing_mm=spacing)
@@ -446,28 +531,106 @@ def labels_for(n: int, n_malignant: int, seed: int) -> np.ndarray:
     return labels
 
 
-def generate(n: int = 500, n_malignant: int = 165, seed: int = 0, n_jobs: int = 1) -> list[Case]:
-    """``n`` synthetic cases, ``n_malignant`` of them malignant, one per patient; deterministic for ``seed``.
-
-    Case ids are ``case_0000``..., patient ids ``P0000``...; ``n_jobs`` > 1 (or -1) draws in that many threads
-    (same result: every case has its own generator).
-    """
-    labels = labels_for(n, n_malignant, seed)
-    within_class = np.zeros(n, np.int64)
+def _index_within_class(labels: np.ndarray) -> np.ndarray:
+    """k for every position: how many cases of the same class come before it."""
+    within_class = np.zeros(len(labels), np.int64)
     for label in (0, 1):
         positions = np.flatnonzero(labels == label)
         within_class[positions] = np.arange(len(positions))
-    jobs = [delayed(_make_case)(seed, int(labels[i]), int(within_class[i]), i) for i in range(n)]
+    return within_class
+
+
+def generate(n: int = 500, n_malignant: int = 165, seed: int = 0, n_jobs: int = 1, null: bool = False) -> list[Case]:
+    """``n`` synthetic cases, ``n_malignant`` of them malignant, one per patient; deterministic for ``seed``.
+
+    Case ids are ``case_0000``..., patient ids ``P0000``...; ``n_jobs`` > 1 (or -1) draws in that many threads
+    (same result: every case has its own generator). ``null=True`` keeps the labels and counts but draws every
+    lesion from the same class-independent law (see ``_draw_signs``): a set without any class signal.
+    """
+    labels = labels_for(n, n_malignant, seed)
+    within_class = _index_within_class(labels)
+    jobs = [delayed(_make_case)(seed, int(labels[i]), int(within_class[i]), i, null) for i in range(n)]
     return list(Parallel(n_jobs=n_jobs, prefer="threads")(jobs))
 
 
-def cached_generate(n: int = 500, n_malignant: int = 165, seed: int = 0, cache_dir=None, n_jobs: int = 1):
+# --- what only the generator knows: the hidden variables, the best possible AUC, the signs per class --------
+
+def set_signs(n: int = 500, n_malignant: int = 165, seed: int = 0, null: bool = False):
+    """The labels and the drawn ``LesionSigns`` of every case of ``generate(n, n_malignant, seed, null=null)``,
+    in case order, without rendering any image (the signs are drawn before the image)."""
+    labels = labels_for(n, n_malignant, seed)
+    within_class = _index_within_class(labels)
+    return labels, [_draw_signs(seed, int(label), int(k), null)[0] for label, k in zip(labels, within_class)]
+
+
+def hidden_log_likelihood_ratio(signs: LesionSigns, null: bool = False) -> float:
+    """log p(a, D | malignant) - log p(a, D | benign) under the generator's own laws: the Bayes-optimal score.
+
+    The label acts on a case only through the hidden aggressiveness a and the diameter D (every other sign is
+    a noisy reading of a, everything else is drawn regardless of the class), so no reader of the image can rank
+    the cases better than this ratio does. With Beta(alpha_l, beta_l) for a and the exponential tail
+    D = 39 mm - E, E ~ Exponential(s_l) truncated at E <= 32 mm:
+
+        log p(a | l) = (alpha_l - 1) log a + (beta_l - 1) log(1 - a) - log B(alpha_l, beta_l)
+        log p(D | l) = -(39 - D) / s_l - log s_l - log(1 - exp(-32 / s_l))
+
+    In a null set both labels share one law, so the ratio is 1 (log 0) for every case.
+    """
+    if null:
+        return 0.0
+    a, lower, upper = signs.aggressiveness, DIAMETER_MM[0], DIAMETER_MM[1]
+
+    def log_density(label: int) -> float:
+        alpha, beta = AGGRESSIVENESS_BETA[label]
+        scale = DIAMETER_TAIL_MM[label]
+        log_a = (alpha - 1) * np.log(a) + (beta - 1) * np.log1p(-a) - special.betaln(alpha, beta)
+        log_d = -(upper - signs.diameter_mm) / scale - np.log(scale) - np.log1p(-np.exp(-(upper - lower) / scale))
+        return float(log_a + log_d)
+
+    return log_density(MALIGNANT) - log_density(0)
+
+
+def ceiling_auc(n: int = 500, n_malignant: int = 165, seed: int = 0, null: bool = False) -> float:
+    """The best AUC achievable on ``generate(n, n_malignant, seed, null=null)``: the AUC of the generator's
+    hidden-variable likelihood ratio (``hidden_log_likelihood_ratio``) on that set's cases. A classifier well
+    above it has seen something it should not (leakage); a null set's ceiling is exactly 0.5."""
+    labels, signs = set_signs(n, n_malignant, seed, null)
+    return float(roc_auc_score(labels, [hidden_log_likelihood_ratio(s, null) for s in signs]))
+
+
+SIGN_RATES = {  # name: what is measured per case (a share when boolean, else a mean)
+    "cortical breach": lambda s: s.breach,
+    "periosteal reaction, lamellated": lambda s: s.periosteal == "lamellated",
+    "periosteal reaction, sunburst": lambda s: s.periosteal == "sunburst",
+    "sclerotic rim": lambda s: s.rim > 0,
+    "marrow oedema": lambda s: s.oedema > 0,
+    "wide zone of transition (> 2 mm)": lambda s: s.transition_mm > 2,
+    "heterogeneous (texture > 0.10)": lambda s: s.heterogeneity > 0.10,
+    "irregular outline (harmonics > 0.10)": lambda s: s.irregularity > 0.10,
+    "diameter > 30 mm": lambda s: s.diameter_mm > 30,
+    "mean diameter (mm)": lambda s: s.diameter_mm,
+    "mean hidden aggressiveness": lambda s: s.aggressiveness,
+}
+
+
+def sign_rates(n: int = 500, n_malignant: int = 165, seed: int = 0, null: bool = False) -> dict:
+    """Class-conditional sign rates of ``generate(n, n_malignant, seed, null=null)``, measured from the signs
+    the generator drew for its cases: {name: (benign value, malignant value)}, a share for a yes/no sign and a
+    mean otherwise (names and definitions in ``SIGN_RATES``)."""
+    labels, signs = set_signs(n, n_malignant, seed, null)
+    values = {name: np.array([float(read(s)) for s in signs]) for name, read in SIGN_RATES.items()}
+    return {name: (float(v[labels == 0].mean()), float(v[labels == 1].mean())) for name, v in values.items()}
+
+
+def cached_generate(n: int = 500, n_malignant: int = 165, seed: int = 0, cache_dir=None, n_jobs: int = 1,
+                    null: bool = False):
     """``generate``, stored in ``cache_dir`` (default ``default_cache_dir()``) and read back on later calls.
 
     The file (an uncompressed ``.npz``, about 0.7 MB per case; masks bit-packed) is named after the
-    arguments and ``GENERATOR_VERSION``, and read with ``allow_pickle=False``.
+    arguments (``_null`` for a null set) and ``GENERATOR_VERSION``, and read with ``allow_pickle=False``.
     """
-    path = Path(cache_dir or default_cache_dir()) / f"synthetic_v{GENERATOR_VERSION}_n{n}_m{n_malignant}_s{seed}.npz"
+    name = f"synthetic_v{GENERATOR_VERSION}_n{n}_m{n_malignant}_s{seed}{'_null' if null else ''}.npz"
+    path = Path(cache_dir or default_cache_dir()) / name
     if path.exists():
         with np.load(path, allow_pickle=False) as f:
             masks = np.unpackbits(f["masks"], axis=-1, count=IMAGE_SHAPE[1]).astype(bool)
@@ -475,7 +638,7 @@ def cached_generate(n: int = 500, n_malignant: int = 165, seed: int = 0, cache_d
                          box=tuple(int(v) for v in box), mask=mask, source="synthetic", spacing_mm=float(spacing))
                     for cid, pid, label, image, box, mask, spacing in zip(
                         f["case_ids"], f["patient_ids"], f["labels"], f["images"], f["boxes"], masks, f["spacing"])]
-    cases = generate(n, n_malignant, seed, n_jobs)
+    cases = generate(n, n_malignant, seed, n_jobs, null)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
     np.savez(partial, images=np.stack([c.image for c in cases]),
