@@ -39,13 +39,32 @@ class ConvCache:
     padding: tuple  # ((top, bottom), (left, right))
 
 
+def im2col(x_pad, KH, KW, SH, SW, H_out, W_out):
+    """(N, C, Hp, Wp) padded input -> cols (N*H_out*W_out, C*KH*KW): every receptive field as one row."""
+    N, C = x_pad.shape[:2]
+    return windows(x_pad, KH, KW, SH, SW).transpose(0, 2, 3, 1, 4, 5).reshape(N * H_out * W_out, C * KH * KW)
+
+
+def col2im(dcols, x_pad_shape, KH, KW, SH, SW, H_out, W_out):
+    """The adjoint of im2col: each row of dcols added back onto the pixels its receptive field came from.
+
+    Offset (p, q) of every window lands on a strided grid of pixels, hit once per window: one add per offset.
+    """
+    N, C = x_pad_shape[:2]
+    d = dcols.reshape(N, H_out, W_out, C, KH, KW)
+    dx_pad = get_array_module(dcols).zeros(x_pad_shape, dtype=dcols.dtype)
+    for p in range(KH):
+        for q in range(KW):
+            dx_pad[:, :, p : p + SH * H_out : SH, q : q + SW * W_out : SW] += d[..., p, q].transpose(0, 3, 1, 2)
+    return dx_pad
+
+
 def conv2d_forward(x, w, b, stride, padding):
     """y = conv(x, w) + b, shape (N, F, H_out, W_out); returns (y, cache)."""
     (SH, SW), padding, H_out, W_out = conv2d_geometry(x, w, stride, padding, "conv2d_forward")
-    N, C = x.shape[:2]
-    F, _, KH, KW = w.shape
+    N, F, (KH, KW) = x.shape[0], w.shape[0], w.shape[2:]
     x_pad = pad2d(x, padding)
-    cols = windows(x_pad, KH, KW, SH, SW).transpose(0, 2, 3, 1, 4, 5).reshape(N * H_out * W_out, C * KH * KW)
+    cols = im2col(x_pad, KH, KW, SH, SW, H_out, W_out)
     Y = cols @ w.reshape(F, -1).T
     if b is not None:
         Y = Y + b
@@ -61,17 +80,13 @@ def conv2d_backward(dy, cache, *, need_dx=True, dw_out=None):
     step's gradient so that its memory is reused.
     """
     xp = get_array_module(dy)
-    N, C, Hp, Wp = cache.x_pad_shape
     F, _, KH, KW = cache.w.shape
     (SH, SW), (H_out, W_out) = cache.stride, dy.shape[2:]
-    dY = dy.transpose(0, 2, 3, 1).reshape(N * H_out * W_out, F)
+    dY = dy.transpose(0, 2, 3, 1).reshape(-1, F)
     dw = xp.matmul(dY.T, cache.cols, out=None if dw_out is None else dw_out.reshape(F, -1)).reshape(cache.w.shape)
     db = dY.sum(axis=0) if cache.has_bias else None
     if not need_dx:
         return None, dw, db
-    dcols = (dY @ cache.w.reshape(F, -1)).reshape(N, H_out, W_out, C, KH, KW)
-    dx_pad = xp.zeros(cache.x_pad_shape, dtype=dy.dtype)
-    for p in range(KH):  # col2im: offset (p, q) of every window lands on a strided grid of pixels
-        for q in range(KW):
-            dx_pad[:, :, p : p + SH * H_out : SH, q : q + SW * W_out : SW] += dcols[..., p, q].transpose(0, 3, 1, 2)
+    dcols = dY @ cache.w.reshape(F, -1)
+    dx_pad = col2im(dcols, cache.x_pad_shape, KH, KW, SH, SW, H_out, W_out)
     return xp.ascontiguousarray(unpad2d(dx_pad, cache.padding)), dw, db

@@ -62,6 +62,23 @@ def test_conv2d(dtype, x_shape, w_shape, stride, padding, bias):
     same(buffers[0], buffers[1], dtype)
 
 
+@pytest.mark.parametrize("KH, KW, SH, SW", [(3, 3, 1, 1), (11, 11, 4, 4), (5, 3, 2, 3), (1, 1, 1, 1)])
+def test_im2col_and_col2im(KH, KW, SH, SW):
+    """The plain helpers against the fast leaves: equal values (the fast cols is stored column-major)."""
+    from minicnn.fast import conv as fast_conv
+    from minicnn.plain import conv as plain_conv
+
+    rng = np.random.default_rng(12)
+    Hp, Wp = KH + 2 * SH + 1, KW + 3 * SW
+    H_out, W_out = (Hp - KH) // SH + 1, (Wp - KW) // SW + 1
+    geometry = (KH, KW, SH, SW, H_out, W_out)
+    x_pad = rng.standard_normal((3, 2, Hp, Wp))
+    np.testing.assert_array_equal(plain_conv.im2col(x_pad, *geometry), fast_conv.im2col(x_pad, *geometry))
+    dcols = rng.standard_normal((3 * H_out * W_out, 2 * KH * KW))
+    same(plain_conv.col2im(dcols, x_pad.shape, *geometry), fast_conv.col2im(dcols, x_pad.shape, *geometry),
+         np.float64)
+
+
 POOL_CASES = [((2, 3, 9, 11), 3, 2, ((1, 1), (0, 0))), ((1, 2, 55, 55), 3, 2, 0), ((2, 1, 6, 8), (2, 4), (2, 4), 0),
               ((3, 2, 7, 7), 3, 1, 1)]
 
