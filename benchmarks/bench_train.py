@@ -1,13 +1,15 @@
 """One AlexNet-BN training step - forward, softmax cross-entropy, backward, SGD with momentum and L2 -
-minicnn beside PyTorch on the same batch and the same starting weights (pytest-benchmark)."""
+minicnn (its fast tier, and its plain tier) beside PyTorch on the same batch and the same starting weights
+(pytest-benchmark)."""
 from __future__ import annotations
 
 import pytest
 
+import minicnn
 from benchmarks import alexnet
 
 
-@pytest.mark.parametrize("framework", ["minicnn", "torch"])
+@pytest.mark.parametrize("framework", ["minicnn", "minicnn plain", "torch"])
 def test_training_step(benchmark, size, framework):
     model = alexnet.build_minicnn(size)
     x, labels = alexnet.batch(size)
@@ -22,9 +24,11 @@ def test_training_step(benchmark, size, framework):
             return alexnet.torch_step(net, optimizer, tx, tlabels)
     else:
         optimizer = alexnet.minicnn_optimizer(model)
+        tier = "plain" if framework == "minicnn plain" else "fast"
 
         def step():
-            return alexnet.minicnn_step(model, optimizer, x, labels)
+            with minicnn.tier(tier):
+                return alexnet.minicnn_step(model, optimizer, x, labels)
     step()  # warm-up: momentum buffers, first-touch allocations
     benchmark.group = "training step"
     benchmark(step)

@@ -4,6 +4,9 @@
     python benchmarks/compare.py --layers conv2,bn2 --no-step --no-memory
     python benchmarks/compare.py --profile        # where one minicnn training step spends its time
 
+minicnn runs on its fast tier (``minicnn.fast``, the default) everywhere; the training step is also timed on its
+plain tier (``minicnn.plain``: the algorithms as written, for reading), on the same model, taking turns.
+
 Times are the best of ``--repeat`` runs; the frameworks take turns inside each repeat, so a busy machine slows
 all of them alike and the ratios stay meaningful even when the absolute times do not. PyTorch runs on
 ``torch.set_num_threads(2)``; PyTorch and numpy-ml are optional and skipped with a note when missing.
@@ -110,11 +113,24 @@ def _layer_row(name, fwd, bwd):
 
 
 # --- the training step -------------------------------------------------------------------------------------------
+def on_plain_tier(fn):
+    """``fn`` run with every layer on minicnn's plain tier (``minicnn.plain``) instead of the fast one."""
+    import minicnn
+
+    def run():
+        with minicnn.tier("plain"):
+            return fn()
+
+    return run
+
+
 def compare_step(size, repeat, torch):
+    """Best time of one training step: minicnn's fast tier (the default), its plain tier, and PyTorch."""
     model = alexnet.build_minicnn(size)
     optimizer = alexnet.minicnn_optimizer(model)
     x, labels = alexnet.batch(size)
-    fns = {"minicnn": lambda: alexnet.minicnn_step(model, optimizer, x, labels)}
+    fns = {"minicnn": lambda: alexnet.minicnn_step(model, optimizer, x, labels),
+           "minicnn plain": on_plain_tier(lambda: alexnet.minicnn_step(model, optimizer, x, labels))}
     if torch is not None:
         net, topt = alexnet.build_torch(model)
         tx, tlabels = torch.from_numpy(x), torch.from_numpy(labels)
@@ -261,7 +277,8 @@ def main(argv=None):
 
     if not args.no_step:
         step = compare_step(size, args.repeat, torch)
-        line = f"\ntraining step (forward, cross-entropy, backward, SGD momentum 0.9 + L2): minicnn {_ms(step['minicnn'])} ms"
+        line = (f"\ntraining step (forward, cross-entropy, backward, SGD momentum 0.9 + L2): minicnn {_ms(step['minicnn'])} ms"
+                f" (plain tier {_ms(step['minicnn plain'])} ms, {_ratio(step['minicnn plain'], step['minicnn'])} the fast tier)")
         if "torch" in step:
             line += f", torch {_ms(step['torch'])} ms, minicnn/torch {_ratio(step['minicnn'], step['torch'])}"
         print(line + " (numpy-ml: no network-level trainer for this model - not timed)")
