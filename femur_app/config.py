@@ -1,4 +1,4 @@
-"""A run's configuration: TOML files as data, resolved in layers, every value overridable from the command line.
+"""A run's configuration: TOML files as data, resolved in layers, then one typed, validated ``Config``.
 
 Resolution, each layer overriding the one before::
 
@@ -6,35 +6,207 @@ Resolution, each layer overriding the one before::
     --quick -> configs/quick.toml, and/or --config FILE    partial files naming only what they change
     command-line options         --epochs, --folds, --seed, ... and --set SECTION.KEY=VALUE for any other key
 
-A key that ``paper.toml`` does not have, or a value of the wrong type, is an error naming the file (or the
-option) and the key. The resolved configuration is written into the run folder as ``config.toml``; that file
-is itself a valid ``--config``.
+A key that ``paper.toml`` does not have, or a value of the wrong type, is a ``ConfigError`` naming the file (or
+the option) and the key. The merged values then become a ``Config`` - one frozen dataclass per section - whose
+ranges and choices are checked once, here (finite positive learning rate, batch size, probabilities in [0, 1],
+known model and layer names); the rest of the code trusts it. The resolved configuration is written into the
+run folder as ``config.toml``; that file is itself a valid ``--config``.
 """
 from __future__ import annotations
 
 import json
 import math
 import tomllib
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from femur_app.data.augment import AugmentConfig
+from femur_app.errors import ConfigError
+from femur_app.models.registry import L2_LAYERS, MODELS
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 PAPER = CONFIG_DIR / "paper.toml"
 QUICK = CONFIG_DIR / "quick.toml"
+SCHEDULES = ("constant", "step", "cosine")
+INITS = ("normal", "he")
+DEVICES = ("cpu", "cuda")
 
 
-class ConfigError(ValueError):
-    """A configuration file or override names an unknown key or gives a value of the wrong type."""
+# --- the sections ----------------------------------------------------------------------------------------------
+def _problem(name: str, value, expected: str) -> str:
+    return f"{name}: got {value!r} ({expected})"
 
 
+@dataclass(frozen=True)
+class DataConfig:
+    source: str  # "synthetic" or a data folder
+    n: int
+    n_malignant: int
+    synthetic_seed: int
+    input_size: int
+    skip_bad: bool
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.source == "synthetic" and not 0 < self.n_malignant < self.n:
+            found.append(_problem("data.n_malignant", self.n_malignant, f"expected 0 < n_malignant < data.n = {self.n}"))
+        if self.input_size < 1:
+            found.append(_problem("data.input_size", self.input_size, "expected a positive number of pixels"))
+        return found
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str  # a key of femur_app.models.MODELS
+    width: float
+    dropout: float
+    l2: float
+    l2_layers: list[str]
+
+    def problems(self) -> list[str]:
+        if self.name not in MODELS:
+            return [_problem("model.name", self.name, f"expected one of {sorted(MODELS)}")]
+        found = []
+        if not (math.isfinite(self.width) and self.width > 0):
+            found.append(_problem("model.width", self.width, "expected a finite channel multiplier > 0"))
+        if not 0 <= self.dropout < 1:
+            found.append(_problem("model.dropout", self.dropout, "expected a drop probability 0 <= p < 1"))
+        if not (math.isfinite(self.l2) and self.l2 >= 0):
+            found.append(_problem("model.l2", self.l2, "expected a finite L2 factor >= 0"))
+        unknown = sorted(set(self.l2_layers) - set(L2_LAYERS[self.name]))
+        if unknown:
+            found.append(_problem("model.l2_layers", self.l2_layers,
+                                  f"{unknown} are not layers of {self.name}; expected some of {list(L2_LAYERS[self.name])}"))
+        return found
+
+    def builder_kwargs(self) -> dict:
+        """The model builder's keyword arguments: every field but ``name``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    nesterov: bool
+    schedule: str  # "constant", "step" or "cosine"
+    step_size: int
+    gamma: float
+    init: str  # "normal" (the paper's conv weights) or "he"
+    init_std: float
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.epochs < 1:
+            found.append(_problem("train.epochs", self.epochs, "expected at least 1"))
+        if self.batch_size < 2:
+            found.append(_problem("train.batch_size", self.batch_size, "expected at least 2: batch norm needs two cases"))
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            found.append(_problem("train.lr", self.lr, "expected a finite learning rate > 0, e.g. 0.01"))
+        if not 0 <= self.momentum < 1:
+            found.append(_problem("train.momentum", self.momentum, "expected 0 <= momentum < 1"))
+        if self.schedule not in SCHEDULES:
+            found.append(_problem("train.schedule", self.schedule, f"expected one of {SCHEDULES}"))
+        if self.step_size < 1:
+            found.append(_problem("train.step_size", self.step_size, "expected at least 1 epoch"))
+        if not (math.isfinite(self.gamma) and self.gamma > 0):
+            found.append(_problem("train.gamma", self.gamma, "expected a finite factor > 0"))
+        if self.init not in INITS:
+            found.append(_problem("train.init", self.init, f"expected one of {INITS}"))
+        if not (math.isfinite(self.init_std) and self.init_std > 0):
+            found.append(_problem("train.init_std", self.init_std, "expected a finite standard deviation > 0"))
+        return found
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    folds: int
+    threshold: float  # P(malignant) at or above which a case is called malignant
+    bootstrap: int  # patient-level bootstrap replicates
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.folds < 2:
+            found.append(_problem("cv.folds", self.folds, "expected at least 2"))
+        if not 0 < self.threshold < 1:
+            found.append(_problem("cv.threshold", self.threshold, "expected a probability strictly between 0 and 1"))
+        if self.bootstrap < 1:
+            found.append(_problem("cv.bootstrap", self.bootstrap, "expected at least 1 replicate"))
+        return found
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How, not what: may change when a run is resumed."""
+
+    device: str  # "cpu" or "cuda"
+    jobs: int
+    scheduler: str  # a Dask scheduler address, or "" for local
+    blas_threads: int  # 0 = the BLAS library's default
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.device not in DEVICES:
+            found.append(_problem("run.device", self.device, f"expected one of {DEVICES}"))
+        if self.jobs < 1:
+            found.append(_problem("run.jobs", self.jobs, "expected at least 1"))
+        if self.blas_threads < 0:
+            found.append(_problem("run.blas_threads", self.blas_threads, "expected 0 (the default) or more"))
+        return found
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    augment: AugmentConfig
+    cv: CVConfig
+    run: RunConfig
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Config:
+        """A validated Config from a merged dict (keys and types already checked by ``merge``)."""
+        problems = []
+        try:
+            augment = AugmentConfig.from_dict(values["augment"])
+        except ValueError as error:  # AugmentConfig checks its own ranges
+            problems.append(f"augment: {str(error).removeprefix('AugmentConfig: ')}")
+            augment = None
+        config = cls(seed=values["seed"], data=DataConfig(**values["data"]), model=ModelConfig(**values["model"]),
+                     train=TrainConfig(**values["train"]), augment=augment, cv=CVConfig(**values["cv"]),
+                     run=RunConfig(**values["run"]))
+        for section in (config.data, config.model, config.train, config.cv, config.run):
+            problems += section.problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return config
+
+    def to_dict(self) -> dict:
+        """Plain values in paper.toml's layout (``augment.scale`` as a list, as TOML reads it back)."""
+        values = asdict(self)
+        values["augment"]["scale"] = list(self.augment.scale)
+        return values
+
+    def results_part(self) -> dict:
+        """What decides a run's numbers: all but the [run] section (device, jobs, cluster).
+
+        Resuming a run folder requires this part to be unchanged; the [run] section may differ between sessions.
+        """
+        return {key: value for key, value in self.to_dict().items() if key != "run"}
+
+
+# --- resolution ------------------------------------------------------------------------------------------------
 def read_toml(path) -> dict:
     path = Path(path)
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found") from None
+        raise ConfigError(f"{path}: configuration file not found (expected a TOML file)") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
 
@@ -72,7 +244,7 @@ def checked(value, default, origin: str, name: str):
 def parse_assignment(text: str) -> dict:
     """``"train.lr=0.05"`` -> ``{"train": {"lr": 0.05}}``; the value is read as TOML, else taken as a string."""
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected SECTION.KEY=VALUE, e.g. --set train.lr=0.05")
+        raise ConfigError(f"--set {text!r}: no '=' (expected SECTION.KEY=VALUE, e.g. --set train.lr=0.05)")
     key, raw = (part.strip() for part in text.split("=", 1))
     try:
         value = tomllib.loads(f"value = {raw}")["value"]
@@ -84,50 +256,35 @@ def parse_assignment(text: str) -> dict:
     return nested
 
 
-def resolve(files=(), overrides=()) -> dict:
+def resolve(files=(), overrides=()) -> Config:
     """``paper.toml`` updated by each file in ``files``, then by each (origin, dict) pair in ``overrides``."""
-    config = read_toml(PAPER)
+    values = read_toml(PAPER)
     for path in files:
-        config = merge(config, read_toml(path), str(path))
+        values = merge(values, read_toml(path), str(path))
     for origin, update in overrides:
-        config = merge(config, update, origin)
-    validate(config)
-    return config
+        values = merge(values, update, origin)
+    return Config.from_dict(values)
 
 
-def validate(config: dict) -> None:
-    """Checks that go beyond types: ranges and choices."""
-    train, cv = config["train"], config["cv"]
-    problems = []
-    minimums = {"train.epochs": (train["epochs"], 1), "cv.folds": (cv["folds"], 2),
-                "run.jobs": (config["run"]["jobs"], 1),
-                "train.batch_size": (train["batch_size"], 2)}  # batch norm needs two samples per batch
-    for name, (value, least) in minimums.items():
-        if value < least:
-            problems.append(f"{name} must be at least {least}, got {value}")
-    if not 0.0 < cv["threshold"] < 1.0:
-        problems.append(f"cv.threshold must lie in (0, 1), got {cv['threshold']}")
-    if not train["lr"] > 0:
-        problems.append(f"train.lr must be positive, got {train['lr']}")
-    choices = {"train.schedule": (train["schedule"], ("constant", "step", "cosine")),
-               "train.init": (train["init"], ("normal", "he")),
-               "run.device": (config["run"]["device"], ("cpu", "cuda"))}
-    for name, (value, allowed) in choices.items():
-        if value not in allowed:
-            problems.append(f"{name} must be one of {allowed}, got {value!r}")
-    try:
-        AugmentConfig.from_dict(config["augment"])
-    except ValueError as error:
-        problems.append(f"[augment]: {error}")
-    if problems:
-        raise ConfigError("invalid configuration: " + "; ".join(problems))
+def resolve_options(*, quick: bool = False, config_file=None, options: dict | None = None,
+                    assignments=()) -> Config:
+    """The configuration a command's options select: paper.toml, then quick.toml (``quick``), ``config_file``,
+    the ``options`` given (a nested dict; None values mean "not given") and each ``--set`` text in order."""
+    files = ([QUICK] if quick else []) + ([config_file] if config_file else [])
+    given = {key: ({k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value)
+             for key, value in (options or {}).items()}
+    given = {key: value for key, value in given.items() if value not in (None, {})}
+    overrides = [("command line", given)] + [(f"--set {text}", parse_assignment(text)) for text in assignments]
+    return resolve(files, overrides)
 
 
-def to_toml(config: dict) -> str:
-    """TOML text of a config (top-level values, then one table per section) that ``tomllib`` reads back equal."""
-    top = [f"{key} = {toml_value(value)}" for key, value in config.items() if not isinstance(value, dict)]
+# --- writing ---------------------------------------------------------------------------------------------------
+def to_toml(config: Config) -> str:
+    """TOML text of a config (top-level values, then one table per section) that ``resolve`` reads back equal."""
+    values = config.to_dict()
+    top = [f"{key} = {toml_value(value)}" for key, value in values.items() if not isinstance(value, dict)]
     lines = top + [""] if top else []
-    for section, table in config.items():
+    for section, table in values.items():
         if isinstance(table, dict):
             lines.append(f"[{section}]")
             lines += [f"{key} = {toml_value(value)}" for key, value in table.items()]
@@ -151,9 +308,13 @@ def toml_value(value) -> str:
     raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
 
 
-def results_part(config: dict) -> dict:
-    """The part of a config that decides a run's numbers: all but the [run] section (device, jobs, cluster).
-
-    Resuming a run folder requires this part to be unchanged; the [run] section may differ between sessions.
-    """
-    return {key: value for key, value in config.items() if key != "run"}
+def flat_diff(a: dict, b: dict, prefix: str = "") -> dict:
+    """``{"section.key": (a's value, b's value)}`` for every key whose values differ, nested sections flattened."""
+    diff = {}
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            diff.update(flat_diff(x, y, f"{prefix}{key}."))
+        elif x != y:
+            diff[f"{prefix}{key}"] = (x, y)
+    return diff

@@ -1,8 +1,9 @@
 """``python -m femur_app.explain --model CHECKPOINT IMAGE...``: where the network looked, as Grad-CAM heat maps.
 
-For every image it runs the prediction pipeline of ``femur_app.predict``, computes Grad-CAM at ``--layer``
-(conv5 by default) for the predicted class (or ``--target``), and writes ``<out>/<image name>.gradcam.png``:
-the preprocessed ROI, the heat map over it, and the input-gradient saliency beside them.
+For every image it runs the prediction pipeline (``femur_app.evaluation.inference``), computes Grad-CAM at the
+layer the model names (``--layer`` overrides it) for the predicted class (or ``--target``), and writes
+``<out>/<image name>.gradcam.png``: the preprocessed ROI, the heat map over it, and the input-gradient saliency.
+An image that cannot be read is one line on stderr, and the exit status is then 1.
 """
 from __future__ import annotations
 
@@ -10,78 +11,53 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
+from femur_app import cli
+from femur_app.data.normalise import Normalisation
+from femur_app.errors import ConfigError, DataError
+from femur_app.evaluation.inference import explain, prepare_image
 from femur_app.models import checkpoint
-from femur_app.data.loaders import DataError
-from femur_app.evaluation.gradcam import grad_cam, saliency
-from femur_app.predict import parse_roi, prepare
-from minicnn.losses import softmax
+from femur_app.predict import parse_roi
+from femur_app.reporting.plots import plot_explanation
 
 
-def save_overlay(path, image, heat, sal, title: str) -> Path:
-    """Three panels: the input ROI, Grad-CAM over it, and saliency."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.3))
-    axes[0].imshow(image, cmap="gray")
-    axes[0].set_title("preprocessed ROI")
-    axes[1].imshow(image, cmap="gray")
-    axes[1].imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
-    axes[1].set_title("Grad-CAM")
-    axes[2].imshow(sal, cmap="magma")
-    axes[2].set_title("saliency |d logit / d x|")
-    for ax in axes:
-        ax.axis("off")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m femur_app.explain", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="a model checkpoint (.npz) written by femur_app.train")
+    p.add_argument("--layer", help="the top-level layer whose output Grad-CAM weighs (default: the model's own)")
+    p.add_argument("--target", choices=["benign", "malignant"], help="class to explain (default: the predicted one)")
+    p.add_argument("--roi", type=parse_roi, help="lesion box x0,y0,x1,y1 in pixels, for every image")
+    p.add_argument("--out", default="explanations", help="folder for the PNGs (default ./explanations)")
+    p.add_argument("images", nargs="+")
+    return p
 
 
-def explain(model, metadata, x, layer: str, target: int | None = None):
-    """(probability of malignancy, explained class, Grad-CAM map, saliency map) for one prepared (1, C, S, S) image."""
-    prob = float(softmax(model.forward(x, train=False))[0, 1])
-    cls = (1 if prob >= float(metadata["threshold"]) else 0) if target is None else target
-    return prob, cls, grad_cam(model, x, cls, layer)[0], saliency(model, x, cls)[0]
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m femur_app.explain", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="a model checkpoint (.npz) written by femur_app.train")
-    parser.add_argument("--layer", default="conv5", help="the convolution whose output Grad-CAM weighs (default conv5)")
-    parser.add_argument("--target", choices=["benign", "malignant"], help="class to explain (default: the predicted one)")
-    parser.add_argument("--roi", type=parse_roi, help="lesion box x0,y0,x1,y1 in pixels, for every image")
-    parser.add_argument("--out", default="explanations", help="folder for the PNGs (default ./explanations)")
-    parser.add_argument("images", nargs="+")
-    args = parser.parse_args(argv)
-    try:
-        model, metadata = checkpoint.load_model(args.model)
-    except (OSError, ValueError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def execute(args) -> int:
+    model, metadata = checkpoint.load_model(args.model)
+    layer = args.layer or model.gradcam_layer
+    named = [child.name for child in model.layers if child.name]
+    if layer not in named:
+        raise ConfigError(f"--layer {layer}: no such top-level layer in {metadata['architecture']} "
+                          f"(expected one of {named})")
     names = metadata["class_names"]
     target = None if args.target is None else names.index(args.target)
+    normalisation = Normalisation.from_dict(metadata["normalisation"])
     failures = 0
     for image_path in args.images:
         try:
-            x = prepare(image_path, metadata, args.roi)
-            prob, cls, heat, sal = explain(model, metadata, x, args.layer, target)
-        except (DataError, KeyError) as error:
-            print(f"error: {error}", file=sys.stderr)
+            x = prepare_image(image_path, metadata, args.roi)
+        except DataError as error:
+            print(f"error: {cli.one_line(error)}", file=sys.stderr)
             failures += 1
             continue
-        roi = x[0, 0] * metadata["normalisation"]["std"][0] + metadata["normalisation"]["mean"][0]
-        out = save_overlay(Path(args.out) / f"{Path(image_path).name}.gradcam.png", roi, heat, sal,
-                           f"{Path(image_path).name}: P(malignant) = {prob:.3f}, explaining '{names[cls]}' at {args.layer}")
-        print(out)
+        prob, cls, heat, sal = explain(model, metadata, x, layer, target)
+        name = Path(image_path).name
+        print(plot_explanation(normalisation.invert(x[0])[0], heat, sal, Path(args.out) / f"{name}.gradcam.png",
+                               f"{name}: P(malignant) = {prob:.3f}, explaining '{names[cls]}' at {layer}"))
     return 1 if failures else 0
+
+
+def main(argv=None) -> int:
+    return cli.run(parser(), execute, argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""femur_app data: the Case record, the synthetic phantom set, folder loaders and the prepared-array cache.
+"""femur_app data: the Case record, the synthetic phantom set, folder loaders, preprocessing, augmentation,
+normalisation and the prepared-array cache.
 
 ``load_dataset`` is the one entry point: ``"synthetic"`` draws the built-in phantom set, anything else is a
 data folder (see ``femur_app.data.loaders``). It always returns a ``LoadResult``: a ``list[Case]`` with a
@@ -6,7 +7,8 @@ data folder (see ``femur_app.data.loaders``). It always returns a ``LoadResult``
 """
 from __future__ import annotations
 
-from femur_app.data.dataset import BENIGN, LABEL_NAMES, MALIGNANT, Case, box_of, default_cache_dir, prepare_arrays
+from femur_app.data.dataset import (BENIGN, LABEL_NAMES, MALIGNANT, Case, Prepared, box_of, default_cache_dir, prepare,
+                                    prepare_arrays)
 from femur_app.data.loaders import DataError, LoadResult, Skipped, load_folder
 from femur_app.data.synthetic import cached_generate, generate
 
@@ -27,5 +29,6 @@ def load_dataset(source=SYNTHETIC, *, n: int = 500, n_malignant: int = 165, seed
     return load_folder(source, skip_bad=skip_bad)
 
 
-__all__ = ["BENIGN", "MALIGNANT", "LABEL_NAMES", "Case", "DataError", "LoadResult", "Skipped", "box_of",
-           "cached_generate", "default_cache_dir", "generate", "load_dataset", "load_folder", "prepare_arrays"]
+__all__ = ["BENIGN", "MALIGNANT", "LABEL_NAMES", "Case", "DataError", "LoadResult", "Prepared", "Skipped",
+           "box_of", "cached_generate", "default_cache_dir", "generate", "load_dataset", "load_folder", "prepare",
+           "prepare_arrays"]

@@ -2,7 +2,9 @@
 
 A ``Case`` is one MRI slice of one patient with its label and, when known, the lesion annotation. The
 synthetic generator and the folder loaders both return lists of them; the trainer only ever sees
-``prepare_arrays``'s output: every case preprocessed (``femur_app.preprocess``) into one float32 stack.
+``prepare``'s output, a ``Prepared``: every case preprocessed (``femur_app.data.preprocess``) into one float32
+stack, with what later steps need beside it (ids, labels, lesion masks in the ROI's coordinates), so that no
+step reads the images again.
 
 Preprocessing 500 slices takes a while, so the stack is cached as a plain ``.npz`` (loaded with
 ``allow_pickle=False``: a cache file can never run code). The cache key is a BLAKE2 digest of everything
@@ -14,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
 
-from femur_app.data.preprocess import PREPROCESS_VERSION, preprocess
+from femur_app.data.preprocess import PREPROCESS_VERSION, preprocess, roi_mask
+from minicnn.serialize import write_atomic
 
 BENIGN, MALIGNANT = 0, 1
 LABEL_NAMES = {BENIGN: "benign", MALIGNANT: "malignant"}
@@ -130,8 +133,34 @@ def prepare_arrays(cases, size: int = 224, cache_dir=None, *, margin: int = 20, 
     patient_ids = np.array([case.patient_id for case in cases], dtype=str)
     case_ids = np.array([case.case_id for case in cases], dtype=str)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
-        np.savez(partial, X=X, y=y, patient_ids=patient_ids, case_ids=case_ids)
-        os.replace(partial, path)  # atomic: a reader never sees half a file
+        with write_atomic(path) as f:  # a reader never sees half a file
+            np.savez(f, X=X, y=y, patient_ids=patient_ids, case_ids=case_ids)
     return X, y, patient_ids, case_ids
+
+
+@dataclass
+class Prepared:
+    """The cases as the pipeline uses them, all in memory.
+
+    ``X``: float32 (N, 1, S, S) preprocessed ROIs; ``y``: int64 (N,), 1 = malignant; ``patient_ids``,
+    ``case_ids``: str (N,); ``masks``: per case the true lesion mask in the ROI's coordinates (bool S x S), or
+    None where no mask is known; ``description``: where the cases came from, for the report; ``skipped``: the
+    files a folder loader left out (``loaders.Skipped``).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    patient_ids: np.ndarray
+    case_ids: np.ndarray
+    masks: list
+    description: str = ""
+    skipped: list = field(default_factory=list)
+
+
+def prepare(cases, size: int = 224, *, margin: int = 20, description: str = "", cache: bool = True) -> Prepared:
+    """``prepare_arrays`` (cached) plus each case's lesion mask carried through the same crop and resize."""
+    skipped = list(getattr(cases, "skipped", []))  # a LoadResult's files left out under skip_bad
+    cases = list(cases)
+    X, y, patient_ids, case_ids = prepare_arrays(cases, size=size, margin=margin, cache=cache)
+    masks = [None if case.mask is None else roi_mask(case.mask, case.box, size, margin) for case in cases]
+    return Prepared(X, y, patient_ids, case_ids, masks, description, skipped)

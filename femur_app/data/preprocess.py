@@ -154,6 +154,12 @@ def resize(image: np.ndarray, size: int = 224) -> np.ndarray:
     return _sk_resize(square, (size, size), order=1, anti_aliasing=side > size, preserve_range=True).astype(np.float32)
 
 
+def roi_mask(mask: np.ndarray, box, size: int = 224, margin: int = 20) -> np.ndarray:
+    """A lesion mask carried into the ROI's coordinates: the same crop, square padding and resize as the image."""
+    crop, _ = crop_with_margin(mask.astype(np.float32), box, margin)
+    return resize(crop, size) > 0.5
+
+
 def preprocess(image: np.ndarray, box=None, size: int = 224, margin: int = 20, *, polarity: str = "auto",
                radius: int = 2) -> Preprocessed:
     """Run every step on a 2-D image; ``box`` = (x0, y0, x1, y1) or None (the whole image, see module doc)."""

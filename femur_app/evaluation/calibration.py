@@ -47,10 +47,7 @@ def reliability(labels, probabilities, n_bins: int = 10) -> Reliability:
 
 def plot_reliability(rel: Reliability, path, title: str = "Reliability diagram"):
     """Save the reliability diagram (observed vs predicted, with the diagonal and bin counts) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from femur_app.reporting.plots import plt, save_figure
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.5, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
@@ -64,5 +61,4 @@ def plot_reliability(rel: Reliability, path, title: str = "Reliability diagram")
     bottom.set_xlabel("predicted P(malignant)")
     bottom.set_ylabel("cases")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return save_figure(fig, path, dpi=100)

@@ -32,12 +32,14 @@ def _one_hot_logit_gradient(logits, class_index):
     return dlogits
 
 
-def grad_cam(model, x, class_index, layer_name="conv5"):
+def grad_cam(model, x, class_index, layer_name=None):
     """Grad-CAM heat maps for a batch x (N, C, H, W) -> (N, H, W) in [0, 1] (each map scaled by its maximum).
 
     ``class_index`` is an int or an (N,) array: the class whose logit is explained for each image.
+    ``layer_name``: the top-level layer whose output is A; by default the one the model names
+    (``model.gradcam_layer``, set by every builder in ``femur_app.models``).
     """
-    split = _split_at(model, layer_name)
+    split = _split_at(model, layer_name or model.gradcam_layer)
     h = x
     for layer in model.layers[: split + 1]:
         h = layer.forward(h, train=False)

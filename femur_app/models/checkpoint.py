@@ -10,14 +10,16 @@
   ``bit_generator.state`` dict, JSON in the metadata). It is rewritten after every good epoch, so it is
   always the last good checkpoint.
 
-Both are written atomically (a temporary file renamed over the target), so an interruption leaves either the
-old file or the new one.
+Both are written atomically (``minicnn.serialize``), so an interruption leaves either the old file or the new
+one. A file that is not a model checkpoint, or does not fit its architecture, is a ``DataError`` naming it.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from femur_app.models.registry import build_model
+from femur_app.data.normalise import Normalisation
+from femur_app.errors import DataError
+from femur_app.models.registry import MODELS, build_model
 from minicnn import serialize
 from minicnn.backend import get_array_module, to_cpu
 
@@ -25,23 +27,28 @@ CLASS_NAMES = ["benign", "malignant"]
 FORMAT = "femur_app.model/1"
 
 
-def save_model(path, model, *, architecture: str, model_kwargs: dict, input_size: int, mean, std,
-               threshold: float, extra: dict | None = None):
-    """Write a model checkpoint; ``mean`` and ``std`` are per input channel."""
+def save_model(path, model, *, architecture: str, model_kwargs: dict, input_size: int,
+               normalisation: Normalisation, threshold: float, extra: dict | None = None):
+    """Write a model checkpoint with the training fold's input ``normalisation``."""
     metadata = {"format": FORMAT, "architecture": architecture, "model_kwargs": model_kwargs,
-                "input_size": input_size,
-                "normalisation": {"mean": [float(m) for m in mean], "std": [float(s) for s in std]},
+                "input_size": input_size, "normalisation": normalisation.to_dict(),
                 "threshold": threshold, "class_names": CLASS_NAMES, **(extra or {})}
     return serialize.save(path, _host_state(model.state_dict()), metadata)
 
 
 def load_model(path):
     """Rebuild the network of a model checkpoint -> (model, metadata)."""
-    state, metadata = serialize.load(path)
+    try:
+        state, metadata = serialize.load(path)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: unreadable model checkpoint ({error})") from error
     if not metadata or metadata.get("format") != FORMAT:
         found = metadata.get("format") if metadata else None
-        raise ValueError(f"{path}: not a femur_app model checkpoint (metadata format {found!r}, "
-                         f"expected {FORMAT!r})")
+        raise DataError(f"{path}: not a femur_app model checkpoint (metadata format {found!r}, "
+                        f"expected {FORMAT!r})")
+    if metadata.get("architecture") not in MODELS:
+        raise DataError(f"{path}: unknown architecture {metadata.get('architecture')!r} "
+                        f"(expected one of {sorted(MODELS)})")
     in_channels = len(metadata["normalisation"]["mean"])
     model = build_model(metadata["architecture"], rng=np.random.default_rng(0), in_channels=in_channels,
                         num_classes=len(metadata["class_names"]), input_size=metadata["input_size"],
@@ -49,7 +56,7 @@ def load_model(path):
     try:
         model.load_state_dict(state)
     except ValueError as error:
-        raise ValueError(f"{path}: {error}") from error
+        raise DataError(f"{path}: {error}") from error
     return model, metadata
 
 

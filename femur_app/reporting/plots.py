@@ -3,11 +3,11 @@
 ``roc.png``: the pooled out-of-fold ROC curve and each fold's, with the paper's reported operating point;
 ``confusion_matrix.png``: the pooled confusion matrix at the run's threshold;
 ``learning_curves.png``: per-epoch training and held-out loss and accuracy of every fold.
-Each function takes arrays or plain dicts and a path, and writes the figure atomically.
+Each function takes arrays or plain dicts and a path, and writes the figure through ``save_figure``, the one
+way every figure of the project reaches the disk (atomically).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -17,14 +17,15 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 
 from femur_app.evaluation.metrics import auc, roc  # noqa: E402
+from minicnn.serialize import write_atomic  # noqa: E402
 
 
-def save_figure(fig, path) -> Path:
+def save_figure(fig, path, dpi: int = 120) -> Path:
+    """Write ``fig`` to ``path`` (its suffix names the format) atomically, creating the folder, and close it."""
     path = Path(path)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    fig.savefig(partial, dpi=120, bbox_inches="tight")
+    with write_atomic(path) as f:
+        fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    os.replace(partial, path)
     return path
 
 
@@ -79,3 +80,20 @@ def plot_learning_curves(histories: dict[int, list[dict]], path) -> Path:
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy: training (solid), held-out (dashed)")
     ax_acc.legend(fontsize=7, ncol=2)
     return save_figure(fig, path)
+
+
+def plot_explanation(image, heat, sal, path, title: str) -> Path:
+    """Three panels: the preprocessed ROI, Grad-CAM over it, and the input-gradient saliency."""
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.3))
+    axes[0].imshow(image, cmap="gray")
+    axes[0].set_title("preprocessed ROI")
+    axes[1].imshow(image, cmap="gray")
+    axes[1].imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    axes[1].set_title("Grad-CAM")
+    axes[2].imshow(sal, cmap="magma")
+    axes[2].set_title("saliency |d logit / d x|")
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=100)

@@ -211,7 +211,7 @@ def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
         "",
         "For one confusion matrix, accuracy = w · sensitivity + (1 − w) · specificity, with w the fraction of "
         "positive cases, so accuracy always lies between sensitivity and specificity. The checks below are "
-        "computed from the printed values (`femur_app.report.consistency`).",
+        "computed from the printed values (`femur_app.reporting.report.consistency`).",
         "",
     ]
     for model, reported in PAPER_TABLES.items():

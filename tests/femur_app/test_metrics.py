@@ -194,16 +194,14 @@ def test_gradcam_share_inside_lesion_covers_every_case(run_dir):
 
 def test_roi_mask_follows_the_image_geometry():
     """A lesion mask carried through crop + square padding + resize lands where the lesion's pixels land."""
-    from femur_app.data import Case
-    from femur_app.evaluation.gallery import roi_mask
-    from femur_app.data.preprocess import crop_with_margin, resize
+    from femur_app.data.preprocess import crop_with_margin, resize, roi_mask
 
     image = np.zeros((100, 160), np.float32)
     mask = np.zeros((100, 160), bool)
     mask[40:60, 70:100] = True
     image[mask] = 1.0
-    case = Case(case_id="c", patient_id="p", label=1, image=image, box=(70, 40, 100, 60), mask=mask, source="test")
-    carried = roi_mask(case, 32, 20)
-    resized_image = resize(crop_with_margin(image, case.box, 20)[0], 32) > 0.5
+    box = (70, 40, 100, 60)
+    carried = roi_mask(mask, box, 32, 20)
+    resized_image = resize(crop_with_margin(image, box, 20)[0], 32) > 0.5
     np.testing.assert_array_equal(carried, resized_image)
     assert carried.sum() > 0

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from femur_app import predict
-from femur_app.models import checkpoint
-from femur_app.models import build_model
+from femur_app.data.normalise import Normalisation
 from femur_app.data.preprocess import preprocess
+from femur_app.models import build_model, checkpoint
 from minicnn.losses import softmax
 
 SIZE = 48
@@ -19,7 +19,7 @@ def tiny_checkpoint(tmp_path):
     model = build_model("alexnet_bn", rng=np.random.default_rng(0), width=0.05, input_size=SIZE)
     model.forward(np.random.default_rng(1).standard_normal((4, 1, SIZE, SIZE)).astype(np.float32))  # move BN stats
     path = checkpoint.save_model(tmp_path / "fold_00.npz", model, architecture="alexnet_bn",
-                                 model_kwargs={"width": 0.05}, input_size=SIZE, mean=[0.2], std=[0.3], threshold=0.4)
+                                 model_kwargs={"width": 0.05}, input_size=SIZE, normalisation=Normalisation.from_dict({"mean": [0.2], "std": [0.3]}), threshold=0.4)
     return path, model
 
 
@@ -57,7 +57,8 @@ def test_bad_checkpoint_and_roi(tmp_path, capsys):
     fake = tmp_path / "fake.npz"
     np.savez(fake, w=np.zeros(3))
     assert predict.main(["--model", str(fake), "x.png"]) == 2
-    assert "not a femur_app model checkpoint" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == f"error: {fake}: not a femur_app model checkpoint (metadata format None, expected 'femur_app.model/1')\n"
     with pytest.raises(SystemExit):
         predict.main(["--model", str(fake), "--roi", "1,2,3", "x.png"])
     assert "--roi must be four integers x0,y0,x1,y1, got '1,2,3'" in capsys.readouterr().err
@@ -79,5 +80,20 @@ def test_explain_writes_a_heat_map(tiny_checkpoint, tmp_path, capsys):
     assert explain.main(["--model", str(path), "--roi", "40,25,80,65", "--out", str(tmp_path / "x"), str(image)]) == 0
     written = tmp_path / "x" / "case.png.gradcam.png"
     assert capsys.readouterr().out.strip() == str(written) and written.stat().st_size > 5000
-    assert explain.main(["--model", str(path), "--layer", "conv9", str(image)]) == 1
-    assert "no top-level layer named 'conv9'" in capsys.readouterr().err
+    assert explain.main(["--model", str(path), "--layer", "conv9", str(image)]) == 2
+    assert capsys.readouterr().err.startswith("error: --layer conv9: no such top-level layer in alexnet_bn (expected one")
+
+
+def test_explain_uses_the_layer_the_model_names(tmp_path, capsys):
+    """A GoogLeNet checkpoint has no conv5: explain takes inception5b from the model (it used to fail)."""
+    from femur_app import explain
+
+    model = build_model("googlenet", rng=np.random.default_rng(0), width=0.0625, input_size=SIZE + 16)
+    path = checkpoint.save_model(tmp_path / "g.npz", model, architecture="googlenet", model_kwargs={"width": 0.0625},
+                                 input_size=SIZE + 16, normalisation=Normalisation.from_dict({"mean": [0.2], "std": [0.3]}),
+                                 threshold=0.5)
+    image = tmp_path / "case.png"
+    iio.imwrite(image, lesion_image(4))
+    assert explain.main(["--model", str(path), "--out", str(tmp_path / "g"), str(image)]) == 0
+    written = tmp_path / "g" / "case.png.gradcam.png"
+    assert capsys.readouterr().out.strip() == str(written) and written.stat().st_size > 5000

@@ -1,4 +1,4 @@
-"""femur_app.train end to end on a tiny configuration (24 cases, 3 folds, 2 epochs, 40 px, 1/16 widths): the run
+"""femur_app.train (and the training API femur_app.training.run under it) end to end on a tiny configuration (24 cases, 3 folds, 2 epochs, 40 px, 1/16 widths): the run
 folder, reproducibility, resume after an interruption, joblib and Dask execution, divergence, config errors."""
 import csv
 import json
@@ -7,10 +7,14 @@ import tomllib
 import numpy as np
 import pytest
 
-from femur_app import train
-from femur_app.models import checkpoint
+from femur_app import train, training
 from femur_app.config import ConfigError, resolve
+from femur_app.data.normalise import Normalisation
+from femur_app.evaluation.metrics import to_json_safe
+from femur_app.models import checkpoint
+from femur_app.reporting.predictions import Predictions
 from femur_app.train import main
+from femur_app.training import cross_validation, fold, load_data
 
 TINY = ["--folds", "3", "--epochs", "2", "--set", "data.n=24", "--set", "data.n_malignant=8",
         "--set", "data.input_size=40", "--set", "model.width=0.0625", "--set", "cv.bootstrap=200"]
@@ -63,7 +67,7 @@ def test_resolved_config_is_written_and_reusable(reference, tmp_path):
     out, _ = reference
     saved = tomllib.loads((out / "config.toml").read_text())
     assert saved["cv"]["folds"] == 3 and saved["data"]["input_size"] == 40 and saved["model"]["width"] == 0.0625
-    assert resolve([out / "config.toml"]) == saved  # the file is a complete, valid --config
+    assert resolve([out / "config.toml"]).to_dict() == saved  # the file is a complete, valid --config
 
 
 def test_checkpoint_carries_what_prediction_needs(reference):
@@ -72,12 +76,22 @@ def test_checkpoint_carries_what_prediction_needs(reference):
     assert meta["architecture"] == "alexnet_bn" and meta["input_size"] == 40 and meta["threshold"] == 0.5
     assert meta["class_names"] == ["benign", "malignant"] and meta["model_kwargs"]["width"] == 0.0625
     # the rebuilt model reproduces fold 2's stored predictions from the cached preprocessed images
-    cfg = resolve([out / "config.toml"])
-    data = train.load_data(cfg, out)
+    data = load_data(resolve([out / "config.toml"]))
     held = [i for i, r in enumerate(rows) if r["fold"] == "2"]
-    probs = train.predict(model, data.X[held], np.array(meta["normalisation"]["mean"], np.float32),
-                          np.array(meta["normalisation"]["std"], np.float32), 32, "cpu")
+    probs = fold.predict(model, data.X[held], Normalisation.from_dict(meta["normalisation"]), 32, "cpu")
     assert probs.tolist() == [float(rows[i]["prob_malignant"]) for i in held]
+
+
+def test_the_training_api_returns_what_the_run_folder_holds(reference):
+    """training.run on a finished folder resumes every fold and returns the pooled predictions it wrote."""
+    out, rows = reference
+    result = training.run(resolve([out / "config.toml"]), out)
+    written = Predictions.read_csv(out / "predictions.csv", threshold=0.5)
+    for column in ("case_ids", "patient_ids", "folds", "labels", "probs", "preds"):
+        np.testing.assert_array_equal(getattr(result.predictions, column), getattr(written, column))
+    assert [repr(float(p)) for p in result.predictions.probs] == [r["prob_malignant"] for r in rows]
+    assert to_json_safe(result.metrics) == json.loads((out / "metrics.json").read_text())
+    assert [m.any() for m in result.data.masks] == [True] * 24  # the synthetic set carries every lesion mask
 
 
 def test_same_seed_same_predictions_other_seed_others(reference, tmp_path):
@@ -110,12 +124,13 @@ def test_resume_after_an_interruption_gives_identical_predictions(reference, tmp
     assert log.count("fold 1 epoch 1/2") == 1  # fold 1 had finished and was not trained again
 
 
-def test_resuming_with_another_configuration_is_refused(reference, tmp_path):
+def test_resuming_with_another_configuration_is_refused(reference, tmp_path, capsys):
     out = tmp_path / "changed"
     out.mkdir()
     (out / "config.toml").write_text((reference[0] / "config.toml").read_text())
-    with pytest.raises(SystemExit, match=r"different configuration \(train.epochs: 2 -> 3\)"):
-        main(["--out", str(out), *TINY, "--epochs", "3"])
+    assert main(["--out", str(out), *TINY, "--epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"error: {out}: holds a run with a different configuration (train.epochs: 2 -> 3)" in err
 
 
 def test_joblib_workers_give_the_same_predictions(reference, tmp_path):
@@ -149,15 +164,15 @@ def test_divergence_stops_the_fold_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_a_nan_loss_is_caught_on_its_batch(tmp_path, monkeypatch):
-    real, calls = train.softmax_cross_entropy, []
+    real, calls = fold.softmax_cross_entropy, []
 
     def nan_on_third_call(logits, labels):
         calls.append(1)
         loss, dlogits = real(logits, labels)
         return (float("nan") if len(calls) == 3 else loss), dlogits
 
-    monkeypatch.setattr(train, "softmax_cross_entropy", nan_on_third_call)
-    monkeypatch.setattr(train, "estimate_seconds", lambda *args: (0.0, 0.0))  # only training calls the loss
+    monkeypatch.setattr(fold, "softmax_cross_entropy", nan_on_third_call)
+    monkeypatch.setattr(cross_validation, "estimate_seconds", lambda *args: (0.0, 0.0))  # only training calls the loss
     out = tmp_path / "nan"
     run(out)
     first = json.loads((out / "folds" / "fold_01.json").read_text())
@@ -168,24 +183,56 @@ def test_a_nan_loss_is_caught_on_its_batch(tmp_path, monkeypatch):
     assert second["epochs_run"] == 0  # predicted by the initial (epoch-0) checkpoint
 
 
-def test_config_errors_name_the_key_and_value(tmp_path, capsys):
+def resolved(*argv):
+    return train.resolve_config(train.parser().parse_args(list(argv)))
+
+
+def test_config_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text("[train]\nlrr = 0.1\n")
     assert main(["--config", str(bad), "--out", str(tmp_path / "x")]) == 2
-    assert f"{bad}: unknown key 'train.lrr'" in capsys.readouterr().err
-    with pytest.raises(ConfigError, match=r"--set train.epochs=ten: 'train.epochs' must be of type int"):
-        train.resolve_config(train.parse_args(["--set", "train.epochs=ten"]))
-    with pytest.raises(ConfigError, match="train.schedule must be one of"):
-        train.resolve_config(train.parse_args(["--set", "train.schedule=\"linear\""]))
-    with pytest.raises(ConfigError, match=r"\[augment\]: AugmentConfig: hflip = 2.0"):
-        train.resolve_config(train.parse_args(["--set", "augment.hflip=2.0"]))
+    err = capsys.readouterr().err
+    assert err == f"error: {bad}: unknown key 'train.lrr' (known here: train.epochs, train.batch_size, train.lr, " \
+                  "train.momentum, train.nesterov, train.schedule, train.step_size, train.gamma, train.init, " \
+                  "train.init_std)\n"
+    assert main(["--set", "train.lr=inf", "--out", str(tmp_path / "y")]) == 2
+    assert capsys.readouterr().err == "error: train.lr: got inf (expected a finite learning rate > 0, e.g. 0.01)\n"
+    assert not (tmp_path / "y").exists()  # refused before anything was written
+    with pytest.raises(ConfigError, match="train.lr: got inf"):  # --debug: the exception, with its traceback
+        main(["--set", "train.lr=inf", "--out", str(tmp_path / "y"), "--debug"])
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("train.epochs=ten", "--set train.epochs=ten: 'train.epochs' must be of type int (like the default 67), got 'ten'"),
+    ('train.schedule="linear"', "train.schedule: got 'linear' (expected one of ('constant', 'step', 'cosine'))"),
+    ("augment.hflip=2.0", "augment: hflip = 2.0 (expected a probability 0..1)"),
+    ("train.lr=nan", "train.lr: got nan (expected a finite learning rate > 0, e.g. 0.01)"),
+    ("train.lr=-0.1", "train.lr: got -0.1 (expected a finite learning rate > 0, e.g. 0.01)"),
+    ("train.batch_size=1", "train.batch_size: got 1 (expected at least 2: batch norm needs two cases)"),
+    ("model.dropout=1.0", "model.dropout: got 1.0 (expected a drop probability 0 <= p < 1)"),
+    ("cv.threshold=1.0", "cv.threshold: got 1.0 (expected a probability strictly between 0 and 1)"),
+    ('model.name="vgg"', "model.name: got 'vgg' (expected one of ['alexnet', 'alexnet_bn', 'googlenet'])"),
+    ('model.l2_layers=["conv9"]', "model.l2_layers: got ['conv9'] (['conv9'] are not layers of alexnet_bn; expected "
+                                  "some of ['conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8'])"),
+])
+def test_each_invalid_value_is_named_with_what_was_expected(assignment, message):
+    with pytest.raises(ConfigError) as error:
+        resolved("--set", assignment)
+    assert str(error.value) == message
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(ConfigError) as error:
+        resolved("--set", "train.lr=0", "--set", "cv.folds=1")
+    assert str(error.value) == ("train.lr: got 0.0 (expected a finite learning rate > 0, e.g. 0.01); "
+                                "cv.folds: got 1 (expected at least 2)")
 
 
 def test_quick_profile_resolves_to_the_reduced_variant():
-    cfg = train.resolve_config(train.parse_args(["--quick", "--epochs", "5"]))
-    profile = (cfg["data"]["input_size"], cfg["model"]["width"], cfg["train"]["epochs"], cfg["cv"]["folds"])
+    config = resolved("--quick", "--epochs", "5")
+    profile = (config.data.input_size, config.model.width, config.train.epochs, config.cv.folds)
     assert profile == (64, 0.25, 5, 10)
-    assert cfg["model"]["name"] == "alexnet_bn" and cfg["train"]["lr"] == 0.005 and cfg["train"]["batch_size"] == 32
+    assert config.model.name == "alexnet_bn" and config.train.lr == 0.005 and config.train.batch_size == 32
 
 
 def test_cuda_without_a_gpu_fails_clearly(tmp_path):

@@ -1,0 +1,106 @@
+"""The comparison of several models run on the same folds: one table, DeLong's tests, one ROC figure.
+
+Written into the comparison folder::
+
+    comparison.md    one table of pooled metrics with 95% CIs, and DeLong's paired test of every model's AUC
+                     against the first model's, stating plainly whether each difference is significant
+    comparison.csv   the same table as numbers
+    roc_all.png      the pooled out-of-fold ROC curve of every model
+
+All models must have predicted the same cases in the same folds (``check_same_folds``), so the AUC differences
+are paired and DeLong's test applies.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from femur_app.evaluation.delong import delong_test
+from femur_app.evaluation.metrics import auc, roc
+from femur_app.reporting.plots import plt, save_figure
+from femur_app.reporting.predictions import Predictions, csv_text
+from minicnn.serialize import write_text_atomic
+
+LABELS = {"alexnet_bn": "AlexNet-BN", "alexnet": "AlexNet (no BN)", "googlenet": "GoogLeNet",
+          "radiomics": "Radiomics + logistic regression"}
+METRICS = ("accuracy", "precision", "sensitivity", "specificity", "f1", "auc")
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def check_same_folds(runs: dict[str, Predictions]) -> None:
+    """Every model must have predicted the same cases in the same folds, or the comparison is not paired."""
+    (first, ref), *others = runs.items()
+    for name, run in others:
+        for column in ("case_ids", "folds", "labels"):
+            if not np.array_equal(getattr(run, column), getattr(ref, column)):
+                raise ValueError(f"compare: {name} and {first} differ in their {column} column; "
+                                 "the models were not evaluated on the same folds")
+
+
+def ci_text(entry: dict, percent: bool) -> str:
+    scale = 100 if percent else 1
+    value, (low, high) = entry["value"], entry["ci95"]
+    if value is None:
+        return "undefined"
+    fmt = "{:.1f}" if percent else "{:.3f}"
+    return f"{fmt.format(value * scale)} [{fmt.format(low * scale)}, {fmt.format(high * scale)}]"
+
+
+def comparison_table(metrics: dict[str, dict]) -> str:
+    lines = ["| model | accuracy % | precision % | sensitivity % | specificity % | F1 | AUC |",
+             "|---|---|---|---|---|---|---|"]
+    for name, m in metrics.items():
+        p = m["pooled"]
+        lines.append(f"| {label(name)} | " + " | ".join(
+            ci_text(p[k], percent=k not in ("f1", "auc")) for k in METRICS) + " |")
+    return "\n".join(lines)
+
+
+def delong_section(runs: dict[str, Predictions]) -> tuple[str, list[dict]]:
+    (ref_name, ref), *others = runs.items()
+    lines = [f"DeLong's paired test of each model's pooled AUC against {label(ref_name)}'s "
+             "(two-sided, alpha = 0.05; no correction for multiple comparisons):", "",
+             "| model | AUC | difference vs reference [95% CI] | p | verdict |", "|---|---|---|---|---|"]
+    rows = []
+    for name, run in others:
+        r = delong_test(ref.labels, ref.probs, run.probs)
+        verdict = (f"{label(ref_name)} is significantly {'better' if r.difference > 0 else 'worse'}"
+                   if r.p_value < 0.05 else "not significant: the data do not show a difference")
+        lines.append(f"| {label(name)} | {r.auc_b:.3f} | {r.difference:+.3f} "
+                     f"[{r.ci95[0]:+.3f}, {r.ci95[1]:+.3f}] | {r.p_value:.3g} | {verdict} |")
+        rows.append({"model": name, "reference": ref_name, "auc": r.auc_b, "difference": r.difference,
+                     "p_value": r.p_value})
+    return "\n".join(lines), rows
+
+
+def plot_all_rocs(runs: dict[str, Predictions], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5.4, 5))
+    for name, run in runs.items():
+        fpr, tpr, _ = roc(run.labels, run.probs)
+        ax.plot(fpr, tpr, lw=2, label=f"{label(name)} (AUC {auc(run.labels, run.probs):.3f})")
+    ax.plot([0, 1], [0, 1], ls=":", color="0.5", lw=1)
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title="Pooled out-of-fold ROC, same folds")
+    ax.legend(loc="lower right", fontsize=8)
+    return save_figure(fig, path)
+
+
+def write_comparison(out: Path, runs: dict[str, Predictions], metrics: dict[str, dict], note: str = "") -> str:
+    """comparison.md, comparison.csv and roc_all.png in ``out``; returns the table and the tests as text.
+    ``note``: a sentence added to the header (e.g. that the networks are reduced variants)."""
+    check_same_folds(runs)
+    table = comparison_table(metrics)
+    tests, rows = delong_section(runs)
+    plot_all_rocs(runs, out / "roc_all.png")
+    write_text_atomic(out / "comparison.csv", csv_text(
+        ["model", *METRICS, "delong_p_vs_reference"],
+        [[m, *(metrics[m]["pooled"][k]["value"] for k in METRICS),
+          next((r["p_value"] for r in rows if r["model"] == m), "")] for m in runs]))
+    text = (f"# Model comparison\n\nSame cases, same folds (checked), pooled out-of-fold predictions; "
+            f"95% CIs: Wilson for proportions, patient bootstrap for F1 and AUC.{note}\n\n{table}\n\n{tests}\n\n"
+            f"![ROC curves](roc_all.png)\n\nEach model's own run folder (report, learning curves) is beside this file.\n")
+    write_text_atomic(out / "comparison.md", text)
+    return f"{table}\n\n{tests}"

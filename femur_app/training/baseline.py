@@ -1,0 +1,38 @@
+"""The radiomics baseline through the same cross-validation as the networks: same cases, same folds.
+
+Hand-crafted features of every prepared ROI (``femur_app.models.radiomics``), then per fold a logistic regression
+fitted on the training fold predicts the held-out fold. Writes ``predictions.csv`` and ``metrics.json`` into
+``run_dir``, like a network's run folder.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from femur_app.config import Config
+from femur_app.evaluation.metrics import summarize, to_json_safe
+from femur_app.models import radiomics
+from femur_app.reporting.predictions import Predictions
+from femur_app.training.cross_validation import RunResult, load_data
+from femur_app.training.folds import assign_folds
+from minicnn.serialize import write_text_atomic
+
+
+def run_radiomics(config: Config, run_dir) -> RunResult:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = load_data(config, run_dir)
+    folds = assign_folds(data.y, data.patient_ids, config.cv.folds, config.seed)
+    features = radiomics.feature_matrix(data.X, n_jobs=config.run.jobs)
+    probs = np.empty(len(data.y))
+    for fold in np.unique(folds):
+        held = folds == fold
+        probs[held] = radiomics.fit_predict(features[~held], data.y[~held], features[held])
+    predictions = Predictions(data.case_ids, data.patient_ids, folds, data.y, probs, config.cv.threshold)
+    predictions.write_csv(run_dir / "predictions.csv")
+    metrics = summarize(data.y, probs, folds, data.patient_ids, threshold=config.cv.threshold,
+                        bootstrap_replicates=config.cv.bootstrap, seed=config.seed)
+    write_text_atomic(run_dir / "metrics.json", json.dumps(to_json_safe(metrics), indent=2))
+    return RunResult(run_dir, data, folds, predictions, metrics)

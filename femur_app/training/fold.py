@@ -1,0 +1,205 @@
+"""One fold of the cross-validation: build the network, train it on the training fold, predict the held-out fold.
+
+Per fold k, two random streams derive from the run's seed: ``SeedSequence(seed, spawn_key=(k, 0))`` draws the
+weights and then the dropout masks, ``(k, 1)`` the batch order and the augmentation. The training fold's own
+statistics standardise the images (``femur_app.data.normalise``); augmentation happens on the fly, on the
+training fold only.
+
+After every good epoch the fold's training state is saved (``femur_app.models.checkpoint``), so an interrupted
+fold resumes after its last finished epoch with weights, momentum, learning rate and both generators restored:
+the result equals an uninterrupted run. A non-finite loss, weight, batch-norm statistic or held-out output stops
+the fold; its held-out cases are then predicted by the last good state, and the result says so.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from femur_app.config import Config
+from femur_app.data.augment import augment
+from femur_app.data.dataset import Prepared
+from femur_app.data.normalise import Normalisation
+from femur_app.evaluation.metrics import to_json_safe
+from femur_app.models import build_model, checkpoint
+from femur_app.training import run_folder
+from minicnn import backend, init, l2_penalty
+from minicnn.layers import Conv2d
+from minicnn.losses import softmax, softmax_cross_entropy
+from minicnn.optim import SGD, CosineLR, StepLR
+from minicnn.serialize import write_text_atomic
+
+
+def make_model(config: Config, rng: np.random.Generator):
+    """Build the configured network and apply the configured initialisation (weights from ``rng``)."""
+    model = build_model(config.model.name, rng=rng, input_size=config.data.input_size,
+                        **config.model.builder_kwargs())
+    if config.train.init == "normal":  # the paper: normal initialisation of the convolutional layers
+        for _, layer in model.named_layers():
+            if isinstance(layer, Conv2d):
+                init.normal_(layer, std=config.train.init_std, rng=rng)
+    model.needs_input_grad = False  # nobody needs dL/dimage during training
+    return model
+
+
+def make_optimizer(config: Config, model):
+    """SGD with the configured momentum, and the learning-rate schedule (None for a constant rate)."""
+    train = config.train
+    optimizer = SGD(model, lr=train.lr, momentum=train.momentum, nesterov=train.nesterov)
+    if train.schedule == "step":
+        return optimizer, StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
+    if train.schedule == "cosine":
+        return optimizer, CosineLR(optimizer, t_max=train.epochs)
+    return optimizer, None
+
+
+def batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Consecutive slices of ``order``; a last batch of a single case is dropped (batch norm needs two)."""
+    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return [c for c in chunks if len(c) > 1]
+
+
+class Diverged(RuntimeError):
+    """A non-finite loss, weight, batch-norm statistic or evaluation output: the fold stops."""
+
+
+def all_finite(model) -> bool:
+    xp = backend.get_array_module(next(iter(model.state_dict().values())))
+    return all(bool(xp.isfinite(v).all()) for v in model.state_dict().values())
+
+
+def to_device(x, device: str):
+    return backend.to_gpu(x) if device == "cuda" else x
+
+
+def predict(model, X, normalisation: Normalisation, batch_size: int, device: str) -> np.ndarray:
+    """P(malignant) of every image, in evaluation mode (running BN statistics, no dropout)."""
+    probs = []
+    for start in range(0, len(X), batch_size):
+        x = normalisation.apply(X[start : start + batch_size])
+        logits = model.forward(to_device(x, device), train=False)
+        probs.append(backend.to_cpu(softmax(logits))[:, 1])
+    return np.concatenate(probs).astype(np.float64)
+
+
+def cross_entropy(probs, labels) -> float:
+    picked = np.where(labels == 1, probs, 1.0 - probs)
+    return float(-np.log(np.clip(picked, 1e-12, None)).mean())
+
+
+def train_epoch(model, optimizer, data: Prepared, train_idx, normalisation, config: Config, batch_rng, bar):
+    """One pass over the shuffled training fold -> (mean cross-entropy, accuracy), both on the augmented batches."""
+    device = config.run.device
+    order = batch_rng.permutation(train_idx)
+    loss_sum = correct = seen = 0
+    for number, batch in enumerate(batches(order, config.train.batch_size), start=1):
+        x = normalisation.apply(augment(data.X[batch], batch_rng, config.augment))
+        logits = model.forward(to_device(x, device), train=True)
+        loss, dlogits = softmax_cross_entropy(logits, to_device(data.y[batch], device))
+        if not math.isfinite(loss):
+            raise Diverged(f"loss {loss} on batch {number}")
+        model.backward(dlogits)
+        optimizer.step()
+        loss_sum += loss * len(batch)
+        correct += int((backend.to_cpu(logits).argmax(axis=1) == data.y[batch]).sum())
+        seen += len(batch)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
+    return loss_sum / seen, correct / seen
+
+
+def run_fold(fold: int, data: Prepared, folds: np.ndarray, config: Config, run_dir, show_progress: bool = False):
+    """Train fold ``fold`` (resuming from its training state if one exists), predict its held-out cases, write
+    its model checkpoint and result file, and return the result (see ``folds/fold_NN.json``)."""
+    with threadpool_limits(limits=config.run.blas_threads or None):
+        return _run_fold(fold, data, folds, config, Path(run_dir), show_progress)
+
+
+def _run_fold(fold, data, folds, config, run_dir, show_progress):
+    paths = run_folder.fold_paths(run_dir, fold)
+    train, device = config.train, config.run.device
+    train_idx, test_idx = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+    model_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(fold, 0)))
+    batch_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(fold, 1)))
+    rngs = {"model": model_rng, "batches": batch_rng}
+    model = make_model(config, model_rng)
+    if device == "cuda":
+        backend.use("cupy")
+        backend.to_gpu(model)
+    optimizer, schedule = make_optimizer(config, model)
+    normalisation = Normalisation.of(data.X[train_idx])  # training fold only
+
+    epoch, history = 0, []
+    if paths["state"].exists():
+        epoch, history = checkpoint.load_state(paths["state"], model, optimizer, rngs)
+        for _ in range(epoch if schedule else 0):  # the schedule's position
+            schedule.step()
+        run_folder.log(run_dir, f"fold {fold}: resumed after epoch {epoch} from {paths['state'].name}")
+    else:
+        checkpoint.save_state(paths["state"], model, optimizer, rngs, 0, history)  # epoch 0: the first good state
+
+    status, message = "finished", ""
+    batches_per_epoch = len(batches(train_idx, train.batch_size))
+    epoch_bar = tqdm(total=train.epochs, initial=epoch, desc=f"fold {fold} epochs", position=1, leave=False,
+                     disable=not show_progress)
+    while epoch < train.epochs:
+        started = time.perf_counter()
+        batch_bar = tqdm(total=batches_per_epoch, desc=f"epoch {epoch + 1}", position=2, leave=False,
+                         disable=not show_progress)
+        try:
+            train_loss, train_acc = train_epoch(model, optimizer, data, train_idx, normalisation, config, batch_rng,
+                                                batch_bar)
+            if not all_finite(model):
+                raise Diverged("non-finite weights or batch-norm statistics after the epoch")
+            heldout = predict(model, data.X[test_idx], normalisation, train.batch_size, device)
+            if not np.isfinite(heldout).all():
+                raise Diverged("non-finite outputs in evaluation mode")
+        except Diverged as error:
+            status = "diverged"
+            message = (f"diverged in epoch {epoch + 1} ({error}); training stopped, and the last good checkpoint "
+                       f"(after epoch {epoch}, {paths['state'].name}) predicted this fold's held-out cases")
+            run_folder.log(run_dir, f"fold {fold}: {message}")
+            print(f"fold {fold}: {message}", file=sys.stderr)
+            checkpoint.load_state(paths["state"], model, optimizer, rngs)
+            break
+        finally:
+            batch_bar.close()
+        lr = optimizer.lr
+        if schedule:
+            schedule.step()
+        epoch += 1
+        history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
+                        "heldout_loss": cross_entropy(heldout, data.y[test_idx]),
+                        "heldout_acc": float(((heldout >= config.cv.threshold) == data.y[test_idx]).mean()),
+                        "l2_penalty": l2_penalty(model), "seconds": time.perf_counter() - started})
+        checkpoint.save_state(paths["state"], model, optimizer, rngs, epoch, history)
+        h = history[-1]
+        run_folder.log(run_dir, f"fold {fold} epoch {epoch}/{train.epochs} lr {lr:.5g} "
+                                f"train_loss {h['train_loss']:.4f} train_acc {h['train_acc']:.3f} "
+                                f"heldout_loss {h['heldout_loss']:.4f} heldout_acc {h['heldout_acc']:.3f} "
+                                f"({h['seconds']:.1f} s)")
+        epoch_bar.update(1)
+        epoch_bar.set_postfix(train_loss=f"{h['train_loss']:.4f}", heldout_loss=f"{h['heldout_loss']:.4f}")
+    epoch_bar.close()
+
+    probs = predict(model, data.X[test_idx], normalisation, train.batch_size, device)
+    if device == "cuda":
+        backend.to_cpu(model)
+    checkpoint.save_model(paths["model"], model, architecture=config.model.name,
+                          model_kwargs=config.model.builder_kwargs(), input_size=config.data.input_size,
+                          normalisation=normalisation, threshold=config.cv.threshold,
+                          extra={"fold": fold, "epochs": epoch, "status": status})
+    result = {"fold": fold, "status": status, "message": message, "epochs_run": epoch,
+              "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
+              "seconds": float(sum(h["seconds"] for h in history)),
+              "case_ids": data.case_ids[test_idx].tolist(), "prob_malignant": probs.tolist(), "history": history}
+    write_text_atomic(paths["result"], json.dumps(to_json_safe(result)))
+    run_folder.log(run_dir, f"fold {fold}: {status}, {epoch} epoch(s) trained")
+    return result
