@@ -1,7 +1,7 @@
-"""Loop-by-loop convolution and max pooling: slow, obviously correct, and the oracle of the fast path.
+"""Loop-by-loop convolution and max pooling: slow, obviously correct, an oracle of both tiers.
 
-These follow the defining sums literally (see ``minicnn.layers.conv`` and ``minicnn.layers.pool``); tests
-check the im2col/GEMM and strided versions against them. ``x_pad`` is the already padded input.
+These follow the defining sums literally (see ``minicnn.plain.conv`` and ``minicnn.plain.pool``); tests check
+the im2col/GEMM and strided versions against them. ``x_pad`` is the already padded input.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""minicnn's layers: each with a hand-written forward and backward pass (see ``base.Layer`` for the contract)."""
+"""minicnn's layers: each holds its parameters and calls the selected tier's hand-written forward and backward
+pass (``minicnn.plain`` or ``minicnn.fast``; see ``base.Layer`` for the contract)."""
 from minicnn.layers.activations import ReLU
 from minicnn.layers.base import Layer
 from minicnn.layers.batchnorm import BatchNorm1d, BatchNorm2d
