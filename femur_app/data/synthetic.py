@@ -6,9 +6,11 @@ tumour in the distal metaphysis of one femur.
 
 Anatomy, in T1 signal (fat bright, muscle intermediate, cortical bone and flowing blood dark):
     skin (a thin grey line), subcutaneous fat (bright, 5-25 mm), muscle (intermediate, faintly textured)
-    divided by thin bright intermuscular fat planes, the femoral artery and vein (dark flow voids in a cushion of
-    fat, posteromedial) and the great saphenous vein (a dark dot in the medial fat), and the femur: a dark
-    cortical ring 2-3.5 mm thick around bright, slightly mottled fatty marrow.
+    divided into 6-9 compartments by thin bright fascial (intermuscular fat) planes that run as smooth curves
+    between muscle groups (``muscle_compartments``: a Voronoi partition in randomly warped coordinates, not
+    wedges around the bone), the femoral artery and vein (dark flow voids in a cushion of fat, posteromedial)
+    and the great saphenous vein (a dark dot in the medial fat), and the femur: a dark cortical ring 2-3.5 mm
+    thick around bright, slightly mottled fatty marrow.
 Acquisition: pixel spacing drawn per case from ``SPACING_MM`` (a field of view of 315-392 mm), patient
 position and thigh size vary, a smooth multiplicative coil-sensitivity field, a slight point-spread blur,
 Rician noise (the magnitude of complex Gaussian noise, as in any magnitude MR image, so air is not 0) and a
@@ -23,7 +25,8 @@ malignant ones look quiet. Every imaging sign is a *separate noisy* function of 
     outline              round/oval + lobulation, irregular at high a Fourier harmonics of the radius
     heterogeneity        smooth texture, plus haemorrhage (bright) / necrosis (dark) foci at high a
     sclerotic rim        a dark 1-2 mm ring, mostly at low a
-    marrow oedema        a hazy darker halo, 3-18 mm, mostly at high a
+    marrow oedema        a hazy darker halo, fall-off 3-18 mm, mostly at high a; it tapers to exactly 0
+                         (``oedema_falloff``), so no drawing window leaves an edge
     cortical destruction the lesion sits eccentrically, erases the cortex and extends as a soft-tissue mass
                          into muscle; without it a lesion that outgrows the marrow *expands* the bone inside
                          a thin intact cortical shell (benign remodelling)
@@ -34,6 +37,12 @@ larger): the largest diameter D follows the paper's 0.7-3.9 cm, mean about 3.2 +
 D = 39 mm - Exponential(scale), truncated at 7 mm, with scale 7.5 mm (benign) and 6 mm (malignant).
 Lesion contrast, position, side and every anatomical and acquisition parameter are drawn independently of the
 class, so no global statistic gives the label away (``tests/femur_app/test_synthetic.py`` measures this).
+
+What only the generator knows: ``set_signs`` gives the signs every case was drawn with (no rendering);
+``hidden_log_likelihood_ratio`` is the Bayes-optimal score from the hidden aggressiveness and diameter (the
+label acts through nothing else), and ``ceiling_auc`` its AUC on a set: the best any reader can expect.
+``sign_rates`` measures the class-conditional sign rates. ``generate(..., null=True)`` keeps the labels and
+counts but draws every lesion from one class-independent law: a set without class signal, ceiling 0.5.
 
 Determinism: case generators come from ``numpy.random.SeedSequence(seed, spawn_key=(label, k))`` for the
 k-th case of a class, so a case does not depend on ``n``: ``generate(20, 7)`` holds exactly the first 13

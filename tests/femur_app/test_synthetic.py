@@ -9,9 +9,11 @@ import pytest
 from joblib import Parallel, delayed
 from scipy import stats
 from skimage.measure import regionprops
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from femur_app.models import radiomics
 from femur_app.data import load_dataset, synthetic
@@ -269,15 +271,21 @@ def test_hidden_likelihood_ratio_is_the_generators_true_posterior():
         assert abs(observed - expected) < 4 * se + 1e-3, (b, observed, expected)
 
 
-def test_a_fitted_reader_of_every_sign_stays_at_or_below_the_ceiling():
-    labels, signs = synthetic.set_signs(2000, 660, seed=3)
-    features = np.array([[s.transition_mm, s.irregularity, s.heterogeneity, s.rim, s.oedema, s.breach,
-                          s.periosteal != "none", s.diameter_mm, s.contrast] for s in signs], float)
+def _sign_reader(labels, signs):
+    """Cross-validated P(malignant) (5 folds) of a logistic regression that reads every sign exactly, the zone of
+    transition on the scale it was drawn on (transition = 0.4 + 5 r^2)."""
+    features = np.array([[np.sqrt(s.transition_mm - 0.4), s.irregularity, s.heterogeneity, s.rim > 0, s.oedema,
+                          s.breach, s.periosteal != "none", s.diameter_mm, s.contrast] for s in signs], float)
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
-    p = cross_val_predict(HistGradientBoostingClassifier(max_iter=100, random_state=0), features, labels, cv=folds,
-                          method="predict_proba")[:, 1]
-    reader, ceiling = roc_auc_score(labels, p), synthetic.ceiling_auc(2000, 660, seed=3)
-    assert ceiling - 0.08 < reader < ceiling + 0.005, (reader, ceiling)
+    reader = make_pipeline(StandardScaler(), LogisticRegression())
+    return cross_val_predict(reader, features, labels, cv=folds, method="predict_proba")[:, 1]
+
+
+def test_a_fitted_reader_of_every_sign_stays_below_the_ceiling():
+    """It learns most of what there is (measured: 0.946 against a ceiling of 0.963), never more."""
+    labels, signs = synthetic.set_signs(2000, 660, seed=3)
+    reader, ceiling = roc_auc_score(labels, _sign_reader(labels, signs)), synthetic.ceiling_auc(2000, 660, seed=3)
+    assert ceiling - 0.05 < reader < ceiling, (reader, ceiling)
 
 
 # --- the null set: same labels and counts, no class signal --------------------------------------------------
@@ -294,11 +302,7 @@ def test_null_set_keeps_the_labels_and_removes_the_class_signal():
 
 def test_a_sign_reader_on_the_null_set_finds_nothing():
     labels, signs = synthetic.set_signs(500, 165, seed=0, null=True)
-    features = np.array([[s.transition_mm, s.irregularity, s.heterogeneity, s.rim, s.oedema, s.breach,
-                          s.periosteal != "none", s.diameter_mm, s.aggressiveness] for s in signs], float)
-    folds = StratifiedKFold(5, shuffle=True, random_state=0)
-    p = cross_val_predict(HistGradientBoostingClassifier(max_iter=50, random_state=0), features, labels, cv=folds,
-                          method="predict_proba")[:, 1]
+    p = _sign_reader(labels, signs)
     rng = np.random.default_rng(0)
     boot = []
     for _ in range(1000):
