@@ -1,9 +1,10 @@
-"""The network every benchmark measures: AlexNet with batch norm after conv1 and conv2 (the paper's AlexNet-BN).
+"""The network every benchmark measures: the paper's AlexNet-BN exactly as femur_app trains it
+(``femur_app.models.alexnet_bn``, the one definition), so the benchmark times the network that trains.
 
 Layers and shapes at the full size (batch 32, one 224x224 channel)::
 
-    conv1  11x11 s4 pad (2,1)  1 -> 96     55x55     bn1, relu1, pool1 3x3 s2 -> 27x27
-    conv2  5x5 pad 2          96 -> 256    27x27     bn2, relu2, pool2 3x3 s2 -> 13x13
+    conv1  11x11 s4 pad (2,1)  1 -> 96     55x55     bn1, relu1, pool1 3x3 s2 -> 27x27   (no conv bias: BN's beta)
+    conv2  5x5 pad 2          96 -> 256    27x27     bn2, relu2, pool2 3x3 s2 -> 13x13   (no conv bias: BN's beta)
     conv3  3x3 pad 1         256 -> 384    13x13     relu3          (conv3-5 carry L2 = 1e-4)
     conv4  3x3 pad 1         384 -> 384    13x13     relu4
     conv5  3x3 pad 1         384 -> 256    13x13     relu5, pool5 3x3 s2 -> 6x6, flatten -> 9216
@@ -23,20 +24,22 @@ import warnings
 
 import numpy as np
 
+from femur_app.models import alexnet_bn
+from femur_app.models.width import scaled
 from minicnn import softmax_cross_entropy
-from minicnn.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from minicnn.layers import Sequential
 from minicnn.optim import SGD
 
 
 @dataclass(frozen=True)
 class Size:
     batch: int
-    image: int  # a multiple of 4, so that conv1 and the three pools divide evenly
+    image: int  # pixels per side, at least 36 (alexnet_bn pads conv1 and the pools to integral sizes)
     scale: float = 1.0  # multiplies every channel count and the 4096 hidden units
     channels: int = 1
 
     def width(self, n: int) -> int:
-        return max(1, round(n * self.scale))
+        return scaled(n, self.scale)
 
 
 FULL = Size(batch=32, image=224)
@@ -44,27 +47,10 @@ TINY = Size(batch=2, image=64, scale=0.125)
 
 
 def build_minicnn(size: Size, seed: int = 0) -> Sequential:
-    """AlexNet-BN in minicnn at ``size``; the input-image gradient is switched off as in training."""
-    rng = np.random.default_rng(seed)
-    w = size.width
-    side = (size.image + 3 - 11) // 4 + 1  # conv1
-    for _ in range(3):  # pool1, pool2, pool5
-        side = (side - 3) // 2 + 1
-    model = Sequential(
-        Conv2d(size.channels, w(96), 11, 4, ((2, 1), (2, 1)), rng=rng, name="conv1"), BatchNorm2d(w(96), name="bn1"),
-        ReLU(name="relu1"), MaxPool2d(3, 2, name="pool1"),
-        Conv2d(w(96), w(256), 5, 1, 2, rng=rng, name="conv2"), BatchNorm2d(w(256), name="bn2"),
-        ReLU(name="relu2"), MaxPool2d(3, 2, name="pool2"),
-        Conv2d(w(256), w(384), 3, 1, 1, l2=1e-4, rng=rng, name="conv3"), ReLU(name="relu3"),
-        Conv2d(w(384), w(384), 3, 1, 1, l2=1e-4, rng=rng, name="conv4"), ReLU(name="relu4"),
-        Conv2d(w(384), w(256), 3, 1, 1, l2=1e-4, rng=rng, name="conv5"), ReLU(name="relu5"),
-        MaxPool2d(3, 2, name="pool5"), Flatten(name="flatten"),
-        Linear(w(256) * side * side, w(4096), rng=rng, name="fc6"), ReLU(name="relu6"),
-        Dropout(0.6, rng=np.random.default_rng(seed + 1), name="drop6"),
-        Linear(w(4096), w(4096), rng=rng, name="fc7"), ReLU(name="relu7"),
-        Dropout(0.6, rng=np.random.default_rng(seed + 2), name="drop7"),
-        Linear(w(4096), 2, rng=rng, name="fc8"),
-    )
+    """AlexNet-BN in minicnn at ``size`` (femur_app's builder, the paper's dropout 0.6 and L2 1e-4 on conv3-conv5);
+    the input-image gradient is switched off as in training."""
+    model = alexnet_bn(size.channels, 2, rng=np.random.default_rng(seed), width=size.scale, input_size=size.image,
+                       dropout=0.6, l2=1e-4, l2_layers=("conv3", "conv4", "conv5"))
     model.needs_input_grad = False  # nobody needs dL/d(image): conv1 skips its col2im
     return model
 
@@ -258,7 +244,8 @@ def numpy_ml_layer(layer, x_nhwc):
                           stride=layer.stride[0])
         twin.forward(x_nhwc[:1], retain_derived=False)  # initialises the parameters
         twin.parameters["W"] = np.ascontiguousarray(layer.params["weight"].transpose(2, 3, 1, 0))
-        twin.parameters["b"] = layer.params["bias"].reshape(1, 1, 1, -1).copy()
+        bias = layer.params.get("bias", np.zeros(layer.out_channels, np.float32))  # none before batch norm
+        twin.parameters["b"] = bias.reshape(1, 1, 1, -1).copy()
     elif kind == "BatchNorm2d":
         twin = nml.BatchNorm2D(momentum=1 - layer.momentum, epsilon=layer.eps)
         twin.forward(x_nhwc[:2], retain_derived=False)
