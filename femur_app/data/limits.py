@@ -8,11 +8,18 @@ above ``max_pixels``. The default, ``MAX_PIXELS`` = 4096 x 4096 = 16,777,216 pix
 MR slice; a float64 RGBA image of that size decodes to 512 MiB. Every loader takes a ``max_pixels`` argument
 to raise it (``None`` means this module's ``MAX_PIXELS``, read when the call is made).
 
+A small header is not enough for compressed data that a decoder inflates in one call: a 200 KB zlib strip of a
+10 x 10 TIFF can fill 200 MB, a few megabytes of a deflated DICOM gigabytes. Such data is inflated here first in
+1 MiB steps and thrown away, counting bytes against what the header allows (``check_tiff_strips``,
+``check_deflated_dicom``).
+
 The format is taken from the file's first bytes (its signature), never from its name: a JPEG called ``.png`` is
 checked as a JPEG, and a file that is none of PNG, JPEG or TIFF is refused before any decoder sees it.
 """
 from __future__ import annotations
 
+import lzma
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -162,6 +169,56 @@ def _tiff_header(path) -> ImageHeader:
         raise
     except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error ... for damaged headers
         raise DataError(f"{path}: damaged TIFF header ({type(exc).__name__}: {exc})") from exc
+
+
+def _inflated_size(data: bytes, compression: int, limit: int) -> int:
+    """Bytes that ``data`` inflates to (zlib: TIFF compression 8 or 32946; LZMA: 34925; PackBits: 32773),
+    counted in 1 MiB steps and thrown away; stops counting once past ``limit``."""
+    if compression == 32773:  # PackBits: n < 128 copies n + 1 bytes, n > 128 repeats one byte 257 - n times
+        total, i = 0, 0
+        while i < len(data) and total <= limit:
+            n = data[i]
+            total, i = (total + n + 1, i + n + 2) if n < 128 else (total + (257 - n if n > 128 else 0), i + 2)
+        return total
+    inflater = lzma.LZMADecompressor() if compression == 34925 else zlib.decompressobj()
+    total = len(inflater.decompress(data, 2**20))
+    while total <= limit and not inflater.eof:
+        if compression == 34925:
+            if inflater.needs_input:
+                break
+            piece = inflater.decompress(b"", 2**20)
+        else:
+            if not inflater.unconsumed_tail:
+                break
+            piece = inflater.decompress(inflater.unconsumed_tail, 2**20)
+        total += len(piece)
+    return total
+
+
+def check_tiff_strips(path) -> None:
+    """DataError if a compressed strip or tile of a TIFF's first page inflates to more than twice its declared
+    size (plus 64 KiB): tifffile inflates each one whole, so its size must be known before it decodes them."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            compression = int(page.compression)
+            if compression not in (8, 32946, 34925, 32773):
+                return  # uncompressed, or a codec that decodes into a buffer of the declared size
+            declared = math.prod(page.chunks) * page.dtype.itemsize
+            limit = 2 * declared + 2**16
+            for offset, count in zip(page.dataoffsets, page.databytecounts):
+                tif.filehandle.seek(offset)
+                inflated = _inflated_size(tif.filehandle.read(count), compression, limit)
+                if inflated > limit:
+                    raise DataError(f"{path}: a compressed strip or tile inflates to more than {limit:,} bytes, but "
+                                    f"the header declares {declared:,} per strip or tile (expected the declared size;"
+                                    " a compression bomb or a damaged file)")
+    except DataError:
+        raise
+    except Exception as exc:  # zlib.error, LZMAError, tifffile's own errors for damaged data
+        raise DataError(f"{path}: damaged TIFF data ({type(exc).__name__}: {exc})") from exc
 
 
 def check_deflated_dicom(path, data_offset: int, max_pixels: int | None = None) -> None:

@@ -42,7 +42,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from femur_app.data.dataset import BENIGN, LABEL_NAMES, MALIGNANT, Case, box_of
-from femur_app.data.limits import check_deflated_dicom, check_header, check_pixel_count
+from femur_app.data.limits import check_deflated_dicom, check_header, check_pixel_count, check_tiff_strips
 from femur_app.errors import DataError  # defined beside UserError, which every command reports as one line
 
 log = logging.getLogger("femur_app.data")
@@ -261,6 +261,8 @@ def read_image(path, max_pixels: int | None = None) -> tuple[np.ndarray, float |
     if header.frames > 1:
         raise DataError(f"{path}: has {header.frames} frames; expected a single frame - export the slice with the "
                         "lesion as its own file")
+    if header.kind == "TIFF":
+        check_tiff_strips(path)
     try:
         if header.kind == "TIFF":
             import tifffile

@@ -38,15 +38,19 @@ def jpeg_declaring(width, height) -> bytes:
     return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
 
 
-def zlib_tiff_declaring(width, height) -> bytes:
-    """A little-endian TIFF: one 16-bit grey page, zlib compression (8), one strip of 100 bytes."""
-    tags = [(256, 4, width), (257, 4, height), (258, 3, 16), (259, 3, 8), (262, 3, 1), (273, 4, 8),
-            (277, 3, 1), (278, 4, height), (279, 4, 100)]
-    ifd_offset = 8 + 100
+def tiff_with_strip(width, height, strip: bytes, compression=8, bits=16) -> bytes:
+    """A little-endian TIFF: one grey page of ``bits`` bits, ``compression`` (8 = zlib), one strip of ``strip``."""
+    tags = [(256, 4, width), (257, 4, height), (258, 3, bits), (259, 3, compression), (262, 3, 1), (273, 4, 8),
+            (277, 3, 1), (278, 4, height), (279, 4, len(strip))]
     ifd = struct.pack("<H", len(tags)) + b"".join(
         struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
         for tag, kind, value in tags) + struct.pack("<I", 0)
-    return b"II*\x00" + struct.pack("<I", ifd_offset) + zlib.compress(b"\0" * 1000)[:100].ljust(100, b"\0") + ifd
+    return b"II*\x00" + struct.pack("<I", 8 + len(strip)) + strip + ifd
+
+
+def zlib_tiff_declaring(width, height) -> bytes:
+    """A zlib TIFF declaring width x height 16-bit pixels that holds 100 bytes of strip data."""
+    return tiff_with_strip(width, height, zlib.compress(bytes(1000))[:100].ljust(100, b"\0"))
 
 
 def dicom_declaring(path, rows, columns, frames=1):
@@ -213,3 +217,28 @@ def test_a_genuine_deflated_dicom_still_loads(tmp_path):
     ds.save_as(tmp_path / "deflated.dcm", enforce_file_format=True)
     image, spacing = read_image(tmp_path / "deflated.dcm")
     assert np.array_equal(image, pydicom.dcmread(source).pixel_array.astype(np.float32))
+
+
+def test_a_compressed_strip_is_measured_against_its_declared_size_before_decoding(tmp_path):
+    # 200 KiB of zlib data that inflates to 200 MiB, in a file declaring a 10 x 10 image of 100 bytes
+    (tmp_path / "zlib_bomb.tif").write_bytes(tiff_with_strip(10, 10, zlib.compress(bytes(200 * 2**20), 9), bits=8))
+    refused_without_allocating(tmp_path / "zlib_bomb.tif", r"zlib_bomb.tif: a compressed strip or tile inflates to "
+                               r"more than 65,736 bytes, but the header declares 100 per strip or tile")
+    # PackBits: the byte 0x81 repeats the next byte 128 times, so 20,000 bytes make 1,280,000
+    (tmp_path / "packbits_bomb.tif").write_bytes(tiff_with_strip(10, 10, b"\x81\x00" * 10_000, 32773, bits=8))
+    refused_without_allocating(tmp_path / "packbits_bomb.tif", r"packbits_bomb.tif: a compressed strip or tile")
+
+
+def test_honest_compressed_strips_decode_exactly(tmp_path):
+    import tifffile
+
+    image = (np.add.outer(np.arange(10), np.arange(10)) * 7 % 256).astype(np.uint8)
+    packbits = bytes([99]) + image.tobytes()  # one literal run: 0x63 = copy the next 100 bytes
+    (tmp_path / "packbits.tif").write_bytes(tiff_with_strip(10, 10, packbits, 32773, bits=8))
+    assert np.array_equal(read_image(tmp_path / "packbits.tif")[0], image)
+    ramp = (np.add.outer(np.arange(50), np.arange(70)) % 251).astype(np.uint16)
+    for compression in ("zlib", "lzma"):
+        tifffile.imwrite(tmp_path / "strips.tif", ramp, compression=compression, rowsperstrip=16)
+        assert np.array_equal(read_image(tmp_path / "strips.tif")[0], ramp)
+        tifffile.imwrite(tmp_path / "tiles.tif", ramp, compression=compression, tile=(16, 32))
+        assert np.array_equal(read_image(tmp_path / "tiles.tif")[0], ramp)
