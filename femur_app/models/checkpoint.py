@@ -21,7 +21,7 @@ from femur_app.data.normalise import Normalisation
 from femur_app.errors import DataError
 from femur_app.models.registry import MODELS, build_model
 from minicnn import serialize
-from minicnn.backend import get_array_module, to_cpu
+from minicnn.backend import to_cpu
 
 CLASS_NAMES = ["benign", "malignant"]
 FORMAT = "femur_app.model/1"
@@ -73,11 +73,7 @@ def load_state(path, model, optimizer, rngs: dict) -> tuple[int, list[dict]]:
     """Restore a training state into ``model``, ``optimizer`` and the generators -> (epoch, history)."""
     arrays, metadata = serialize.load(path)
     model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
-    optim = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
-    for index, (layer, key) in enumerate(optimizer.slots):  # momentum buffers onto their parameter's device
-        if f"velocity.{index}" in optim:
-            optim[f"velocity.{index}"] = get_array_module(layer.params[key]).asarray(optim[f"velocity.{index}"])
-    optimizer.load_state_dict(optim)
+    optimizer.load_state_dict({k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")})
     missing = sorted(set(rngs) - set(metadata["rng"]))
     if missing:
         raise ValueError(f"{path}: no saved state for the random generators {missing}")
