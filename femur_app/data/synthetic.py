@@ -51,7 +51,6 @@ permutation.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +58,8 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy import ndimage, special
 from sklearn.metrics import roc_auc_score
+
+from minicnn.serialize import write_atomic
 
 from femur_app.data.dataset import MALIGNANT, Case, box_of, default_cache_dir
 
@@ -648,12 +649,10 @@ def cached_generate(n: int = 500, n_malignant: int = 165, seed: int = 0, cache_d
                     for cid, pid, label, image, box, mask, spacing in zip(
                         f["case_ids"], f["patient_ids"], f["labels"], f["images"], f["boxes"], masks, f["spacing"])]
     cases = generate(n, n_malignant, seed, n_jobs, null)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
-    np.savez(partial, images=np.stack([c.image for c in cases]),
-             masks=np.packbits(np.stack([c.mask for c in cases]), axis=-1),
-             labels=np.array([c.label for c in cases]), boxes=np.array([c.box for c in cases]),
-             spacing=np.array([c.spacing_mm for c in cases]), case_ids=np.array([c.case_id for c in cases]),
-             patient_ids=np.array([c.patient_id for c in cases]))
-    os.replace(partial, path)
+    with write_atomic(path) as f:
+        np.savez(f, images=np.stack([c.image for c in cases]),
+                 masks=np.packbits(np.stack([c.mask for c in cases]), axis=-1),
+                 labels=np.array([c.label for c in cases]), boxes=np.array([c.box for c in cases]),
+                 spacing=np.array([c.spacing_mm for c in cases]), case_ids=np.array([c.case_id for c in cases]),
+                 patient_ids=np.array([c.patient_id for c in cases]))
     return cases
