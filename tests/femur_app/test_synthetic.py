@@ -202,6 +202,11 @@ def test_oedema_leaves_no_step_at_the_old_window_edge(monkeypatch):
         ratio = np.where(valid, scene.signal / np.maximum(plain.signal, 1e-6), 1.0)
         assert ratio.min() < 0.85  # the oedema is drawn, and strongly
         p = scene.placement
+        H, W = ratio.shape
+        x = (np.arange(W) + 0.5 - W / 2) * scene.spacing_mm - p.lesion_centre_mm[0]
+        y = (np.arange(H) + 0.5 - H / 2) * scene.spacing_mm - p.lesion_centre_mm[1]
+        beyond = np.hypot(*np.meshgrid(x, y)) > p.lesion_radius_mm + synthetic.OEDEMA_REACH * (3 + 15 * signs.oedema)
+        assert np.all(ratio[beyond] == 1.0)  # and nothing at all beyond its reach
         reach = float(np.hypot(*np.subtract(p.lesion_centre_mm, p.bone_centre_mm)))
         half = max(p.bone_radius_mm + 2, reach + p.lesion_radius_mm + 3 + 15 * signs.oedema + signs.transition_mm + 10)
         old_window = synthetic.grid(scene.spacing_mm, p.bone_centre_mm, half)  # version 1's drawing rectangle
