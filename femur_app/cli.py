@@ -1,6 +1,7 @@
 """What every command shares: the ``--debug`` option and the one-line report of a user's error.
 
-A command builds its ``argparse`` parser, and hands it with the function that does the work to ``run``::
+A command builds its parser (``cli.ArgumentParser``: argparse whose usage errors are one line too), and hands it
+with the function that does the work to ``run``::
 
     def main(argv=None) -> int:
         return cli.run(parser(), execute, argv)
@@ -18,6 +19,13 @@ import sys
 from femur_app.errors import UserError
 
 USAGE_ERROR = 2  # argparse's status for a bad option, and ours for every user error
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors are one line, like every other user error (status 2)."""
+
+    def error(self, message):
+        self.exit(USAGE_ERROR, f"error: {message} (see {self.prog} --help)\n")
 
 
 def run(parser: argparse.ArgumentParser, execute, argv=None) -> int:

@@ -7,7 +7,6 @@ written into ``<out>`` by ``femur_app.reporting.comparison``.
 """
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -23,8 +22,8 @@ MODEL_SETTINGS = {  # the paper's L2 names AlexNet's conv3-conv5, which GoogLeNe
     "googlenet": ["model.l2_layers=[]", "model.dropout=0.4"]}
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m femur_app.compare", description=__doc__.split("\n\n")[0])
+def parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(prog="python -m femur_app.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="alexnet_bn,alexnet,googlenet,radiomics",
                    help="comma-separated; the first is the reference of the tests (default: %(default)s)")
     p.add_argument("--out", type=Path, help="folder for the runs and the comparison (default runs/compare[-quick])")

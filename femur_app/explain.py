@@ -7,7 +7,6 @@ An image that cannot be read is one line on stderr, and the exit status is then 
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from femur_app.predict import parse_roi
 from femur_app.reporting.plots import plot_explanation
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m femur_app.explain", description=__doc__.split("\n\n")[0])
+def parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(prog="python -m femur_app.explain", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="a model checkpoint (.npz) written by femur_app.train")
     p.add_argument("--layer", help="the top-level layer whose output Grad-CAM weighs (default: the model's own)")
     p.add_argument("--target", choices=["benign", "malignant"], help="class to explain (default: the predicted one)")

@@ -32,8 +32,8 @@ def parse_roi(text: str):
     return values
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m femur_app.predict", description=__doc__.split("\n\n")[0])
+def parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(prog="python -m femur_app.predict", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="a model checkpoint (.npz) written by femur_app.train")
     p.add_argument("--roi", type=parse_roi, help="lesion box x0,y0,x1,y1 in pixels, for every image")
     p.add_argument("images", nargs="+", help="PNG/JPEG/TIFF or DICOM files")

@@ -6,7 +6,6 @@ Writes ``examples.png``, ``preprocessing.png`` and ``augmentation.png`` to ``--o
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -15,8 +14,8 @@ from femur_app.data import load_dataset
 from femur_app.reporting.data_figures import write_previews
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m femur_app.preview", description=__doc__.split("\n\n")[0])
+def parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(prog="python -m femur_app.preview", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="synthetic", help="a data folder, or 'synthetic' (default)")
     p.add_argument("--out", type=Path, default=Path("preview"), help="output folder (default: preview)")
     p.add_argument("--n", type=int, default=24, help="synthetic cases to draw (default 24)")

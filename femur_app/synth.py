@@ -6,7 +6,6 @@ The layout (``labels.csv``, ``images/``, ``masks/``) is described in ``femur_app
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from femur_app.data.folder import write_folder
 from femur_app.errors import UserError
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m femur_app.synth", description=__doc__.split("\n\n")[0])
+def parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(prog="python -m femur_app.synth", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, type=Path, help="folder to write (created if needed)")
     p.add_argument("--n", type=int, default=500, help="number of cases (default 500, as the paper)")
     p.add_argument("--n-malignant", type=int, default=None,

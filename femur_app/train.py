@@ -13,8 +13,8 @@ from pathlib import Path
 from femur_app import cli, config as configuration, training
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(
         prog="python -m femur_app.train",
         description="Cross-validate AlexNet-BN under the paper's protocol and write a run folder with a report.")
     p.add_argument("--config", type=Path, help="a TOML file overriding configs/paper.toml (partial is fine)")
