@@ -36,8 +36,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 
 import numpy as np
+
+from minicnn.serialize import write_bytes_atomic
 
 PRELUDE = r"""
 // ---- minicnn CPU emulation of the CUDA execution model (see minicnn/kernels/emulate.py) ----
@@ -132,7 +135,7 @@ def build(source: str, name: str, real_t) -> tuple[ctypes.CDLL, list[Parameter]]
             if run.returncode != 0:
                 numbered = "\n".join(f"{i + 1:4d} {line}" for i, line in enumerate(text.splitlines()))
                 raise RuntimeError(f"emulate: {compiler} could not compile kernel {name!r}:\n{run.stderr}\n{numbered}")
-            os.replace(built, library)  # atomic: a parallel test run sees the whole file or none
+            write_bytes_atomic(library, Path(built).read_bytes())  # a parallel test run sees the whole file or none
     lib = ctypes.CDLL(library)
     lib.minicnn_emulate_grid.restype = None
     lib.minicnn_emulate_grid.argtypes = [ctypes.c_uint] * 6 + [
