@@ -1,4 +1,4 @@
-"""femur_app.cv: patient-grouped, label-stratified folds."""
+"""femur_app.training.folds: patient-grouped, label-stratified folds."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""femur_app.metrics: hand-checked figures, and every number of a run's metrics.json recomputed from its
+"""femur_app.evaluation.metrics: hand-checked figures, and every number of a run's metrics.json recomputed from its
 predictions.csv by independent code (loops, textbook formulas, pairwise AUC)."""
 import csv
 import json
@@ -100,7 +100,7 @@ def run_dir(tmp_path_factory):
         mp.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.mktemp("cache")))
         assert main(["--out", str(out), "--folds", "3", "--epochs", "3", "--set", "data.n=30",
                      "--set", "data.n_malignant=10", "--set", "data.input_size=40", "--set", "model.width=0.0625",
-                     "--set", "train.init=\"he\"", "--set", "cv.threshold=0.45", "--set", "cv.bootstrap=300"]) == 0
+                     "--set", "train.init=\"he\"", "--set", "cv.threshold=0.3", "--set", "cv.bootstrap=300"]) == 0
     return out
 
 
@@ -110,7 +110,7 @@ def test_metrics_json_recomputed_from_predictions_csv(run_dir):
                  "prob": float(r["prob_malignant"])} for r in csv.DictReader(f)]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     threshold = metrics["threshold"]
-    assert threshold == 0.45 and len(rows) == metrics["cases"] == 30
+    assert threshold == 0.3 and len(rows) == metrics["cases"] == 30
     assert all(r["pred"] == int(r["prob"] >= threshold) for r in rows)
     assert metrics["malignant"] == sum(r["label"] for r in rows) == 10
     assert metrics["patients"] == len({r["patient_id"] for r in rows})

@@ -125,3 +125,19 @@ def test_matches_a_pytorch_alexnet_bn(size):
         expected = ref(torch.from_numpy(x)).numpy()
     assert isinstance(ours[-1], Linear)
     np.testing.assert_allclose(model.forward(x, train=False), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_names_its_gradcam_layer_and_its_l2_layers(name):
+    """The Grad-CAM layer is a top-level layer of the built network, and every name the configuration may put in
+    l2_layers is accepted by the builder (and gets the L2 factor)."""
+    from femur_app.models import L2_LAYERS
+
+    model = build_model(name, rng=np.random.default_rng(0), width=0.0625, input_size=64, l2=0.5,
+                        l2_layers=L2_LAYERS[name])
+    top = [layer.name for layer in model.layers]
+    assert model.gradcam_layer in top
+    assert model.gradcam_layer == {"alexnet_bn": "conv5", "alexnet": "conv5", "googlenet": "inception5b"}[name]
+    assert all(model.find(layer).l2 == 0.5 for layer in L2_LAYERS[name])
+    with pytest.raises(ValueError, match="unknown layers"):
+        build_model(name, rng=np.random.default_rng(0), width=0.0625, input_size=64, l2_layers=("conv9",))

@@ -1,5 +1,6 @@
-"""femur_app.train (and the training API femur_app.training.run under it) end to end on a tiny configuration (24 cases, 3 folds, 2 epochs, 40 px, 1/16 widths): the run
-folder, reproducibility, resume after an interruption, joblib and Dask execution, divergence, config errors."""
+"""femur_app.train and the training API under it (femur_app.training.run), end to end on a tiny configuration
+(24 cases, 3 folds, 2 epochs, 40 px, 1/16 widths): the run folder, reproducibility, resume after an interruption,
+joblib and Dask execution, divergence, typed configuration and its errors."""
 import csv
 import json
 import tomllib
