@@ -43,6 +43,8 @@ What only the generator knows: ``set_signs`` gives the signs every case was draw
 label acts through nothing else), and ``ceiling_auc`` its AUC on a set: the best any reader can expect.
 ``sign_rates`` measures the class-conditional sign rates. ``generate(..., null=True)`` keeps the labels and
 counts but draws every lesion from one class-independent law: a set without class signal, ceiling 0.5.
+``rerender`` draws a case again with some signs switched (a counterfactual): the lesion has its own random
+stream, so the anatomy, the acquisition and its noise stay identical.
 
 Determinism: case generators come from ``numpy.random.SeedSequence(seed, spawn_key=(label, k))`` for the
 k-th case of a class, so a case does not depend on ``n``: ``generate(20, 7)`` holds exactly the first 13
@@ -51,6 +53,7 @@ permutation.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +66,7 @@ from minicnn.serialize import write_atomic
 
 from femur_app.data.dataset import MALIGNANT, Case, box_of, default_cache_dir
 
-GENERATOR_VERSION = 2  # bump whenever the drawn images change, to invalidate cached sets
+GENERATOR_VERSION = 3  # bump whenever the drawn images change, to invalidate cached sets
 IMAGE_SHAPE = (460, 700)  # rows x columns, as the paper's images
 SPACING_MM = (0.45, 0.56)  # per-case pixel spacing range, mm per pixel
 DIAMETER_MM = (7.0, 39.0)  # the paper's 0.7-3.9 cm
@@ -362,12 +365,15 @@ class Placement:
     lesion_radius_mm: float  # the lesion outline's largest radius
 
 
-def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, signs: LesionSigns | None, rng):
+def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, marrow_noise, signs: LesionSigns | None, rng,
+                lesion_rng):
     """The femur of one thigh, and its lesion when ``signs`` is given, into ``image`` (and ``mask``) in place.
 
     Outlines are signed distances in mm (negative inside). A lesion without cortical destruction is confined
     to the marrow, and where it outgrows it the bone is expanded (union of outlines) inside a thin shell.
-    Returns the lesion's ``Placement`` (None without a lesion).
+    The bone's numbers come from ``rng`` (always as many), the lesion's from ``lesion_rng`` and the marrow's
+    mottling from the whole-image field ``marrow_noise``, so a lesion drawn with other signs leaves the rest of
+    the scene unchanged (``rerender``). Returns the lesion's ``Placement`` (None without a lesion).
     """
     s = spacing
     a_b, b_b = rng.uniform(24, 31), rng.uniform(19, 24)
@@ -375,9 +381,9 @@ def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, signs: Lesio
     bone_table = radius_table(a_b, b_b, rng.uniform(-0.2, 0.2), rng.uniform(0, 0.07, 3), rng.uniform(0, 2 * np.pi, 3))
     g = grid(s, bone_centre, float(bone_table.max()) + 2)
     if signs is not None:
-        offset = _lesion_centre(signs, bone_table, cortex, rng)
+        offset = _lesion_centre(signs, bone_table, cortex, lesion_rng)
         lesion_centre = (bone_centre[0] + offset[0], bone_centre[1] + offset[1])
-        table = _lesion_outline(signs, rng)
+        table = _lesion_outline(signs, lesion_rng)
         oedema_length = 3 + 15 * signs.oedema
         halo = max(OEDEMA_REACH * oedema_length, 3 * signs.transition_mm + 10) + 1  # oedema, soft edge, periosteum
         g = grid(s, bone_centre, max(float(bone_table.max()) + 2, float(np.hypot(*offset) + table.max()) + halo))
@@ -386,7 +392,7 @@ def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, signs: Lesio
     d_outer = star_distance(rho, theta, bone_table)
     d_inner = d_outer + cortex
     d_native = d_outer  # the cortex before any expansion, where periosteal reaction starts
-    patchy = smooth_noise(view.shape, 2.0 / s, rng)
+    patchy = marrow_noise[g.rows, g.cols]
     marrow = tissue.marrow * (1 + 0.035 * patchy)
     if signs is not None:
         d_lesion = star_distance(*polar(g.X, g.Y, *lesion_centre), table)
@@ -402,20 +408,20 @@ def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, signs: Lesio
         haze = oedema_falloff(d_lesion, oedema_length) * np.clip(1 + 0.3 * patchy, 0, 1.5)
         where = in_marrow + 0.4 * (1 - in_marrow) * (1 - inside(d_outer, s))  # marrow, and less in soft tissue
         view[...] *= 1 - 0.5 * signs.oedema * np.clip(haze, 0, 1) * where
-    texture = smooth_noise(view.shape, 1.0 / s, rng)
+    texture = smooth_noise(view.shape, 1.0 / s, lesion_rng)
     foci = np.clip(-patchy - 1.0, 0, None)  # haemorrhage or necrosis: patches over about 16 % of the area
-    focal = rng.choice([-2.5, 1.5]) * max(signs.heterogeneity - 0.04, 0)  # necrosis darker, blood brighter
+    focal = lesion_rng.choice([-2.5, 1.5]) * max(signs.heterogeneity - 0.04, 0)  # necrosis darker, blood brighter
     lesion_signal = tissue.muscle * signs.contrast * (1 + signs.heterogeneity * texture + focal * foci)
     body = 0.5 - 0.5 * np.tanh(d_lesion * (0.5 * _SIGMOID_10_90 / signs.transition_mm))  # logistic sigmoid
     if not signs.breach:
         body = body * in_marrow
     view[...] = mix(view, lesion_signal, body)
+    width = lesion_rng.uniform(1.0, 2.0)  # drawn with or without a rim: the same draws follow either way
     if signs.rim > 0:
-        width = rng.uniform(1.0, 2.0)
         ring = np.exp(-((d_lesion - width / 2) / (width / 2)) ** 2) * (d_outer < 0)
         view[...] = mix(view, tissue.cortex * 1.5, signs.rim * ring)
     if signs.periosteal != "none":
-        _draw_periosteal(view, d_native, theta, float(np.arctan2(offset[1], offset[0])), signs, tissue, rng)
+        _draw_periosteal(view, d_native, theta, float(np.arctan2(offset[1], offset[0])), signs, tissue, lesion_rng)
     mask[g.rows, g.cols] |= d_lesion < 0
     return Placement(bone_centre_mm=tuple(bone_centre), bone_radius_mm=float(bone_table.max()),
                      lesion_centre_mm=lesion_centre, lesion_radius_mm=float(table.max()))
@@ -489,6 +495,8 @@ def draw_scene(signs: LesionSigns, rng: np.random.Generator) -> Scene:
     half_gap = rng.uniform(68, 88)
     shift = rng.uniform(-12, 12), rng.uniform(-10, 10)
     lesion_side = int(rng.integers(2))
+    lesion_rng = np.random.default_rng(int(rng.integers(2**63)))  # the lesion's own stream (see _draw_femur)
+    marrow_noise = smooth_noise(IMAGE_SHAPE, 2.0 / spacing, rng)
     mid = IMAGE_SHAPE[1] // 2 + int(round(shift[0] / spacing))
     placement = None
     for side, medial in ((0, +1), (1, -1)):  # side 0: the patient's right thigh, on the image's left
@@ -496,7 +504,8 @@ def draw_scene(signs: LesionSigns, rng: np.random.Generator) -> Scene:
         bone_centre = (centre[0] + medial * rng.uniform(0, 8), centre[1] - rng.uniform(5, 14))
         cols = slice(0, mid) if side == 0 else slice(mid, IMAGE_SHAPE[1])
         _draw_thigh(image, spacing, cols, centre, medial, bone_centre, tissue, texture, rng)
-        placed = _draw_femur(image, mask, spacing, bone_centre, tissue, signs if side == lesion_side else None, rng)
+        placed = _draw_femur(image, mask, spacing, bone_centre, tissue, marrow_noise,
+                             signs if side == lesion_side else None, rng, lesion_rng)
         if side == lesion_side:
             placement = placed
     return Scene(image, mask, spacing, placement)
@@ -561,6 +570,23 @@ def generate(n: int = 500, n_malignant: int = 165, seed: int = 0, n_jobs: int = 
     within_class = _index_within_class(labels)
     jobs = [delayed(_make_case)(seed, int(labels[i]), int(within_class[i]), i, null) for i in range(n)]
     return list(Parallel(n_jobs=n_jobs, prefer="threads")(jobs))
+
+
+def rerender(n: int, n_malignant: int, seed: int, index: int, null: bool = False, **changes) -> Case:
+    """Case ``index`` of ``generate(n, n_malignant, seed, null=null)`` drawn again with the ``LesionSigns`` fields
+    named in ``changes`` replaced, e.g. ``breach=False, periosteal="none"``, ``rim=0.7`` or ``oedema=0.0``:
+    a counterfactual of one sign. The anatomy, the acquisition and its noise stay identical; only the lesion
+    and its surroundings change (switching ``breach`` also moves the lesion, which must cross the cortex or fit
+    inside it). Without ``changes`` it returns the case exactly as ``generate`` drew it.
+    """
+    labels = labels_for(n, n_malignant, seed)
+    if not 0 <= index < n:
+        raise ValueError(f"synthetic.rerender: index must lie in [0, n={n}), got {index}")
+    label, k = int(labels[index]), int(_index_within_class(labels)[index])
+    signs, rng = _draw_signs(seed, label, k, null)
+    image, mask, spacing = render(dataclasses.replace(signs, **changes), rng)
+    return Case(case_id=f"case_{index:04d}", patient_id=f"P{index:04d}", label=label, image=image, box=box_of(mask),
+                mask=mask, source="synthetic", spacing_mm=spacing)
 
 
 # --- what only the generator knows: the hidden variables, the best possible AUC, the signs per class --------

@@ -346,3 +346,32 @@ def test_sign_rates_are_the_shares_of_the_drawn_signs():
         values = np.array([float(read(s)) for s in signs])
         se = np.sqrt(values[labels == 0].var() / 2680 + values[labels == 1].var() / 1320)
         assert abs(null_rates[name][0] - null_rates[name][1]) < 4 * se + 1e-9, name
+
+
+# --- counterfactuals: one sign switched, everything else identical --------------------------------------------
+
+def test_rerender_without_changes_is_the_generated_case():
+    cases = synthetic.generate(9, 4, seed=6)
+    for index in (0, 5, 8):
+        again = synthetic.rerender(9, 4, 6, index)
+        assert again.case_id == cases[index].case_id and again.label == cases[index].label
+        assert np.array_equal(again.image, cases[index].image) and np.array_equal(again.mask, cases[index].mask)
+    with pytest.raises(ValueError, match=r"index must lie in \[0, n=9\), got 9"):
+        synthetic.rerender(9, 4, 6, 9)
+
+
+def test_switching_one_sign_changes_only_the_lesion_and_its_surroundings():
+    n, m, seed = 20, 7, 0
+    labels, signs = synthetic.set_signs(n, m, seed)
+    index = int(np.flatnonzero([s.breach and s.oedema > 0.3 for s in signs])[0])
+    case = synthetic.generate(n, m, seed)[index]
+    (x0, y0, x1, y1), s = case.box, case.spacing_mm
+    rows, cols = np.mgrid[:case.image.shape[0], :case.image.shape[1]]
+    from_lesion = np.hypot(rows - (y0 + y1) / 2, cols - (x0 + x1) / 2) - np.hypot(x1 - x0, y1 - y0) / 2  # pixels
+    for changes, reach_mm in [({"oedema": 0.0}, synthetic.OEDEMA_REACH * (3 + 15 * signs[index].oedema)),
+                              ({"rim": 0.8}, 3.0), ({"heterogeneity": 0.03}, 3.0)]:
+        other = synthetic.rerender(n, m, seed, index, **changes)
+        changed = other.image != case.image
+        assert changed.sum() > 50, changes
+        assert np.array_equal(other.mask, case.mask), changes  # the lesion itself stays where and what it was
+        assert from_lesion[changed].max() < reach_mm / s + 3, changes  # blur: a pixel or two
