@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -144,8 +144,7 @@ class Prepared:
 
     ``X``: float32 (N, 1, S, S) preprocessed ROIs; ``y``: int64 (N,), 1 = malignant; ``patient_ids``,
     ``case_ids``: str (N,); ``masks``: per case the true lesion mask in the ROI's coordinates (bool S x S), or
-    None where no mask is known; ``description``: where the cases came from, for the report; ``skipped``: the
-    files a folder loader left out (``loaders.Skipped``).
+    None where no mask is known; ``description``: where the cases came from, for the report.
     """
 
     X: np.ndarray
@@ -154,13 +153,11 @@ class Prepared:
     case_ids: np.ndarray
     masks: list
     description: str = ""
-    skipped: list = field(default_factory=list)
 
 
 def prepare(cases, size: int = 224, *, margin: int = 20, description: str = "", cache: bool = True) -> Prepared:
     """``prepare_arrays`` (cached) plus each case's lesion mask carried through the same crop and resize."""
-    skipped = list(getattr(cases, "skipped", []))  # a LoadResult's files left out under skip_bad
     cases = list(cases)
     X, y, patient_ids, case_ids = prepare_arrays(cases, size=size, margin=margin, cache=cache)
     masks = [None if case.mask is None else roi_mask(case.mask, case.box, size, margin) for case in cases]
-    return Prepared(X, y, patient_ids, case_ids, masks, description, skipped)
+    return Prepared(X, y, patient_ids, case_ids, masks, description)

@@ -35,4 +35,4 @@ def run_radiomics(config: Config, run_dir) -> RunResult:
     metrics = summarize(data.y, probs, folds, data.patient_ids, threshold=config.cv.threshold,
                         bootstrap_replicates=config.cv.bootstrap, seed=config.seed)
     write_text_atomic(run_dir / "metrics.json", json.dumps(to_json_safe(metrics), indent=2))
-    return RunResult(run_dir, data, folds, predictions, metrics)
+    return RunResult(run_dir, data, predictions, metrics)

@@ -35,8 +35,7 @@ from minicnn.losses import softmax_cross_entropy
 class RunResult:
     run_dir: Path
     data: Prepared
-    folds: np.ndarray  # fold number of every case, 1-based
-    predictions: Predictions  # pooled out-of-fold, in the data's case order
+    predictions: Predictions  # pooled out-of-fold, in the data's case order (with each case's fold)
     metrics: dict  # metrics.json's content
 
 
@@ -91,7 +90,7 @@ def run(config: Config, run_dir, command: str = "", profile: str = "") -> RunRes
     metrics = write_outputs(run_dir, data, predictions, list(results.values()), config, run_info)
     run_folder.log(run_dir, f"done: pooled AUC {metrics['pooled']['auc']['value']:.3f}, "
                             f"accuracy {metrics['pooled']['accuracy']['value']:.3f}")
-    return RunResult(run_dir, data, folds, predictions, metrics)
+    return RunResult(run_dir, data, predictions, metrics)
 
 
 def pooled_predictions(data: Prepared, folds, results, threshold: float) -> Predictions:
