@@ -16,6 +16,9 @@ Backward, with g = dL/dy and every sum over the M values of the channel (derived
     dbeta  = sum_i g_i                 dgamma = sum_i g_i x_hat_i
     dx_j   = (gamma * inv_std / M) * (M g_j - sum_i g_i - x_hat_j * sum_i g_i x_hat_i)
 
+Two identities follow: sum_j dx_j = 0 always (the batch mean absorbs any shift), and sum_j dx_j x_hat_j = 0
+exactly only at eps = 0, where x_hat has variance 1; for eps > 0 it is gamma * inv_std^3 * eps * sum_i g_i x_hat_i.
+
 Evaluation uses (5)-(6) with the running statistics in place of mu and sigma^2, so it is an affine map per
 channel and dx = gamma * inv_std * g. Training keeps those running statistics up to date, PyTorch's way::
 

@@ -150,6 +150,12 @@ def test_batchnorm_identities_and_running_statistics():
     dx, _, _ = plain.batchnorm_backward(rng.standard_normal(x.shape), cache)
     np.testing.assert_allclose(dx.sum(axis=(0, 2, 3)), 0, atol=1e-12)
     np.testing.assert_allclose((dx * cache.x_hat).sum(axis=(0, 2, 3)), 0, atol=1e-12)
+    _, cache = plain.batchnorm_forward(x, gamma, beta, eps=0.5)  # eps > 0: the remainder the docstring gives
+    g = rng.standard_normal(x.shape)
+    dx, _, _ = plain.batchnorm_backward(g, cache)
+    remainder = gamma * cache.inv_std ** 3 * 0.5 * (g * cache.x_hat).sum(axis=(0, 2, 3))
+    assert np.abs(remainder).min() > 1e-3
+    np.testing.assert_allclose((dx * cache.x_hat).sum(axis=(0, 2, 3)), remainder, rtol=1e-10)
     rm, rv = plain.batchnorm_update_running(np.zeros(2), np.ones(2), cache, 0.1)
     np.testing.assert_allclose(rm, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-12)
     np.testing.assert_allclose(rv, 0.9 + 0.1 * x.var(axis=(0, 2, 3), ddof=1), rtol=1e-12)
