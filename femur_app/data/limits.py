@@ -4,8 +4,9 @@ A 97 KB PNG can declare 10000 x 10000 pixels and an 825 KB zlib TIFF 20480 x 204
 gigabytes. So the loaders first read the header - PNG's ``IHDR`` (and an animated PNG's ``acTL`` frame count),
 JPEG's start-of-frame segment, TIFF's image file directories (through tifffile, which reads tags only), DICOM's
 ``Rows``, ``Columns`` and ``NumberOfFrames`` - and refuse a file whose pixel count, width x height x frames, is
-above ``max_pixels``. The default, ``MAX_PIXELS`` = 4096 x 4096 = 16,777,216 pixels, is 16 times a 1024 x 1024
-MR slice; a float64 RGBA image of that size decodes to 512 MiB. Every loader takes a ``max_pixels`` argument
+above ``max_pixels``. The default, ``MAX_PIXELS`` = 5120 x 5120 = 26,214,400 pixels, is 25 times a 1024 x 1024
+MR slice and holds the largest public bone-tumour radiographs (BTXRD's reach 3594 x 4881 = 17.5 million pixels)
+with room to spare; a float64 RGBA image of that size decodes to 800 MiB. Every loader takes a ``max_pixels`` argument
 to raise it (``None`` means this module's ``MAX_PIXELS``, read when the call is made).
 
 A small header is not enough for compressed data that a decoder inflates in one call: a 200 KB zlib strip of a
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from femur_app.errors import DataError
 
-MAX_PIXELS = 4096 * 4096
+MAX_PIXELS = 5120 * 5120
 MAX_SAMPLES = 4  # grey, grey + alpha, RGB, RGBA: more channels than that is no image this project reads
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

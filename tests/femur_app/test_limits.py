@@ -170,8 +170,8 @@ def test_a_header_declaring_an_empty_image_or_too_many_samples(tmp_path):
 def test_dicom_rows_columns_and_frames_are_capped_before_the_pixels_are_read(tmp_path):
     refused_without_allocating(dicom_declaring(tmp_path / "big.dcm", HUGE, HUGE),
                                rf"big.dcm: 20480x20480 = 419,430,400 pixels, more than the limit of {CAP}")
-    refused_without_allocating(dicom_declaring(tmp_path / "frames.dcm", 512, 512, frames=100),
-                               r"frames.dcm: 512x512 x 100 frames = 26,214,400 pixels, more than the limit")
+    refused_without_allocating(dicom_declaring(tmp_path / "frames.dcm", 512, 512, frames=101),
+                               r"frames.dcm: 512x512 x 101 frames = 26,476,544 pixels, more than the limit")
 
 
 def _deflated_dicom(path, inflated_bytes: int):
