@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from minicnn.layers.conv import col2im, im2col  # noqa: E402
+from minicnn.serialize import write_text_atomic  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parent / "figures"
 CONV_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -75,6 +76,8 @@ def save(fig, name: str) -> Path:
 # --- im2col ----------------------------------------------------------------------------------------------------
 def figure_im2col() -> dict:
     """im2col of a 5 x 5 image (values 0..24), 3 x 3 kernel, stride 2 -> a 4 x 9 matrix; col2im(ones) -> coverage."""
+    from minicnn.fast.conv import col2im, im2col
+
     H = W = 5
     KH = KW = 3
     S = 2
@@ -334,24 +337,500 @@ def plot_curves(runs: dict, summary: dict) -> None:
     save(fig, "bn_training_curves.png")
 
 
-FIGURE_MAKERS = {"im2col": figure_im2col, "batchnorm": figure_batchnorm}
+# --- BN's graph and a worked example ----------------------------------------------------------------------------
+WORKED = {"x": [1.0, 3.0, 5.0, 7.0], "gamma": 2.0, "beta": 0.5, "dy": [0.1, -0.2, 0.3, 0.4], "eps": 0.0}
+
+
+def figure_bn_graph() -> dict:
+    """The computational graph of one channel of BN (training mode): nodes, local derivatives, the three paths."""
+    nodes = {"x": (0.0, 1.0), "μ": (3.2, 3.2), "σ²": (3.2, -1.2), "x̂": (6.6, 1.0), "γ": (8.0, -1.2),
+             "β": (10.6, -1.2), "y": (9.3, 1.0), "L": (12.0, 1.0)}
+    paths = {"direct": "#1b9e77", "mean": "#d95f02", "variance": "#7570b3", "other": "0.35"}
+    edges = [("x", "x̂", "direct", "∂x̂ᵢ/∂xᵢ = s"), ("x", "μ", "mean", "∂μ/∂xⱼ = 1/M"),
+             ("μ", "x̂", "mean", "∂x̂ᵢ/∂μ = −s"), ("x", "σ²", "variance", "∂σ²/∂xⱼ = 2(xⱼ−μ)/M"),
+             ("μ", "σ²", "mean", "∂σ²/∂μ = −(2/M)Σ(xᵢ−μ) = 0"), ("σ²", "x̂", "variance", "∂x̂ᵢ/∂σ² = −½(xᵢ−μ)s³"),
+             ("x̂", "y", "other", "∂yᵢ/∂x̂ᵢ = γ"), ("γ", "y", "other", "∂yᵢ/∂γ = x̂ᵢ"),
+             ("β", "y", "other", "∂yᵢ/∂β = 1"), ("y", "L", "other", "gᵢ = ∂L/∂yᵢ")]
+    fig, ax = plt.subplots(figsize=(13, 6.4))
+    for a, b, path, label in edges:
+        (x0, y0), (x1, y1) = nodes[a], nodes[b]
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops=dict(arrowstyle="-|>", color=paths[path], linewidth=2.2, shrinkA=30, shrinkB=30,
+                                    mutation_scale=18))
+        dx, dy = {("x", "x̂"): (1.7, -0.25), ("μ", "σ²"): (0.0, 0.75)}.get((a, b), (0.0, 0.0))
+        ax.text((x0 + x1) / 2 + dx, (y0 + y1) / 2 + dy, label, ha="center", va="center", fontsize=9.5, color=paths[path],
+                bbox=dict(facecolor="white", edgecolor="none", alpha=0.9, pad=1))
+    for name, (x, y) in nodes.items():
+        ax.add_patch(plt.Circle((x, y), 0.42, facecolor="white", edgecolor="black", linewidth=1.4, zorder=3))
+        ax.text(x, y, name, ha="center", va="center", fontsize=15, zorder=4)
+    for path, colour in list(paths.items())[:3]:
+        ax.plot([], [], color=colour, linewidth=2.5, label={"direct": "path 1: x → x̂ directly (the I term)",
+                                                             "mean": "path 2: through the mean μ (the 1 1ᵀ/M term)",
+                                                             "variance": "path 3: through the variance σ² (the x̂ x̂ᵀ/M term)"}[path])
+    ax.legend(loc="upper right", fontsize=10, frameon=False)
+    ax.text(0.0, -1.2, "s = 1/sqrt(σ² + ε)\nx̂ = (x − μ)·s\ny = γ x̂ + β\n(per channel, M values)", ha="center",
+            va="center", fontsize=10)
+    ax.set_title("Batch normalisation of one channel in training mode: the graph the backward pass walks. x reaches x̂ "
+                 "along three paths;\nthe compact backward dxⱼ = γ s (gⱼ − Σgᵢ/M − x̂ⱼ Σgᵢx̂ᵢ/M) is their sum "
+                 "(docs/batchnorm.md, section 2.3)", fontsize=10)
+    ax.set_xlim(-0.8, 12.8)
+    ax.set_ylim(-2.0, 4.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    fig.tight_layout()
+    save(fig, "bn_graph.png")
+    return {"edges": [[a, b, path] for a, b, path, _ in edges]}
+
+
+def worked_example() -> dict:
+    """BN of one channel with M = 4 numbers, forward and backward, every intermediate (eps = 0 for round numbers)."""
+    from minicnn.plain import batchnorm_backward, batchnorm_forward
+
+    w = WORKED
+    x, dy = np.array(w["x"]), np.array(w["dy"])
+    M = x.size
+    y, cache = batchnorm_forward(x.reshape(M, 1), np.array([w["gamma"]]), np.array([w["beta"]]), eps=w["eps"])
+    dx, dgamma, dbeta = batchnorm_backward(dy.reshape(M, 1), cache)
+    mu, var = x.mean(), x.var()
+    s = 1 / np.sqrt(var + w["eps"])
+    x_hat = (x - mu) * s
+    direct = w["gamma"] * s * dy                                  # path 1
+    mean_path = -w["gamma"] * s * dy.sum() / M * np.ones(M)       # path 2
+    var_path = -w["gamma"] * s * x_hat * (dy * x_hat).sum() / M   # path 3
+    assert np.allclose(direct + mean_path + var_path, dx[:, 0]) and np.allclose(cache.x_hat[:, 0], x_hat)
+    return {"M": M, "mu": mu, "var": var, "s": s, "x_hat": x_hat.tolist(), "y": y[:, 0].tolist(),
+            "sum_dy": float(dy.sum()), "sum_dy_xhat": float((dy * x_hat).sum()), "dgamma": float(dgamma[0]),
+            "dbeta": float(dbeta[0]), "direct": direct.tolist(), "mean_path": mean_path.tolist(),
+            "var_path": var_path.tolist(), "dx": dx[:, 0].tolist()}
+
+
+def figure_bn_worked() -> dict:
+    w, r = WORKED, worked_example()
+    fig, axes = plt.subplots(2, 1, figsize=(12, 5.6))
+    forward = [[str(i + 1), f"{w['x'][i]:g}", f"{w['x'][i] - r['mu']:g}", f"{r['x_hat'][i]:.4f}", f"{r['y'][i]:.4f}"]
+               for i in range(r["M"])]
+    backward = [[str(i + 1), f"{w['dy'][i]:g}", f"{r['x_hat'][i] * w['dy'][i]:.4f}", f"{r['direct'][i]:.4f}",
+                 f"{r['mean_path'][i]:.4f}", f"{r['var_path'][i]:.4f}", f"{r['dx'][i]:.4f}"] for i in range(r["M"])]
+    backward.append(["Σ", f"{r['sum_dy']:.4g}", f"{r['sum_dy_xhat']:.4f}", "", "", "", f"{sum(r['dx']):.0e} (0 up to rounding)"])
+    tables = [(forward, ["i", "xᵢ", "xᵢ − μ", "x̂ᵢ = (xᵢ − μ)·s", "yᵢ = γ x̂ᵢ + β"],
+               f"Forward: μ = {r['mu']:g}, σ² = {r['var']:g} (biased), s = 1/sqrt(σ²) = {r['s']:.4f}, "
+               f"γ = {w['gamma']:g}, β = {w['beta']:g}, ε = 0"),
+              (backward, ["i", "gᵢ = ∂L/∂yᵢ", "gᵢ x̂ᵢ", "path 1: γ s gᵢ", "path 2: −γ s Σg/M",
+                          "path 3: −γ s x̂ᵢ Σgx̂/M", "dxᵢ = sum of the paths"],
+               f"Backward: dβ = Σg = {r['dbeta']:.4g}, dγ = Σ g x̂ = {r['dgamma']:.4f}; "
+               f"Σ dx = 0 and Σ dx x̂ = 0 (ε = 0)")]
+    for ax, (rows, header, title) in zip(axes, tables):
+        ax.axis("off")
+        table = ax.table(cellText=rows, colLabels=header, loc="center", cellLoc="center")
+        table.auto_set_font_size(False)
+        table.set_fontsize(10)
+        table.scale(1, 1.5)
+        ax.set_title(title, fontsize=10)
+    fig.suptitle("Batch normalisation worked by hand: one channel, M = 4 values "
+                 "(the numbers are minicnn.plain's, in float64)", fontsize=11)
+    fig.tight_layout()
+    save(fig, "bn_worked_example.png")
+    return {key: (np.round(v, 6).tolist() if isinstance(v, list) else round(float(v), 6)) for key, v in r.items()}
+
+
+# --- BN while a network trains: three networks, several seeds -------------------------------------------------
+# A smaller run than SETTINGS, so that three networks x three seeds and a batch-size sweep fit in a few minutes on
+# two busy CPU cores: the quick profile's reduced AlexNet variants (femur_app.models) at a 40 x 40 input (the
+# smallest the network accepts) and an eighth of the width, trained for a few epochs. It shows mechanisms, not the
+# size of any effect on the paper's network or data; every caption says so.
+DYNAMICS = {
+    "data": "synthetic", "n": 320, "n_malignant": 106, "synthetic_seed": 0,
+    "input_size": 40, "width": 0.125, "held_out": 0.25,
+    "epochs": 16, "batch_size": 16, "lr": 0.01, "momentum": 0.9, "dropout": 0.6, "l2": 1e-4, "init_std": 0.01,
+    "seeds": [0, 1, 2], "probe_size": 32,
+    "networks": {"AlexNet": "paper init N(0, 0.01^2), no BN", "AlexNet-BN": "paper init, BN after conv1 and conv2",
+                 "AlexNet-He": "He-normal init, no BN"},
+    "sweep_batch_sizes": [2, 4, 8, 32], "sweep_networks": ["AlexNet-BN", "AlexNet-He"], "sweep_seeds": [0, 1],
+    "sweep_epochs": 6,
+}
+NETWORK_COLOURS = {"AlexNet": "#d95f02", "AlexNet-BN": "#1b9e77", "AlexNet-He": "#7570b3"}
+REDUCED = "reduced AlexNet variants (width 0.125, 40 x 40 input, {epochs} epochs, {n_train} training cases)"
+
+
+def _dynamics_data():
+    load_dataset, prepare_arrays, _, _ = _require_femur_app()
+    s = DYNAMICS
+    cases = load_dataset(s["data"], n=s["n"], n_malignant=s["n_malignant"], seed=s["synthetic_seed"])
+    X, y, _, _ = prepare_arrays(cases, size=s["input_size"], n_jobs=1)
+    train_idx, held_idx = held_out_split(y, s["held_out"], np.random.default_rng(0))
+    mean, std = X[train_idx].mean(), X[train_idx].std()
+    X = ((X - mean) / std).astype(np.float32)
+    probe = X[train_idx[:: max(1, len(train_idx) // s["probe_size"])][: s["probe_size"]]]
+    return X, y, train_idx, held_idx, probe
+
+
+def _build_dynamics(name: str, seed: int, batch_norm_input_size=None):
+    """One of the three networks from one seed: AlexNet / AlexNet-BN with the paper's N(0, 0.01^2) conv weights,
+    AlexNet-He with femur_app's He-normal weights."""
+    from minicnn import init
+    from minicnn.layers import Conv2d
+    from femur_app.models import alexnet, alexnet_bn
+
+    s = DYNAMICS
+    rng = np.random.default_rng(seed)
+    builder = alexnet_bn if name == "AlexNet-BN" else alexnet
+    model = builder(rng=rng, width=s["width"], input_size=s["input_size"], dropout=s["dropout"], l2=s["l2"])
+    if name != "AlexNet-He":
+        for _, layer in model.named_layers():
+            if isinstance(layer, Conv2d):
+                init.normal_(layer, std=s["init_std"], rng=rng)
+    model.needs_input_grad = False
+    return model
+
+
+def _bn_layers(model):
+    from minicnn.layers import BatchNorm2d
+
+    return [layer for layer in model.layers if isinstance(layer, BatchNorm2d)]
+
+
+def _forward(model, x, bn_train: bool, record: dict | None = None):
+    """Forward without dropout, BN layers in training mode (batch statistics) or evaluation mode (running ones);
+    BN buffers are left as they were. ``record`` collects each conv's output and each ReLU's input."""
+    from minicnn.layers import BatchNorm2d, Conv2d, ReLU
+
+    saved = [(layer, {k: v.copy() for k, v in layer.buffers.items()}) for layer in _bn_layers(model)]
+    h, last_conv = x, None
+    for layer in model.layers:
+        if isinstance(layer, ReLU) and record is not None and last_conv is not None:
+            record[f"{last_conv}_relu_input"] = h
+            last_conv = None
+        h = layer.forward(h, train=bn_train and isinstance(layer, BatchNorm2d))
+        if isinstance(layer, Conv2d) and record is not None:
+            record[f"{layer.name}_output"] = h
+            last_conv = layer.name
+    for layer, buffers in saved:
+        layer.buffers.update(buffers)
+    return h
+
+
+def _accuracy(model, X, y, bn_train: bool, batch_size: int = 64) -> float:
+    """Accuracy on X in batches of ``batch_size`` (which matters only when BN uses the batch's statistics)."""
+    correct = 0
+    for start in range(0, len(X) - 1, batch_size):  # a last batch of one would have no variance
+        logits = _forward(model, X[start:start + batch_size], bn_train)
+        correct += int((logits.argmax(axis=1) == y[start:start + batch_size]).sum())
+    return correct / (len(X) - (len(X) % batch_size == 1))
+
+
+def _population_statistics(model, X_train):
+    """Replace every BN layer's running statistics by the mean and variance of its input over the whole training
+    set (layer by layer, earlier layers already using theirs); return the old buffers to restore."""
+    old = [(layer, {k: v.copy() for k, v in layer.buffers.items()}) for layer in _bn_layers(model)]
+    for target in _bn_layers(model):
+        sums, squares, count = 0.0, 0.0, 0
+        for start in range(0, len(X_train), 64):
+            h = X_train[start:start + 64]
+            for layer in model.layers:
+                if layer is target:
+                    break
+                h = layer.forward(h, train=False)
+            h = h.astype(np.float64)
+            sums = sums + h.sum(axis=(0, 2, 3))
+            squares = squares + (h ** 2).sum(axis=(0, 2, 3))
+            count += h.shape[0] * h.shape[2] * h.shape[3]
+        mean = sums / count
+        target.buffers["running_mean"][...] = mean
+        target.buffers["running_var"][...] = (squares / count - mean ** 2) * count / (count - 1)
+    return old
+
+
+def _train_dynamics(name, seed, X, y, train_idx, held_idx, probe, batch_size, epochs, measure=True):
+    """Train one network; per epoch, the quantities of the dynamics figures (``measure``) and the accuracies."""
+    from minicnn.layers import Conv2d
+    from minicnn.losses import softmax_cross_entropy
+    from minicnn.optim import SGD
+
+    s = DYNAMICS
+    model = _build_dynamics(name, seed)
+    optimizer = SGD(model, lr=s["lr"], momentum=s["momentum"])
+    convs = [layer for layer in model.layers if isinstance(layer, Conv2d)]
+    batch_rng = np.random.default_rng(1000 + seed)
+    keys = ("train_loss", "train_acc", "held_acc_running", "held_acc_population", "held_acc_batch",
+            "eval_train_logit_gap", "diverged_epoch")
+    out = {key: [] for key in keys}
+    per_layer = {f"{q}_{c.name}": [] for c in convs for q in
+                 ("relu_input_mean", "relu_input_std", "active_fraction", "conv_output_std", "grad_norm",
+                  "update_ratio")}
+
+    def probe_stats():
+        record = {}
+        _forward(model, probe, bn_train=True, record=record)
+        for conv in convs:
+            v = record[f"{conv.name}_relu_input"]
+            per_layer[f"relu_input_mean_{conv.name}"].append(float(v.mean()))
+            per_layer[f"relu_input_std_{conv.name}"].append(float(v.std()))
+            per_layer[f"active_fraction_{conv.name}"].append(float((v > 0).mean()))
+            per_layer[f"conv_output_std_{conv.name}"].append(float(record[f"{conv.name}_output"].std()))
+
+    if measure:
+        probe_stats()
+    for epoch in range(1, epochs + 1):
+        order = batch_rng.permutation(train_idx)
+        loss_sum = correct = seen = 0
+        grad_sq = {c.name: [] for c in convs}
+        ratio = {c.name: [] for c in convs}
+        for first in range(0, len(order), batch_size):
+            batch = order[first:first + batch_size]
+            if len(batch) < 2:  # batch norm needs two samples
+                continue
+            logits = model.forward(X[batch], train=True)
+            loss, dlogits = softmax_cross_entropy(logits, y[batch])
+            if not np.isfinite(loss):  # diverged: stop, and say in which epoch
+                out["diverged_epoch"] = [epoch]
+                return {k: v for k, v in out.items() if v}
+            model.backward(dlogits)
+            before = {c.name: c.params["weight"].copy() for c in convs} if measure else None
+            if measure:
+                for c in convs:
+                    grad_sq[c.name].append(float(np.linalg.norm(c.grads["weight"])))
+            optimizer.step()
+            if measure:
+                for c in convs:
+                    ratio[c.name].append(float(np.linalg.norm(c.params["weight"] - before[c.name])
+                                               / np.linalg.norm(before[c.name])))
+            loss_sum += float(loss) * len(batch)
+            correct += int((logits.argmax(axis=1) == y[batch]).sum())
+            seen += len(batch)
+        out["train_loss"].append(loss_sum / seen)
+        out["train_acc"].append(correct / seen)
+        X_held, y_held = X[held_idx], y[held_idx]
+        out["held_acc_running"].append(_accuracy(model, X_held, y_held, bn_train=False))
+        if _bn_layers(model):
+            out["held_acc_batch"].append(_accuracy(model, X_held, y_held, bn_train=True, batch_size=batch_size))
+            gap = np.mean([np.abs(_forward(model, X_held[i:i + batch_size], True)
+                                  - _forward(model, X_held[i:i + batch_size], False)).mean()
+                           for i in range(0, len(X_held) - 1, batch_size)])   # held-out batches of the training size
+            out["eval_train_logit_gap"].append(float(gap))
+            old = _population_statistics(model, X[train_idx])
+            out["held_acc_population"].append(_accuracy(model, X_held, y_held, bn_train=False))
+            for layer, buffers in old:
+                layer.buffers.update(buffers)
+        if measure:
+            probe_stats()
+            for c in convs:
+                per_layer[f"grad_norm_{c.name}"].append(float(np.mean(grad_sq[c.name])))
+                per_layer[f"update_ratio_{c.name}"].append(float(np.mean(ratio[c.name])))
+    if measure:
+        out.update(per_layer)
+    return {k: v for k, v in out.items() if v}
+
+
+def figure_dynamics() -> dict:
+    """Three networks x DYNAMICS["seeds"]: per-layer activation statistics, gradient norms, update ratios, the
+    learning curves, and for AlexNet-BN the held-out accuracy under running, population and batch statistics."""
+    s = DYNAMICS
+    t0 = time.time()
+    X, y, train_idx, held_idx, probe = _dynamics_data()
+    print(f"dynamics data: {len(train_idx)} training, {len(held_idx)} held out ({time.time() - t0:.0f} s)", flush=True)
+    runs = {}
+    for name in s["networks"]:
+        for seed in s["seeds"]:
+            t1 = time.time()
+            runs[(name, seed)] = _train_dynamics(name, seed, X, y, train_idx, held_idx, probe, s["batch_size"],
+                                                 s["epochs"])
+            print(f"  {name:10s} seed {seed}: final train acc {runs[(name, seed)]['train_acc'][-1]:.3f}, held-out "
+                  f"{runs[(name, seed)]['held_acc_running'][-1]:.3f} ({time.time() - t1:.0f} s)", flush=True)
+    majority = 1 - float(y[held_idx].mean())
+    caption = REDUCED.format(epochs=s["epochs"], n_train=len(train_idx))
+    plot_layer_dynamics(runs, caption)
+    plot_dynamics_curves(runs, majority, caption)
+    plot_eval_modes(runs, majority, caption)
+    summary = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx)), "held_out_majority": round(majority, 4),
+               "runs": {f"{name}/seed{seed}": {k: [float(f"{v:.4g}") for v in values] for k, values in run.items()}
+                        for (name, seed), run in runs.items()}}  # 4 significant digits: update ratios are ~1e-5
+    return summary
+
+
+def _band(ax, x, curves, colour, label, linestyle="-"):
+    """Mean over seeds as a line, min-max over seeds as a band; a run that diverged (shorter) counts until it did."""
+    padded = np.full((len(curves), len(x)), np.nan)
+    for row, curve in zip(padded, curves):
+        row[:len(curve)] = [np.nan if v is None else v for v in curve]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: every seed had diverged
+        ax.plot(x, np.nanmean(padded, axis=0), color=colour, label=label, linestyle=linestyle, linewidth=1.6)
+        ax.fill_between(x, np.nanmin(padded, axis=0), np.nanmax(padded, axis=0), color=colour, alpha=0.2,
+                        linewidth=0)
+
+
+def plot_layer_dynamics(runs, caption):
+    s = DYNAMICS
+    quantities = [("conv_output_std", "std of the conv output\n(before BN, where there is one)", "log"),
+                  ("relu_input_std", "std of the ReLU input\n(train-mode statistics)", "log"),
+                  ("relu_input_mean", "mean of the ReLU input", "linear"),
+                  ("active_fraction", "fraction of active ReLUs\n(input > 0)", "linear"),
+                  ("grad_norm", "||dL/dW|| of the conv weight\n(mean over the epoch's steps)", "log"),
+                  ("update_ratio", "||ΔW|| / ||W|| per step\n(mean over the epoch's steps)", "log")]
+    layers = CONV_NAMES
+    fig, axes = plt.subplots(len(quantities), len(layers), figsize=(15, 15), sharex=True, sharey="row")
+    for r, (key, label, scale) in enumerate(quantities):
+        for c, layer in enumerate(layers):
+            ax = axes[r, c]
+            for name in s["networks"]:
+                curves = [runs[(name, seed)][f"{key}_{layer}"] for seed in s["seeds"]]
+                start = 0 if len(curves[0]) == s["epochs"] + 1 else 1
+                _band(ax, np.arange(start, s["epochs"] + 1), curves, NETWORK_COLOURS[name], name)
+            ax.set_yscale(scale)
+            ax.grid(alpha=0.3)
+            if r == 0:
+                ax.set_title(f"{layer}{' (+ BN in AlexNet-BN)' if layer in ('conv1', 'conv2') else ''}", fontsize=10)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=9)
+            if r == len(quantities) - 1:
+                ax.set_xlabel("epoch (0: at initialisation)")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(f"Per layer and epoch: AlexNet, AlexNet-BN and AlexNet with He initialisation - {caption}; "
+                 f"line: mean of {len(s['seeds'])} seeds, band: min-max", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    save(fig, "bn_layer_dynamics.png")
+
+
+def plot_dynamics_curves(runs, majority, caption):
+    s = DYNAMICS
+    epochs = np.arange(1, s["epochs"] + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
+    for name in s["networks"]:
+        colour = NETWORK_COLOURS[name]
+        _band(axes[0], epochs, [runs[(name, seed)]["train_loss"] for seed in s["seeds"]], colour, name)
+        _band(axes[1], epochs, [runs[(name, seed)]["train_acc"] for seed in s["seeds"]], colour,
+              f"{name}, training batches")
+        _band(axes[1], epochs, [runs[(name, seed)]["held_acc_running"] for seed in s["seeds"]], colour,
+              f"{name}, held out (evaluation mode)", linestyle="--")
+    axes[1].axhline(majority, color="0.4", linewidth=0.8, linestyle=":", label="always 'benign' (held out)")
+    axes[0].set_ylabel("training cross-entropy")
+    axes[1].set_ylabel("accuracy")
+    axes[1].set_ylim(0.3, 1.0)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"Learning curves, {caption}; mean of {len(s['seeds'])} seeds, band min-max", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    save(fig, "bn_dynamics_curves.png")
+
+
+def plot_eval_modes(runs, majority, caption):
+    s = DYNAMICS
+    epochs = np.arange(1, s["epochs"] + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
+    bn = [runs[("AlexNet-BN", seed)] for seed in s["seeds"]]
+    for key, colour, label in (("held_acc_running", "#1b9e77", "running statistics (evaluation mode)"),
+                               ("held_acc_population", "#e7298a", "population statistics, recomputed each epoch"),
+                               ("held_acc_batch", "#666666", "the held-out batch's own statistics")):
+        _band(axes[0], epochs, [run[key] for run in bn], colour, label)
+    axes[0].axhline(majority, color="0.4", linewidth=0.8, linestyle=":", label="always 'benign'")
+    axes[0].set_ylabel("held-out accuracy of AlexNet-BN")
+    axes[0].set_ylim(0.3, 1.0)
+    axes[0].legend(fontsize=8, loc="lower right")
+    _band(axes[1], epochs, [run["eval_train_logit_gap"] for run in bn], "#1b9e77", "AlexNet-BN")
+    axes[1].set_ylabel("mean |logit(batch stats) - logit(running stats)|\non the held-out cases")
+    axes[1].set_yscale("log")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Evaluation mode against training mode, AlexNet-BN, {caption}; {len(s['seeds'])} seeds, band min-max",
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    save(fig, "bn_eval_modes.png")
+
+
+def figure_batch_size() -> dict:
+    """Held-out accuracy after DYNAMICS["sweep_epochs"] epochs at batch 2, 4, 8, 32; AlexNet-BN and AlexNet-He."""
+    s = DYNAMICS
+    X, y, train_idx, held_idx, probe = _dynamics_data()
+    results = {}
+    for name in s["sweep_networks"]:
+        for batch_size in s["sweep_batch_sizes"]:
+            for seed in s["sweep_seeds"]:
+                t1 = time.time()
+                run = _train_dynamics(name, seed, X, y, train_idx, held_idx, probe, batch_size, s["sweep_epochs"],
+                                      measure=False)
+                if "diverged_epoch" in run:
+                    results[f"{name}/batch{batch_size}/seed{seed}"] = {"diverged_epoch": run["diverged_epoch"][0]}
+                    print(f"  {name:10s} batch {batch_size:2d} seed {seed}: diverged in epoch "
+                          f"{run['diverged_epoch'][0]}", flush=True)
+                    continue
+                results[f"{name}/batch{batch_size}/seed{seed}"] = {
+                    "held_acc_running": round(run["held_acc_running"][-1], 4),
+                    "held_acc_batch": round(run["held_acc_batch"][-1], 4) if "held_acc_batch" in run else None,
+                    "held_acc_population": (round(run["held_acc_population"][-1], 4)
+                                            if "held_acc_population" in run else None),
+                    "eval_train_logit_gap": (round(run["eval_train_logit_gap"][-1], 5)
+                                             if "eval_train_logit_gap" in run else None),
+                    "train_loss": [round(v, 4) for v in run["train_loss"]]}
+                print(f"  {name:10s} batch {batch_size:2d} seed {seed}: held-out {run['held_acc_running'][-1]:.3f} "
+                      f"({time.time() - t1:.0f} s)", flush=True)
+    majority = 1 - float(y[held_idx].mean())
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
+    sizes = s["sweep_batch_sizes"]
+
+    def values(name, key):
+        return [[results[f"{name}/batch{b}/seed{seed}"].get(key) for b in sizes] for seed in s["sweep_seeds"]]
+
+    for name in s["sweep_networks"]:
+        colour = NETWORK_COLOURS[name]
+        _band(axes[0], sizes, values(name, "held_acc_running"), colour, f"{name}, evaluation mode")
+        if name == "AlexNet-BN":
+            _band(axes[0], sizes, values(name, "held_acc_batch"), colour,
+                  f"{name}, batch statistics (held-out batches of the training size)", linestyle="--")
+            _band(axes[2], sizes, values(name, "eval_train_logit_gap"), colour, name)
+        final_loss = [[None if loss is None else loss[-1] for loss in row] for row in values(name, "train_loss")]
+        _band(axes[1], sizes, final_loss, colour, name)
+        diverged = [b for b in sizes if any("diverged_epoch" in results[f"{name}/batch{b}/seed{seed}"]
+                                            for seed in s["sweep_seeds"])]
+        if diverged:
+            axes[1].plot(diverged, [0.45] * len(diverged), "x", color=colour, markersize=10, markeredgewidth=2.5,
+                         label=f"{name}: diverged (loss not finite), at least one seed")
+    axes[0].axhline(majority, color="0.4", linewidth=0.8, linestyle=":", label="always 'benign'")
+    axes[0].set_ylabel(f"held-out accuracy after {s['sweep_epochs']} epochs")
+    axes[0].set_ylim(0.2, 1.0)
+    axes[1].set_ylabel(f"training cross-entropy, epoch {s['sweep_epochs']}")
+    axes[2].set_ylabel("mean |logit(batch stats) - logit(running stats)|\non the held-out cases")
+    axes[2].set_yscale("log")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(b) for b in sizes])
+        ax.set_xlabel("batch size (lr 0.01 at every size)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Batch size, {REDUCED.format(epochs=s['sweep_epochs'], n_train=len(train_idx))}; "
+                 f"{len(s['sweep_seeds'])} seeds, band min-max", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    save(fig, "bn_batch_size.png")
+    return {"held_out_majority": round(majority, 4), "runs": results}
+
+
+FIGURE_MAKERS = {"im2col": figure_im2col, "bn_graph": figure_bn_graph, "bn_worked": figure_bn_worked,
+                 "dynamics": figure_dynamics, "batch_size": figure_batch_size, "batchnorm": figure_batchnorm}
+# Made when no name is given: a few minutes on 2 CPU cores. "batchnorm" (two 40-epoch runs at 64 x 64, the figures
+# of docs/batchnorm.md section 2.8) takes longer and is made only when named.
+DEFAULT = ("im2col", "bn_graph", "bn_worked", "dynamics", "batch_size")
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(FIGURE_MAKERS)
+    names = argv or list(DEFAULT)
     unknown = sorted(set(names) - set(FIGURE_MAKERS))
     if unknown:
         raise SystemExit(f"make_figures: unknown figure(s) {unknown}; choose from {list(FIGURE_MAKERS)}")
     record_path = FIGURES / "figures.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     start = time.time()
+    record["settings"] = SETTINGS
+    record["dynamics_settings"] = DYNAMICS
+    record["worked_settings"] = WORKED
+    FIGURES.mkdir(parents=True, exist_ok=True)
     for name in names:
         t0 = time.time()
         record[name] = FIGURE_MAKERS[name]()
+        write_text_atomic(record_path, json.dumps(record, indent=1, sort_keys=True) + "\n")  # after each figure
         print(f"{name}: {time.time() - t0:.0f} s", flush=True)
-    record["settings"] = SETTINGS
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    record_path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     print(f"wrote {record_path.relative_to(ROOT)}; total {time.time() - start:.0f} s")
     return 0
 
