@@ -45,9 +45,18 @@ class DataConfig:
     synthetic_seed: int
     input_size: int
     skip_bad: bool
+    null: bool  # synthetic set: same labels and counts, no class signal (femur_app.data.synthetic)
+    test_source: str  # "" (none), a data folder, or "synthetic:SEED": the independent test set (training.test_set)
+    modality: str  # "" = from the data (synthetic: MRI phantoms; a folder: its import_summary.json), else as given
 
     def problems(self) -> list[str]:
         found = []
+        if self.test_source.startswith("synthetic") and not self.test_source.removeprefix("synthetic:").isdigit():
+            found.append(_problem("data.test_source", self.test_source, "expected a folder or synthetic:SEED, "
+                                                                        "e.g. synthetic:1"))
+        if self.test_source == f"synthetic:{self.synthetic_seed}" and self.source == "synthetic":
+            found.append(_problem("data.test_source", self.test_source, f"the training set's own synthetic_seed; "
+                                                                        "expected another seed"))
         if self.source == "synthetic" and not 0 < self.n_malignant < self.n:
             found.append(_problem("data.n_malignant", self.n_malignant, f"expected 0 < n_malignant < data.n = {self.n}"))
         if self.input_size < 1:
@@ -125,9 +134,12 @@ class CVConfig:
     folds: int
     threshold: float  # P(malignant) at or above which a case is called malignant
     bootstrap: int  # patient-level bootstrap replicates
+    repeats: int  # repetitions of the whole cross-validation, each with new split and initialisation seeds
 
     def problems(self) -> list[str]:
         found = []
+        if self.repeats < 1:
+            found.append(_problem("cv.repeats", self.repeats, "expected at least 1"))
         if self.folds < 2:
             found.append(_problem("cv.folds", self.folds, "expected at least 2"))
         if not 0 < self.threshold < 1:

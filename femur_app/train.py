@@ -21,6 +21,10 @@ def parser() -> cli.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="the quick profile (configs/quick.toml): a reduced network, minutes on 2 CPU cores")
     p.add_argument("--data", help="a folder of images with labels.csv instead of the synthetic set")
+    p.add_argument("--test-data", metavar="DIR|synthetic:SEED",
+                   help="an independent test set predicted after cross-validation by the fold models' mean "
+                        "probability: a folder like --data, or synthetic:SEED (a fresh synthetic set)")
+    p.add_argument("--repeats", type=int, help="repetitions of the cross-validation with new split and init seeds")
     p.add_argument("--out", type=Path, help="the run folder (default runs/paper or runs/quick)")
     p.add_argument("--folds", type=int, help="number of cross-validation folds")
     p.add_argument("--epochs", type=int, help="training epochs per fold")
@@ -39,8 +43,10 @@ def resolve_config(args: argparse.Namespace) -> configuration.Config:
     """The configuration these options select: paper.toml, --quick, --config, the options, then each --set."""
     return configuration.resolve_options(
         quick=args.quick, config_file=args.config, assignments=args.set,
-        options={"seed": args.seed, "data": {"source": args.data, "skip_bad": True if args.skip_bad else None},
-                 "model": {"name": args.model}, "train": {"epochs": args.epochs}, "cv": {"folds": args.folds},
+        options={"seed": args.seed, "data": {"source": args.data, "skip_bad": True if args.skip_bad else None,
+                                             "test_source": args.test_data},
+                 "model": {"name": args.model}, "train": {"epochs": args.epochs},
+                 "cv": {"folds": args.folds, "repeats": args.repeats},
                  "run": {"device": args.device, "jobs": args.jobs, "scheduler": args.scheduler}})
 
 
@@ -49,12 +55,14 @@ def execute(args, argv) -> int:
     profile = "quick" if args.quick else (args.config.stem if args.config else "paper")
     run_dir = args.out or Path("runs") / profile
     command = ("python -m femur_app.train " + " ".join(shlex.quote(a) for a in argv)).strip()
-    pooled = training.run(config, run_dir, command, profile).metrics["pooled"]
-    print(f"{run_dir}/report.md: pooled AUC {pooled['auc']['value']:.3f} "
-          f"[{pooled['auc']['ci95'][0]:.3f}, {pooled['auc']['ci95'][1]:.3f}], "
-          f"accuracy {100 * pooled['accuracy']['value']:.1f}%, "
-          f"sensitivity {100 * pooled['sensitivity']['value']:.1f}%, "
-          f"specificity {100 * pooled['specificity']['value']:.1f}%")
+    metrics = training.run(config, run_dir, command, profile).metrics
+    for name, result in (("pooled", metrics["pooled"]), ("test set", metrics.get("test", {}).get("pooled"))):
+        if result:
+            print(f"{run_dir}/report.md: {name} AUC {result['auc']['value']:.3f} "
+                  f"[{result['auc']['ci95'][0]:.3f}, {result['auc']['ci95'][1]:.3f}], "
+                  f"accuracy {100 * result['accuracy']['value']:.1f}%, "
+                  f"sensitivity {100 * result['sensitivity']['value']:.1f}%, "
+                  f"specificity {100 * result['specificity']['value']:.1f}%")
     return 0
 
 

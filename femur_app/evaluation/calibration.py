@@ -7,6 +7,16 @@ probability conf_b and observed malignant fraction acc_b::
 
 A perfectly calibrated model has acc_b = conf_b in every bin (the diagonal of the reliability diagram), so
 ECE = 0. Empty bins contribute nothing.
+
+Calibration slope and intercept (Cox 1958; the logistic recalibration model of TRIPOD). With
+z = logit(p) = log(p / (1 - p)), the predicted probabilities clipped to [1e-6, 1 - 1e-6] so that z is finite::
+
+    slope:      logit P(y = 1) = a + b z          b, fitted by maximum likelihood      (ideal 1; < 1: too extreme)
+    intercept:  logit P(y = 1) = a + z            a alone, z as a fixed offset          (ideal 0; > 0: too low)
+
+The second is "calibration in the large": the mean log-odds the predictions are off by. Both are fitted by
+Newton's method on the log-likelihood (``logistic_fit``); a fit that does not converge (complete separation,
+or a single class) gives NaN.
 """
 from __future__ import annotations
 
@@ -62,3 +72,41 @@ def plot_reliability(rel: Reliability, path, title: str = "Reliability diagram")
     bottom.set_ylabel("cases")
     fig.tight_layout()
     return save_figure(fig, path, dpi=100)
+
+
+PROBABILITY_CLIP = 1e-6
+
+
+def logistic_fit(design: np.ndarray, labels: np.ndarray, offset: np.ndarray, iterations: int = 100) -> np.ndarray:
+    """Maximum-likelihood beta of logit P(y = 1) = design @ beta + offset, by Newton's method.
+
+    Gradient X^T (y - mu) and Hessian -X^T diag(mu (1 - mu)) X of the log-likelihood, mu = sigmoid(X beta + o);
+    stops when a step changes no coefficient by more than 1e-10. Returns NaNs when it does not converge.
+    """
+    beta = np.zeros(design.shape[1])
+    for _ in range(iterations):
+        mu = 1.0 / (1.0 + np.exp(-(design @ beta + offset)))
+        hessian = design.T @ (design * (mu * (1 - mu))[:, None])
+        try:
+            step = np.linalg.solve(hessian, design.T @ (labels - mu))
+        except np.linalg.LinAlgError:
+            break
+        beta = beta + step
+        if not np.isfinite(beta).all() or np.abs(beta).max() > 1e6:
+            break
+        if np.abs(step).max() < 1e-10:
+            return beta
+    return np.full(design.shape[1], np.nan)
+
+
+def calibration_slope_intercept(labels, probabilities) -> dict:
+    """{"slope", "intercept"} of the logistic recalibration model (see the module docstring)."""
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
+    if y.shape != p.shape or y.ndim != 1:
+        raise ValueError(f"calibration: labels {y.shape} and probabilities {p.shape} must be equal 1-D shapes")
+    z = np.log(p / (1 - p))
+    ones = np.ones((len(y), 1))
+    slope = logistic_fit(np.column_stack([ones, z]), y, np.zeros(len(y)))[1]
+    intercept = logistic_fit(ones, y, z)[0]
+    return {"slope": float(slope), "intercept": float(intercept)}

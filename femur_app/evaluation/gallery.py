@@ -5,7 +5,9 @@ first, explains each with the model of the fold that held it out (``checkpoints/
 model names (``model.gradcam_layer``) and draws the preprocessed ROI with its heat map. Where the true lesion
 mask is known (the synthetic set, or a ``mask_path`` column), the prepared data carry it in the ROI's
 coordinates, and the report gives the share of the heat map that falls inside it - for every held-out case, not
-only the drawn ones.
+only the drawn ones - beside its chance baseline for the same cases: the share a uniform heat map would put
+inside the lesion, which is the lesion's share of the ROI's pixels. A Grad-CAM share at or below that baseline
+says the network's attention is no more on the lesion than a map that looks everywhere.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ def outcome(label: int, pred: int) -> str:
 
 
 def build(run_dir, data: Prepared, predictions: Predictions, per_outcome: int = 2):
-    """Heat maps of the whole run -> (gallery entries, fractions inside the lesion per outcome).
+    """Heat maps of the whole run -> (gallery entries, per outcome the (Grad-CAM share, uniform-map share)
+    inside the lesion of every case with a mask).
 
     ``predictions`` are in ``data``'s case order.
     """
@@ -46,7 +49,7 @@ def build(run_dir, data: Prepared, predictions: Predictions, per_outcome: int = 
             mask = data.masks[i]
             share = None if mask is None or not mask.any() else fraction_inside(heat, mask)
             if share is not None:
-                inside[kind].append(share)
+                inside[kind].append((share, float(mask.mean())))  # a uniform map's share: the lesion's area share
             entries.append({"case_id": predictions.case_ids[i], "outcome": kind, "prob": float(predictions.probs[i]),
                             "image": data.X[i, 0], "heat": heat, "mask": mask, "inside": share})
     chosen = []
@@ -74,8 +77,16 @@ def plot(chosen, path) -> Path:
 
 
 def summarize(inside: dict) -> dict:
-    """{outcome: {"cases": n, "mean": mean share inside the lesion or None}} for metrics.json."""
-    return {k: {"cases": len(v), "mean": float(np.mean(v)) if v else None} for k, v in inside.items()}
+    """{outcome: {"cases": n, "mean": mean Grad-CAM share inside the lesion, "uniform": mean share of a uniform
+    map (the chance baseline), "above_uniform": share of cases where Grad-CAM beats it}} (None without cases)."""
+    summary = {}
+    for kind, pairs in inside.items():
+        shares = np.array(pairs, dtype=float).reshape(-1, 2)
+        summary[kind] = {"cases": len(shares),
+                         "mean": float(shares[:, 0].mean()) if len(shares) else None,
+                         "uniform": float(shares[:, 1].mean()) if len(shares) else None,
+                         "above_uniform": float((shares[:, 0] > shares[:, 1]).mean()) if len(shares) else None}
+    return summary
 
 
 def markdown(summary: dict) -> list[str]:
@@ -85,8 +96,12 @@ def markdown(summary: dict) -> list[str]:
              "predicted class over the preprocessed ROI (white outline: the true lesion, where known).", "",
              "![Grad-CAM gallery](gallery.png)", ""]
     if any(v["cases"] for v in summary.values()):
-        lines += ["Share of the heat map inside the true lesion mask, over every held-out case with a mask:", "",
-                  "| outcome | cases | mean share inside the lesion |", "|---|---|---|"]
-        lines += [f"| {k} | {v['cases']} | {100 * v['mean']:.1f}% |" for k, v in summary.items() if v["cases"]]
+        lines += ["Share of the heat map inside the true lesion mask, over every held-out case with a mask, beside "
+                  "the chance baseline for the same cases: a uniform map's share, i.e. the lesion's share of the "
+                  "ROI's pixels.", "",
+                  "| outcome | cases | mean share inside the lesion | uniform map (chance) | cases above chance |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['cases']} | {100 * v['mean']:.1f}% | {100 * v['uniform']:.1f}% | "
+                  f"{100 * v['above_uniform']:.0f}% |" for k, v in summary.items() if v["cases"]]
         lines.append("")
     return lines

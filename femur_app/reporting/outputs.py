@@ -11,9 +11,12 @@ import numpy as np
 
 from femur_app.config import Config
 from femur_app.data.dataset import Prepared
-from femur_app.evaluation import gallery
-from femur_app.evaluation.calibration import plot_reliability, reliability
-from femur_app.evaluation.metrics import summarize, to_json_safe
+from femur_app.evaluation import gallery, roi_agreement
+from femur_app.data import synthetic
+from femur_app.evaluation.calibration import calibration_slope_intercept, plot_reliability, reliability
+from femur_app.evaluation.data_facts import facts
+from femur_app.evaluation.metrics import auc, summarize, to_json_safe
+from femur_app.evaluation.subgroups import synthetic_subgroups, worst_false_negatives
 from femur_app.models.alexnet import ALEXNET_CHANNELS, ALEXNET_FC, feature_sizes
 from femur_app.models.width import scaled
 from femur_app.reporting import plots
@@ -23,20 +26,27 @@ from minicnn.serialize import write_text_atomic
 
 
 def write_outputs(run_dir: Path, data: Prepared, predictions: Predictions, results: list[dict], config: Config,
-                  run_info: dict) -> dict:
-    """Every output file of the run from the finished folds' ``results``; returns metrics.json's content."""
+                  run_info: dict, test=None) -> dict:
+    """Every output file of the run from the finished folds' ``results`` and, when one was configured, the
+    independent test set's ``test`` (``femur_app.training.test_set.TestResult``); returns metrics.json's content."""
     predictions.write_csv(run_dir / "predictions.csv")
     labels, probs, folds = predictions.labels, predictions.probs, predictions.folds
     metrics = summarize(labels, probs, folds, predictions.patient_ids, threshold=predictions.threshold,
                         bootstrap_replicates=config.cv.bootstrap, seed=config.seed)
     rel = reliability(labels, probs)
-    metrics["calibration"] = {"ece": rel.ece, "bins": len(rel.counts), "counts": rel.counts.tolist(),
-                              "mean_predicted": rel.mean_predicted.tolist(),
-                              "observed_fraction": rel.observed_fraction.tolist()}
+    metrics["calibration"] = calibration_entry(labels, probs)
     plot_reliability(rel, run_dir / "reliability.png", "Reliability of the out-of-fold P(malignant)")
     chosen, inside = gallery.build(run_dir, data, predictions)
     gallery.plot(chosen, run_dir / "gallery.png")
     metrics["gradcam_inside_lesion"] = gallery.summarize(inside)
+    metrics["data_facts"] = data_facts_of(config)
+    metrics["otsu_vs_truth"] = roi_agreement.by_class(data.X, data.masks, data.y)
+    signs = synthetic_signs(config)
+    metrics["subgroups"] = ([] if signs is None else
+                            synthetic_subgroups(labels, probs, signs, predictions.threshold))
+    metrics["worst_false_negatives"] = write_failures(run_dir, data, predictions, signs)
+    if test is not None:
+        metrics["test"] = write_test(run_dir, test, config, predictions)
     write_text_atomic(run_dir / "metrics.json", json.dumps(to_json_safe(metrics), indent=2))
     fold_rows = folds_table_rows(results, metrics)
     write_text_atomic(run_dir / "folds.csv", csv_text(list(fold_rows[0]), [list(r.values()) for r in fold_rows]))
@@ -49,8 +59,62 @@ def write_outputs(run_dir: Path, data: Prepared, predictions: Predictions, resul
     run_info = {**run_info, "time": f"training {duration(sum(r['seconds'] for r in results))} summed over folds "
                                     f"(all sessions); this session {duration(run_info['session_seconds'])} wall clock "
                                     f"including {run_info['data_seconds']:.0f} s of data preparation"}
+    run_info = {**run_info, "config": config}
     write_text_atomic(run_dir / "report.md", write_report(metrics, fold_rows, run_info))
     return metrics
+
+
+def calibration_entry(labels, probs) -> dict:
+    """ECE with its bins, and the calibration slope and intercept, for metrics.json."""
+    rel = reliability(labels, probs)
+    return {"ece": rel.ece, "bins": len(rel.counts), "counts": rel.counts.tolist(),
+            "mean_predicted": rel.mean_predicted.tolist(), "observed_fraction": rel.observed_fraction.tolist(),
+            **calibration_slope_intercept(labels, probs)}
+
+
+def data_facts_of(config: Config) -> dict:
+    """``femur_app.evaluation.data_facts.facts`` of the training data (sign rates as [benign, malignant])."""
+    d = config.data
+    source = f"synthetic:{d.synthetic_seed}" if d.source == "synthetic" else d.source
+    return facts(source, n=d.n, n_malignant=d.n_malignant, null=d.null, modality=d.modality)
+
+
+def synthetic_signs(config: Config):
+    """The drawn signs of every synthetic case, in case order; None for folder data."""
+    d = config.data
+    return None if d.source != "synthetic" else synthetic.set_signs(d.n, d.n_malignant, d.synthetic_seed, d.null)[1]
+
+
+def write_failures(run_dir: Path, data: Prepared, predictions: Predictions, signs) -> list[dict]:
+    """``failures.png`` (the worst false negatives' ROIs) and their list for metrics.json."""
+    worst = worst_false_negatives(predictions.labels, predictions.probs, predictions.threshold)
+    rows = []
+    for i in worst:
+        row = {"case_id": str(predictions.case_ids[i]), "fold": int(predictions.folds[i]),
+               "prob_malignant": float(predictions.probs[i])}
+        if signs is not None:
+            s = signs[i]
+            row.update(diameter_mm=round(float(s.diameter_mm), 1), breach=bool(s.breach),
+                       periosteal=s.periosteal, oedema=s.oedema > 0, rim=s.rim > 0,
+                       aggressiveness=round(float(s.aggressiveness), 3))
+        rows.append(row)
+    if len(worst):
+        plots.plot_cases([data.X[i, 0] for i in worst], [data.masks[i] for i in worst],
+                         [f"{r['case_id']} p={r['prob_malignant']:.2f}" for r in rows], run_dir / "failures.png")
+    return rows
+
+
+def write_test(run_dir: Path, test, config: Config, predictions: Predictions) -> dict:
+    """``test_predictions.csv`` and ``roc_test.png`` of the independent test set; its metrics.json entry."""
+    test.predictions.write_csv(run_dir / "test_predictions.csv")
+    y, p = test.predictions.labels, test.predictions.probs
+    plots.plot_roc_cv_test(predictions.labels, predictions.probs, y, p, run_dir / "roc_test.png")
+    d = config.data
+    return {**test.metrics, "source": test.source, "description": test.data.description,
+            "facts": facts(test.source, n=d.n, n_malignant=d.n_malignant, null=d.null, modality=d.modality),
+            "calibration": calibration_entry(y, p), "shared_patients": test.shared_patients,
+            "per_model_auc": [auc(y, q) for q in test.per_model],
+            "predictor": f"mean P(malignant) of the {len(test.per_model)} fold models"}
 
 
 def folds_table_rows(results: list[dict], metrics: dict) -> list[dict]:

@@ -97,3 +97,31 @@ def plot_explanation(image, heat, sal, path, title: str) -> Path:
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path, dpi=100)
+
+
+def plot_roc_cv_test(cv_labels, cv_probs, test_labels, test_probs, path, test_name: str = "test set") -> Path:
+    """The pooled out-of-fold ROC and the independent test set's ROC on one pair of axes."""
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    for labels, probs, name, colour in ((cv_labels, cv_probs, "cross-validation, pooled out-of-fold", "C0"),
+                                        (test_labels, test_probs, test_name, "C3")):
+        fpr, tpr, _ = roc(labels, probs)
+        ax.plot(fpr, tpr, color=colour, lw=2, label=f"{name} (AUC {auc(labels, probs):.3f})")
+    ax.plot([0, 1], [0, 1], ls=":", color="0.5", lw=1)
+    ax.set(xlabel="1 - specificity (false positive rate)", ylabel="sensitivity (true positive rate)",
+           xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), title="ROC: cross-validation and test set")
+    ax.legend(loc="lower right", fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_cases(images, masks, titles, path) -> Path:
+    """A row of preprocessed ROIs with the true lesion outlined (white) where known."""
+    cols = max(1, len(images))
+    fig, axes = plt.subplots(1, cols, figsize=(2.3 * cols, 2.6), squeeze=False)
+    for ax, image, mask, title in zip(axes[0], images, masks, titles):
+        ax.imshow(image, cmap="gray")
+        if mask is not None and mask.any():
+            ax.contour(mask, levels=[0.5], colors="white", linewidths=0.8)
+        ax.set_title(title, fontsize=7)
+        ax.axis("off")
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=100)

@@ -146,22 +146,33 @@ def calibration_section(metrics: dict) -> list[str]:
     """Lines on how far the probabilities can be taken at their word (empty when not computed)."""
     if "calibration" not in metrics:
         return []
-    ece = metrics["calibration"]["ece"]
+    calibration = metrics["calibration"]
+    ece = calibration["ece"]
+    slope_text = ""
+    if "slope" in calibration:
+        slope_text = (f" Calibration slope **{calibration['slope']:.2f}** (ideal 1; below 1: predictions too "
+                      f"extreme) and intercept **{calibration['intercept']:.2f}** (ideal 0; the mean log-odds by "
+                      "which the predictions are too low), from the logistic recalibration model "
+                      "(`femur_app.evaluation.calibration`).")
     return ["### Calibration", "",
-            f"Expected calibration error over {metrics['calibration']['bins']} equal-width bins: **{ece:.3f}** "
+            f"Expected calibration error over {calibration['bins']} equal-width bins: **{ece:.3f}** "
             "(the case-weighted mean gap between predicted P(malignant) and the observed malignant fraction; "
-            "0 = perfectly calibrated). The probabilities are not recalibrated; read them with the diagram.", "",
+            f"0 = perfectly calibrated).{slope_text} The probabilities are not recalibrated; read them with the "
+            "diagram.", "",
             "![Reliability diagram](reliability.png)", ""]
 
 
 def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
     """The whole report as Markdown. ``run_info``: data, model and protocol facts gathered by the trainer."""
+    from femur_app.reporting import sections as claim  # sections after CLAIM 2024 / TRIPOD+AI
+
     pooled = metrics["pooled"]
     confusion = pooled["confusion"]
     diverged = [row for row in fold_rows if row["status"] != "finished"]
     sections = [
         f"# AlexNet-BN femoral tumour classification: {run_info['profile']} run",
         "",
+        *claim.intended_use(metrics),
         "## What was run",
         "",
         f"- **Data**: {run_info['data']} - {metrics['cases']} cases from {metrics['patients']} patients, "
@@ -175,6 +186,8 @@ def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
         f"- **Reproduce**: `{run_info['command']}`",
         "",
     ]
+    sections += [*claim.data_section(metrics, run_info), *claim.partitions_section(metrics, run_info),
+                 *claim.selection_section(run_info)]
     if diverged:
         sections += ["## Warning: diverged folds", ""]
         sections += [f"- Fold {row['fold']}: {row['message']}" for row in diverged]
@@ -191,6 +204,7 @@ def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
         "",
         results_table(metrics),
         "",
+        *claim.ceiling_line(metrics),
         f"Pooled confusion matrix (malignant = positive): TP {confusion['tp']}, FN {confusion['fn']}, "
         f"FP {confusion['fp']}, TN {confusion['tn']}.",
         "",
@@ -205,8 +219,12 @@ def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
         "The held-out curves are for monitoring only: no epoch, threshold or setting was chosen by them; each fold's "
         "model is the one after its last epoch.",
         "",
+        *claim.test_section(metrics),
         *calibration_section(metrics),
+        *claim.subgroup_section(metrics),
+        *claim.failure_section(metrics),
         *gallery_section(metrics),
+        *claim.otsu_section(metrics),
         "## Consistency check of the paper's reported numbers",
         "",
         "For one confusion matrix, accuracy = w · sensitivity + (1 − w) · specificity, with w the fraction of "
@@ -223,6 +241,7 @@ def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
          "curve, so the paper's numbers are shown as reported and are not used as targets."
          if failed else "Finding: the reported rows are internally consistent."),
         "",
+        *claim.limitations(metrics, run_info),
         "## How to read this report",
         "",
         "- Sensitivity: the share of malignant tumours called malignant; specificity: the share of benign ones "

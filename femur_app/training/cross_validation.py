@@ -24,7 +24,7 @@ from femur_app.data import load_dataset
 from femur_app.data.dataset import Prepared, prepare
 from femur_app.reporting.outputs import describe_model, describe_protocol, duration, software_versions, write_outputs
 from femur_app.reporting.predictions import Predictions
-from femur_app.training import run_folder
+from femur_app.training import run_folder, test_set
 from femur_app.training.fold import batches, make_model, make_optimizer, run_fold, to_device
 from femur_app.training.folds import assign_folds
 from minicnn import backend
@@ -43,9 +43,11 @@ def load_data(config: Config, run_dir=None) -> Prepared:
     """The configured cases (synthetic or a folder), prepared; skipped files are logged in ``run_dir``."""
     data = config.data
     if data.source == "synthetic":
-        cases = load_dataset("synthetic", n=data.n, n_malignant=data.n_malignant, seed=data.synthetic_seed)
+        cases = load_dataset("synthetic", n=data.n, n_malignant=data.n_malignant, seed=data.synthetic_seed,
+                             null=data.null)
         description = (f"built-in synthetic femur-MRI phantoms (femur_app.data.synthetic, synthetic_seed "
-                       f"{data.synthetic_seed}), not patient data")
+                       f"{data.synthetic_seed}{', a null set: no class signal' if data.null else ''}), "
+                       "not patient data")
     else:
         cases = load_dataset(data.source, skip_bad=data.skip_bad)
         description = f"image folder {Path(data.source).resolve()}"
@@ -83,11 +85,12 @@ def run(config: Config, run_dir, command: str = "", profile: str = "") -> RunRes
         run_folds(todo, data, folds, config, run_dir)
         results.update({f: run_folder.load_finished(run_dir, f, data.case_ids, folds) for f in todo})
     predictions = pooled_predictions(data, folds, results.values(), config.cv.threshold)
+    test = test_set.evaluate(config, run_dir, data)  # None without data.test_source
     run_info = {"profile": profile, "data": data.description, "model": describe_model(config),
                 "protocol": describe_protocol(config), "seed": config.seed,
                 "software": software_versions(config.run.device), "command": command, "data_seconds": data_seconds,
                 "session_seconds": time.perf_counter() - session_start}
-    metrics = write_outputs(run_dir, data, predictions, list(results.values()), config, run_info)
+    metrics = write_outputs(run_dir, data, predictions, list(results.values()), config, run_info, test)
     run_folder.log(run_dir, f"done: pooled AUC {metrics['pooled']['auc']['value']:.3f}, "
                             f"accuracy {metrics['pooled']['accuracy']['value']:.3f}")
     return RunResult(run_dir, data, predictions, metrics)

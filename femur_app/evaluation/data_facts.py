@@ -1,0 +1,52 @@
+"""What a data set says about itself, for the report: its modality, how its patients were grouped, and - for the
+synthetic set only - the best AUC any reader could reach on it (the generator's ceiling) and its sign rates.
+
+``modality``: ``data.modality`` when set; else the synthetic set's "MRI (synthetic T1 phantoms)"; else a data
+folder's ``import_summary.json`` (written by ``python -m femur_app.import_btxrd``) names it; else "not stated".
+``patients``: how patient ids were formed (the synthetic set: one case per patient; a BTXRD import: the
+importer's stand-in rule, since BTXRD has no patient identifier; any other folder: the ``patient_id`` column).
+``ceiling_auc``: ``femur_app.data.synthetic.ceiling_auc`` for the very set in use (None for folder data): a
+cross-validated AUC above it would mean leakage.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from femur_app.data import synthetic
+
+SYNTHETIC_MODALITY = "MRI (synthetic T1-weighted phantoms, not patient data)"
+
+
+def import_summary(folder) -> dict | None:
+    """A data folder's ``import_summary.json``, or None when it has none or it is not a JSON object."""
+    path = Path(folder) / "import_summary.json"
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def facts(source: str, *, n: int, n_malignant: int, null: bool, modality: str = "") -> dict:
+    """{"modality", "patients", "dataset", "ceiling_auc", "null", "sign_rates"} of one data source.
+
+    ``source``: "synthetic", "synthetic:SEED" (seed in the name) or a folder; for "synthetic" pass the seed as
+    ``source="synthetic:SEED"`` too.
+    """
+    if source.startswith("synthetic:"):
+        seed = int(source.removeprefix("synthetic:"))
+        return {"modality": modality or SYNTHETIC_MODALITY, "dataset": f"synthetic phantoms, synthetic_seed {seed}",
+                "patients": "one case per patient (the generator draws every case independently)",
+                "ceiling_auc": synthetic.ceiling_auc(n, n_malignant, seed, null=null), "null": null,
+                "sign_rates": synthetic.sign_rates(n, n_malignant, seed, null=null)}
+    summary = import_summary(source) or {}
+    patients = summary.get("patients", {})
+    rule = patients.get("rule") if isinstance(patients, dict) else None
+    return {"modality": modality or str(summary.get("modality", "not stated")),
+            "dataset": str(summary.get("dataset", f"image folder {source}")),
+            "patients": (f"stand-in patients formed by the importer (no patient identifier in the source): {rule}"
+                         if rule else "as given in labels.csv's patient_id column"),
+            "ceiling_auc": None, "null": False, "sign_rates": None}

@@ -1,0 +1,215 @@
+"""The report's sections after CLAIM 2024 (Checklist for Artificial Intelligence in Medical Imaging) and
+TRIPOD+AI: intended use, data and reference standard, partitions, selection procedure, threshold, the
+independent test set, calibration, subgroups, failures and limitations. Each function takes ``metrics.json``'s
+content and the trainer's ``run_info`` (with the run's ``Config`` under "config") and returns Markdown lines;
+every number comes from them.
+"""
+from __future__ import annotations
+
+import math
+
+from femur_app.reporting.report import fmt_metric
+
+
+def _ci(entry: dict, key: str) -> str:
+    lo, hi = entry["ci95"]
+    return f"{fmt_metric(key, entry['value'])} [{fmt_metric(key, lo)}, {fmt_metric(key, hi)}]"
+
+
+def intended_use(metrics: dict) -> list[str]:
+    modality = metrics["data_facts"]["modality"]
+    return ["## Intended use and target population", "",
+            "A research reproduction, not a clinical tool: it estimates how well the paper's method (AlexNet-BN on "
+            "a lesion ROI) separates malignant from benign primary bone tumours of the femur on a single image "
+            f"({modality}), given a box around the lesion. Target population of the paper: patients with a "
+            "histologically confirmed benign or malignant femoral bone tumour (no normal bone, no metastases, no "
+            "other diagnoses). No result here supports a decision about a patient.", ""]
+
+
+def data_section(metrics: dict, run_info: dict) -> list[str]:
+    f = metrics["data_facts"]
+    lines = ["## Data and reference standard", "",
+             f"- **Source**: {run_info['data']}; {f['dataset']}.",
+             f"- **Modality**: {f['modality']}.",
+             f"- **Patients**: {f['patients']}.",
+             "- **Reference standard**: " + (
+                 "the generator's label: each phantom is drawn from the benign or the malignant laws "
+                 "(`femur_app.data.synthetic`), so the label is exact by construction."
+                 if f["ceiling_auc"] is not None else
+                 "the labels as the data set gives them (labels.csv); this run cannot check how they were "
+                 "established."),
+             "- **Localisation is an oracle**: the ROI is cut around the lesion box, and " + (
+                 "on the synthetic set that box is the true lesion mask's bounding box."
+                 if f["ceiling_auc"] is not None else "that box is the data's annotated box (drawn by a reader).")
+             + " A deployed system would need a detector or a reader to draw it; the results hold only given "
+               "such a box."]
+    if f["ceiling_auc"] is not None:
+        lines += [f"- **The data's ceiling**: the best AUC any reader can reach on this very set is "
+                  f"**{f['ceiling_auc']:.3f}** (the generator's Bayes-optimal score from its hidden aggressiveness "
+                  "and diameter, `femur_app.data.synthetic.ceiling_auc`). A result above it would mean leakage."
+                  + (" This is a **null set** (same labels and counts, no class signal): the expected AUC is 0.5."
+                     if f["null"] else "")]
+        if f.get("sign_rates"):
+            lines += ["", "Class-conditional sign rates of this set, as the generator drew them "
+                          "(`femur_app.data.synthetic.sign_rates`):", "",
+                      "| sign | benign | malignant |", "|---|---|---|"]
+            for name, (benign, malignant) in f["sign_rates"].items():
+                fmt = (lambda v: f"{v:.2f}") if name.startswith("mean") else (lambda v: f"{100 * v:.0f}%")
+                lines.append(f"| {name} | {fmt(benign)} | {fmt(malignant)} |")
+    return lines + [""]
+
+
+def partitions_section(metrics: dict, run_info: dict) -> list[str]:
+    config = run_info["config"]
+    lines = ["## Partitions and patient-level disjointness", "",
+             f"- {config.cv.folds}-fold cross-validation on {metrics['cases']} cases of {metrics['patients']} "
+             "patients, stratified by label and grouped by patient (`femur_app.training.folds`): every case of a "
+             "patient sits in one fold, which is asserted before training. Normalisation statistics and "
+             "augmentation come from each training fold only."]
+    test = metrics.get("test")
+    if test is None:
+        lines.append("- No independent test set was given (`--test-data`): every figure below is "
+                     "cross-validated on one data set.")
+    else:
+        shared = test["shared_patients"]
+        lines.append(f"- Independent test set: {test['description']}; {test['cases']} cases of {test['patients']} "
+                     "patients, never used for training, selection or the threshold. " +
+                     (f"**Warning: {len(shared)} patient id(s) appear in both sets** ({', '.join(shared[:10])}); "
+                      "if they are the same patients the test is not independent."
+                      if shared else "No patient id appears in both sets."))
+    return lines + [""]
+
+
+def selection_section(run_info: dict) -> list[str]:
+    config, profile = run_info["config"], run_info["profile"]
+    if profile == "quick":
+        text = ("The quick profile (`femur_app/configs/quick.toml`: input size, width, lr 0.005, cosine schedule, "
+                "He initialisation) was chosen by comparing pooled and per-fold AUCs on synthetic_seed 0 with the "
+                "seed 0 split - the very set and folds the default run reports. That is a known weakness: the "
+                "cross-validated figures of a quick run on synthetic_seed 0 are optimistically biased by the "
+                "selection. Re-selecting on synthetic_seed 1 (or by nested CV) is open work; an independent test "
+                "set (`--test-data synthetic:1`) gives an unbiased figure meanwhile.")
+    else:
+        text = ("The settings are the paper's where it states them; where it is silent they were fixed in advance "
+                "by reasoning (docs/training.md), not by any result on these data.")
+    return ["## Model, training and selection procedure", "",
+            f"- **Model**: {run_info['model']}.", f"- **Training**: {run_info['protocol']}.",
+            f"- **Selection**: {text} No early stopping: each fold's model is the one after its last epoch; the "
+            "held-out curves are for monitoring only.",
+            f"- **Threshold**: P(malignant) >= {config.cv.threshold:g}, fixed in advance (the natural cut of a "
+            "softmax trained with balanced costs; the paper states none), never tuned on held-out or test "
+            "predictions. The AUC does not depend on it.", ""]
+
+
+def ceiling_line(metrics: dict) -> list[str]:
+    ceiling = metrics["data_facts"]["ceiling_auc"]
+    if ceiling is None:
+        return []
+    auc = metrics["pooled"]["auc"]["value"]
+    return [f"The data's ceiling AUC (Bayes-optimal reader of this set): **{ceiling:.3f}**; this run's pooled AUC "
+            f"{fmt_metric('auc', auc)} is {'above it: check for leakage' if auc > ceiling else 'below it'}.", ""]
+
+
+def test_section(metrics: dict) -> list[str]:
+    test = metrics.get("test")
+    if test is None:
+        return []
+    pooled, cv = test["pooled"], metrics["pooled"]
+    rows = ["| Metric | Cross-validation, pooled [95% CI] | Test set [95% CI] |", "|---|---|---|"]
+    for key, label in (("accuracy", "Accuracy"), ("precision", "Precision"), ("sensitivity", "Sensitivity"),
+                       ("specificity", "Specificity"), ("f1", "F1"), ("auc", "AUC")):
+        rows.append(f"| {label} | {_ci(cv[key], key)} | {_ci(pooled[key], key)} |")
+    per_model = [a for a in test["per_model_auc"] if not (isinstance(a, float) and math.isnan(a))]
+    ceiling = test["facts"]["ceiling_auc"]
+    c = pooled["confusion"]
+    return ["## Test set", "",
+            f"{test['description']}. Modality: {test['facts']['modality']}. Patients: {test['facts']['patients']}.",
+            "",
+            f"Predicted by the {test['predictor']} (an ensemble of the cross-validation's models, no model retrained "
+            "on all data); each fold model standardises the test images with its own training fold's statistics. "
+            f"Threshold {metrics['threshold']:g} as in cross-validation. Proportions with Wilson intervals, F1 and "
+            "AUC with patient-bootstrap intervals. Per-case probabilities: `test_predictions.csv` (fold 0 = the "
+            "mean of all fold models).", "", *rows, "",
+            f"Confusion matrix: TP {c['tp']}, FN {c['fn']}, FP {c['fp']}, TN {c['tn']}. Single fold models on the "
+            f"test set: AUC {min(per_model):.3f} to {max(per_model):.3f}." if per_model else "",
+            "" if ceiling is None else f"The test set's ceiling AUC: {ceiling:.3f}.",
+            f"Calibration on the test set: ECE {test['calibration']['ece']:.3f}, slope "
+            f"{test['calibration']['slope']:.2f}, intercept {test['calibration']['intercept']:.2f}.", "",
+            "![ROC, cross-validation and test set](roc_test.png)", ""]
+
+
+def subgroup_section(metrics: dict) -> list[str]:
+    rows = metrics.get("subgroups") or []
+    if not rows:
+        return ["### Subgroups", "", "No subgroup variables are known for these data (size and cortical breach are "
+                "known for the synthetic set only).", ""]
+    lines = ["### Subgroups", "", "Out-of-fold results by the generator's drawn lesion size and cortical breach "
+             "(sensitivity and specificity with Wilson 95% intervals):", "",
+             "| subgroup | cases (malignant) | AUC | sensitivity % | specificity % |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['subgroup']} | {r['cases']} ({r['malignant']}) | {fmt_metric('auc', r['auc'])} | "
+                     f"{_ci(r['sensitivity'], 'sensitivity')} | {_ci(r['specificity'], 'specificity')} |")
+    return lines + ["", "Cortical breach is itself a sign of malignancy here, so within each breach subgroup the "
+                        "task is harder than overall: that is where the model must read the other signs.", ""]
+
+
+def failure_section(metrics: dict) -> list[str]:
+    rows = metrics.get("worst_false_negatives") or []
+    if not rows:
+        return ["### Failure analysis", "", "No malignant case was called benign.", ""]
+    keys = [k for k in rows[0] if k not in ("case_id", "fold", "prob_malignant")]
+    lines = ["### Failure analysis: the worst false negatives", "",
+             "Malignant cases called benign, the lowest P(malignant) first" +
+             (" with the signs the generator drew for them" if keys else "") + ":", "",
+             "| case | fold | P(malignant) | " + " | ".join(keys) + " |", "|---" * (3 + len(keys)) + "|"]
+    for r in rows:
+        lines.append(f"| {r['case_id']} | {r['fold']} | {r['prob_malignant']:.3f} | "
+                     + " | ".join(str(r[k]) for k in keys) + " |")
+    return lines + ["", "![Worst false negatives](failures.png)", ""]
+
+
+def limitations(metrics: dict, run_info: dict) -> list[str]:
+    f = metrics["data_facts"]
+    config = run_info["config"]
+    items = []
+    if f["ceiling_auc"] is not None:
+        items.append("Synthetic data: the phantoms encode the generator's idea of benign and malignant signs; "
+                     "nothing here says how the method does on patients.")
+    else:
+        items.append(f"Modality {f['modality']}: the paper's method was made for MRI; results on other images "
+                     "are not a reproduction of its numbers.")
+    items.append("Oracle localisation: the ROI comes from a given lesion box (see Data), which a real workflow "
+                 "must supply.")
+    if "test" not in metrics:
+        items.append("No external test: every figure is cross-validated on one data set; a different hospital, "
+                     "scanner or population may do worse.")
+    if config.cv.repeats == 1:
+        items.append("One cross-validation repetition: the intervals treat the fold models as fixed, so the "
+                     "variance of training itself (initialisation, batch order) is not in them (`--repeats K`).")
+    if run_info["profile"] == "quick":
+        items.append("The quick profile was chosen on the reported set (see Selection) and is a reduced network, "
+                     "not the paper's.")
+    if metrics.get("otsu_vs_truth"):
+        items.append("The paper's Otsu step is not a tumour segmentation (see its agreement with the true lesion "
+                     "above): the network sees what the mask keeps, and the mask's outline may itself carry the "
+                     "class.")
+    return ["## Limitations", "", *[f"- {item}" for item in items], ""]
+
+
+def otsu_section(metrics: dict) -> list[str]:
+    rows = metrics.get("otsu_vs_truth")
+    if not rows:
+        return []
+    lines = ["### What the paper's Otsu mask keeps and discards", "",
+             "The ROI the network sees is the crop masked by Otsu's threshold and the largest region; compared here "
+             "with the true lesion mask in the same ROI coordinates (`femur_app.evaluation.roi_agreement`), "
+             "medians per class:", "",
+             "| class | cases | Dice with the true lesion | lesion pixels discarded | kept pixels outside the lesion "
+             "|", "|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['cases']} | {r['dice']:.2f} | {100 * r['lesion_discarded']:.0f}% | "
+                     f"{100 * r['kept_outside_lesion']:.0f}% |")
+    return lines + ["", "The crop and the box are an oracle's (see Data); the mask removes everything outside one "
+                        "intensity class, which for lesions breaching the cortex includes oedema and the "
+                        "transition zone.", ""]
+
