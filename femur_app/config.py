@@ -45,6 +45,8 @@ class DataConfig:
     synthetic_seed: int
     input_size: int
     skip_bad: bool
+    max_pixels: int  # folder data: images of more pixels are refused before decoding (0: femur_app.data.limits.MAX_PIXELS)
+    allow_outside: bool  # folder data: labels.csv may name files outside the folder (absolute paths, ..)
     null: bool  # synthetic set: same labels and counts, no class signal (femur_app.data.synthetic)
     test_source: str  # "" (none), a data folder, or "synthetic:SEED": the independent test set (training.test_set)
     modality: str  # "" = from the data (synthetic: MRI phantoms; a folder: its import_summary.json), else as given
@@ -61,6 +63,8 @@ class DataConfig:
             found.append(_problem("data.n_malignant", self.n_malignant, f"expected 0 < n_malignant < data.n = {self.n}"))
         if self.input_size < 1:
             found.append(_problem("data.input_size", self.input_size, "expected a positive number of pixels"))
+        if self.max_pixels < 0:
+            found.append(_problem("data.max_pixels", self.max_pixels, "expected 0 (the default cap) or a pixel count"))
         return found
 
 
@@ -157,6 +161,7 @@ class RunConfig:
     jobs: int
     scheduler: str  # a Dask scheduler address, or "" for local
     blas_threads: int  # 0 = the BLAS library's default
+    checkpoint_minutes: float  # a fold's training state is written at most this often (0: after every epoch)
 
     def problems(self) -> list[str]:
         found = []
@@ -166,6 +171,9 @@ class RunConfig:
             found.append(_problem("run.jobs", self.jobs, "expected at least 1"))
         if self.blas_threads < 0:
             found.append(_problem("run.blas_threads", self.blas_threads, "expected 0 (the default) or more"))
+        if not (math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes >= 0):
+            found.append(_problem("run.checkpoint_minutes", self.checkpoint_minutes,
+                                  "expected finite minutes >= 0; 0 writes the training state after every epoch"))
         return found
 
 

@@ -34,6 +34,12 @@ def parser() -> cli.ArgumentParser:
     p.add_argument("--jobs", type=int, help="folds trained at once in joblib worker processes")
     p.add_argument("--scheduler", help="a Dask scheduler address (e.g. tcp://127.0.0.1:8786) to run folds on")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images of a --data folder")
+    p.add_argument("--max-pixels", type=int, help="refuse images of more pixels before decoding them "
+                                                  "(data.max_pixels; default 5120 x 5120)")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="let labels.csv name files outside the --data folder (absolute paths, ..)")
+    p.add_argument("--restart", action="store_true",
+                   help="start the run folder over: delete its checkpoints, fold results and outputs")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any configuration value, e.g. --set train.lr=0.005 (repeatable)")
     return p
@@ -44,7 +50,8 @@ def resolve_config(args: argparse.Namespace) -> configuration.Config:
     return configuration.resolve_options(
         quick=args.quick, config_file=args.config, assignments=args.set,
         options={"seed": args.seed, "data": {"source": args.data, "skip_bad": True if args.skip_bad else None,
-                                             "test_source": args.test_data},
+                                             "test_source": args.test_data, "max_pixels": args.max_pixels,
+                                             "allow_outside": True if args.allow_outside else None},
                  "model": {"name": args.model}, "train": {"epochs": args.epochs},
                  "cv": {"folds": args.folds, "repeats": args.repeats},
                  "run": {"device": args.device, "jobs": args.jobs, "scheduler": args.scheduler}})
@@ -55,7 +62,7 @@ def execute(args, argv) -> int:
     profile = "quick" if args.quick else (args.config.stem if args.config else "paper")
     run_dir = args.out or Path("runs") / profile
     command = ("python -m femur_app.train " + " ".join(shlex.quote(a) for a in argv)).strip()
-    metrics = training.run(config, run_dir, command, profile).metrics
+    metrics = training.run(config, run_dir, command, profile, restart=args.restart).metrics
     for name, result in (("pooled", metrics["pooled"]), ("test set", metrics.get("test", {}).get("pooled"))):
         if result:
             print(f"{run_dir}/report.md: {name} AUC {result['auc']['value']:.3f} "

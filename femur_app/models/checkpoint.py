@@ -7,11 +7,14 @@
 * A **training state** (``checkpoints/fold_03.state.npz``): what resuming an interrupted fold needs - the
   model, the optimiser's momentum buffers and learning rate (arrays ``model.*`` and ``optim.*``), the number
   of finished epochs, the learning-curve history, and the state of every random generator (its
-  ``bit_generator.state`` dict, JSON in the metadata). It is rewritten after every good epoch, so it is
-  always the last good checkpoint.
+  ``bit_generator.state`` dict, JSON in the metadata), and the identity of the fold it belongs to (``run``,
+  ``fold``): ``load_state`` refuses a state of another fold or run. The run writes it at most every
+  ``run.checkpoint_minutes`` and after a fold's last epoch (``femur_app.training.fold``).
 
 Both are written atomically (``minicnn.serialize``), so an interruption leaves either the old file or the new
-one. A file that is not a model checkpoint, or does not fit its architecture, is a ``DataError`` naming it.
+one. A file that is not a model checkpoint, or does not fit its architecture, is a ``DataError`` naming it;
+so is a model checkpoint whose metadata are out of bounds (``check_metadata``: checked before any network is
+built, so a declared ``input_size`` of 20000 allocates nothing) or whose weights are not finite.
 """
 from __future__ import annotations
 
@@ -36,50 +39,130 @@ def save_model(path, model, *, architecture: str, model_kwargs: dict, input_size
     return serialize.save(path, _host_state(model.state_dict()), metadata)
 
 
+MAX_INPUT_SIZE = 1024  # pixels per side; the paper's is 224
+MAX_WIDTH = 4.0  # channel multiplier; the paper's network is 1.0
+MAX_CHANNELS = 4
+
+
 def load_model(path):
-    """Rebuild the network of a model checkpoint -> (model, metadata)."""
+    """Rebuild the network of a model checkpoint -> (model, metadata); DataError naming ``path`` for anything
+    unusable: an unreadable file, metadata out of bounds (``check_metadata``), weights that do not fit the
+    architecture or are not finite."""
     try:
         state, metadata = serialize.load(path)
     except (OSError, ValueError) as error:
         raise DataError(f"{path}: unreadable model checkpoint ({error})") from error
-    if not metadata or metadata.get("format") != FORMAT:
-        found = metadata.get("format") if metadata else None
-        raise DataError(f"{path}: not a femur_app model checkpoint (metadata format {found!r}, "
-                        f"expected {FORMAT!r})")
-    if metadata.get("architecture") not in MODELS:
-        raise DataError(f"{path}: unknown architecture {metadata.get('architecture')!r} "
-                        f"(expected one of {sorted(MODELS)})")
+    check_metadata(path, metadata)
     in_channels = len(metadata["normalisation"]["mean"])
-    model = build_model(metadata["architecture"], rng=np.random.default_rng(0), in_channels=in_channels,
-                        num_classes=len(metadata["class_names"]), input_size=metadata["input_size"],
-                        **metadata["model_kwargs"])
     try:
+        model = build_model(metadata["architecture"], rng=np.random.default_rng(0), in_channels=in_channels,
+                            num_classes=len(metadata["class_names"]), input_size=metadata["input_size"],
+                            **metadata["model_kwargs"])
         model.load_state_dict(state)
-    except ValueError as error:
-        raise DataError(f"{path}: {error}") from error
+    except (ValueError, TypeError, KeyError) as error:
+        raise DataError(f"{path}: {error} (expected the weights of the architecture its metadata name)") from error
+    bad = [name for name, value in model.state_dict().items() if not np.isfinite(value).all()]
+    if bad:
+        raise DataError(f"{path}: non-finite values (NaN or inf) in {', '.join(bad[:5])} (expected the finite "
+                        "weights of a trained model)")
     return model, metadata
 
 
-def save_state(path, model, optimizer, rngs: dict, epoch: int, history: list[dict]):
-    """Write a training state after ``epoch`` finished epochs (``rngs``: name -> numpy Generator)."""
+def check_metadata(path, metadata) -> None:
+    """DataError naming ``path`` and the key unless a model checkpoint's metadata are a JSON object in bounds:
+    the format, a registered architecture, 1 <= input_size <= MAX_INPUT_SIZE, model_kwargs that the
+    configuration accepts (``femur_app.config.ModelConfig``) with a width up to MAX_WIDTH, a threshold strictly
+    between 0 and 1, two class names, finite normalisation statistics with std > 0 for 1 to MAX_CHANNELS channels."""
+    from femur_app.config import ModelConfig  # config imports the model registry, this package's sibling
+
+    def refuse(key, value, expected):
+        raise DataError(f"{path}: metadata {key} is {value!r} (expected {expected})")
+
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        found = metadata.get("format") if isinstance(metadata, dict) else metadata
+        raise DataError(f"{path}: not a femur_app model checkpoint (metadata format {found!r}, expected {FORMAT!r})")
+    if metadata.get("architecture") not in MODELS:
+        refuse("architecture", metadata.get("architecture"), f"one of {sorted(MODELS)}")
+    size = metadata.get("input_size")
+    if type(size) is not int or not 1 <= size <= MAX_INPUT_SIZE:
+        refuse("input_size", size, f"an integer from 1 to {MAX_INPUT_SIZE} pixels")
+    kwargs = metadata.get("model_kwargs")
+    if not isinstance(kwargs, dict):
+        refuse("model_kwargs", kwargs, "a JSON object of the model builder's arguments")
+    known = [name for name in ModelConfig.__dataclass_fields__ if name != "name"]  # ModelConfig.builder_kwargs()
+    if set(kwargs) - set(known):
+        refuse("model_kwargs", kwargs, f"only the keys {known}")
+    try:
+        neutral = {"width": 1.0, "dropout": 0.0, "l2": 0.0, "l2_layers": []}  # what an absent key is checked as
+        problems = ModelConfig(name=metadata["architecture"], **{**neutral, **kwargs}).problems()
+    except TypeError as error:
+        problems = [str(error)]
+    width = kwargs.get("width", 1.0)
+    if not problems and not width <= MAX_WIDTH:
+        problems = [f"model.width {width} is above {MAX_WIDTH}"]
+    if problems:
+        refuse("model_kwargs", kwargs, "; ".join(problems))
+    threshold = metadata.get("threshold")
+    if type(threshold) not in (int, float) or not 0 < threshold < 1:
+        refuse("threshold", threshold, "a number strictly between 0 and 1")
+    if metadata.get("class_names") != CLASS_NAMES:
+        refuse("class_names", metadata.get("class_names"), CLASS_NAMES)
+    norm = metadata.get("normalisation")
+    try:
+        mean, std = np.asarray(norm["mean"], np.float64), np.asarray(norm["std"], np.float64)
+        valid = mean.ndim == 1 and mean.shape == std.shape and 1 <= len(mean) <= MAX_CHANNELS
+        valid = valid and bool(np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all())
+    except (TypeError, KeyError, ValueError, IndexError):
+        valid = False
+    if not valid:
+        refuse("normalisation", norm, f"finite mean and std > 0 for 1 to {MAX_CHANNELS} channels")
+    preprocess = metadata.get("preprocess", {})
+    if not isinstance(preprocess, dict) or set(preprocess) - {"margin", "polarity", "radius"}:
+        refuse("preprocess", preprocess, "a JSON object with some of margin, polarity, radius")
+
+
+def save_state(path, model, optimizer, rngs: dict, epoch: int, history: list[dict], identity: dict | None = None):
+    """Write a training state after ``epoch`` finished epochs (``rngs``: name -> numpy Generator); ``identity``
+    (e.g. ``{"run": ..., "fold": 3}``) is recorded for ``load_state`` to check."""
     arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
     arrays.update({f"optim.{k}": v for k, v in optimizer.state_dict().items()})
     metadata = {"epoch": epoch, "history": history,
-                "rng": {name: rng.bit_generator.state for name, rng in rngs.items()}}
+                "rng": {name: rng.bit_generator.state for name, rng in rngs.items()}, **(identity or {})}
     return serialize.save(path, _host_state(arrays), metadata)
 
 
-def load_state(path, model, optimizer, rngs: dict) -> tuple[int, list[dict]]:
-    """Restore a training state into ``model``, ``optimizer`` and the generators -> (epoch, history)."""
-    arrays, metadata = serialize.load(path)
-    model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
-    optimizer.load_state_dict({k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")})
-    missing = sorted(set(rngs) - set(metadata["rng"]))
-    if missing:
-        raise ValueError(f"{path}: no saved state for the random generators {missing}")
+def load_state(path, model, optimizer, rngs: dict, identity: dict | None = None) -> tuple[int, list[dict]]:
+    """Restore a training state into ``model``, ``optimizer`` and the generators -> (epoch, history).
+
+    DataError naming ``path`` when the file is unreadable, was written with another ``identity`` (another fold
+    or run), or does not fit the model."""
+    redo = f"(expected {'this fold' if identity is None else 'fold ' + str(identity.get('fold'))}'s own training " \
+           "state; delete the file to train the fold from its start)"
+    try:
+        arrays, metadata = serialize.load(path)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: unreadable training state ({error}) {redo}") from error
+    metadata = metadata or {}
+    if identity is not None:
+        found = {key: metadata.get(key) for key in identity}
+        if found != identity:
+            raise DataError(f"{path}: is the training state of {_describe(found)}, not of {_describe(identity)} "
+                            f"{redo}")
+    missing = sorted(set(rngs) - set(metadata.get("rng", {})))
+    if missing or "epoch" not in metadata:
+        raise DataError(f"{path}: no saved epoch or state of the random generators {missing} {redo}")
+    try:
+        model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
+        optimizer.load_state_dict({k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")})
+    except (ValueError, KeyError) as error:
+        raise DataError(f"{path}: {error} {redo}") from error
     for name, rng in rngs.items():
         rng.bit_generator.state = metadata["rng"][name]
     return metadata["epoch"], metadata["history"]
+
+
+def _describe(identity: dict) -> str:
+    return ", ".join(f"{key} {value}" for key, value in identity.items())
 
 
 def _host_state(state: dict) -> dict:

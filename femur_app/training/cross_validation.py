@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from femur_app.config import Config
-from femur_app.data import load_dataset
+from femur_app.data import load_dataset, load_folder
 from femur_app.data.dataset import Prepared, prepare
 from femur_app.reporting.outputs import describe_model, describe_protocol, duration, software_versions, write_outputs
 from femur_app.reporting.predictions import Predictions
@@ -49,27 +49,36 @@ def load_data(config: Config, run_dir=None) -> Prepared:
                        f"{data.synthetic_seed}{', a null set: no class signal' if data.null else ''}), "
                        "not patient data")
     else:
-        cases = load_dataset(data.source, skip_bad=data.skip_bad)
+        cases = load_folder(data.source, skip_bad=data.skip_bad, allow_outside=data.allow_outside,
+                            max_pixels=data.max_pixels or None, input_size=data.input_size)
         description = f"image folder {Path(data.source).resolve()}"
         for skipped in cases.skipped:
             if run_dir is not None:
                 run_folder.log(run_dir, f"skipped input {skipped.path}: {skipped.reason}")
+        for warning in cases.warnings:
+            if run_dir is not None:
+                run_folder.log(run_dir, f"warning: {warning}")
         if cases.skipped:
             description += f" ({len(cases.skipped)} unreadable file(s) skipped, listed in train.log)"
     return prepare(cases, size=data.input_size, description=description)
 
 
-def run(config: Config, run_dir, command: str = "", profile: str = "") -> RunResult:
-    """The whole cross-validation into ``run_dir`` (created, or resumed); ``command`` and ``profile`` go into
-    the report (how to reproduce the run, and its name)."""
+def run(config: Config, run_dir, command: str = "", profile: str = "", restart: bool = False) -> RunResult:
+    """The whole cross-validation into ``run_dir`` (created, or resumed; ``restart``: started over); ``command``
+    and ``profile`` go into the report (how to reproduce the run, and its name). The folder is locked meanwhile."""
+    with run_folder.lock(run_dir):
+        return _run(config, Path(run_dir), command, profile, restart)
+
+
+def _run(config: Config, run_dir: Path, command: str, profile: str, restart: bool) -> RunResult:
     session_start = time.perf_counter()
-    run_dir = Path(run_dir)
-    run_folder.prepare(run_dir, config)
+    run_folder.prepare(run_dir, config, restart)
     if config.run.device == "cuda":
         backend.use("cupy")  # fails now, with the fix, when there is no GPU
     run_folder.log(run_dir, f"start: {command}")
     data = load_data(config, run_dir)
     folds = assign_folds(data.y, data.patient_ids, config.cv.folds, config.seed)
+    run_folder.check_fingerprint(run_dir, config, data, folds)  # the same run, or a UserError naming the change
     data_seconds = time.perf_counter() - session_start
     all_folds = range(1, config.cv.folds + 1)
     results = {f: r for f in all_folds if (r := run_folder.load_finished(run_dir, f, data.case_ids, folds))}
@@ -90,7 +99,8 @@ def run(config: Config, run_dir, command: str = "", profile: str = "") -> RunRes
                 "protocol": describe_protocol(config), "seed": config.seed,
                 "software": software_versions(config.run.device), "command": command, "data_seconds": data_seconds,
                 "session_seconds": time.perf_counter() - session_start}
-    metrics = write_outputs(run_dir, data, predictions, list(results.values()), config, run_info, test)
+    with run_folder.staged_outputs(run_dir) as staging:  # moved in together once all are written
+        metrics = write_outputs(staging, data, predictions, list(results.values()), config, run_info, test)
     run_folder.log(run_dir, f"done: pooled AUC {metrics['pooled']['auc']['value']:.3f}, "
                             f"accuracy {metrics['pooled']['accuracy']['value']:.3f}")
     return RunResult(run_dir, data, predictions, metrics)

@@ -5,14 +5,16 @@ weights and then the dropout masks, ``(k, 1)`` the batch order and the augmentat
 statistics standardise the images (``femur_app.data.normalise``); augmentation happens on the fly, on the
 training fold only.
 
-After every good epoch the fold's training state is saved (``femur_app.models.checkpoint``), so an interrupted
-fold resumes after its last finished epoch with weights, momentum, learning rate and both generators restored:
-the result equals an uninterrupted run. A non-finite loss, weight, batch-norm statistic or held-out output stops
-the fold; its held-out cases are then predicted by the last good state, and the result says so.
+The fold's training state (``femur_app.models.checkpoint``) is saved after an epoch when ``run.checkpoint_minutes``
+have passed since the last save, and after the last epoch, so a kill loses at most that much work; an interrupted
+fold resumes after its last saved epoch with weights, momentum, learning rate and both generators restored: the
+result equals an uninterrupted run. Once the fold's model and result are written, the state is deleted
+(``run_folder.write_finished``). A non-finite loss, weight, batch-norm statistic or held-out output stops the
+fold; its held-out cases are then predicted by the last good weights (kept in memory after every good epoch), and
+the result says so.
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -26,14 +28,12 @@ from femur_app.config import Config
 from femur_app.data.augment import augment
 from femur_app.data.dataset import Prepared
 from femur_app.data.normalise import Normalisation
-from femur_app.evaluation.metrics import to_json_safe
 from femur_app.models import build_model, checkpoint
 from femur_app.training import run_folder
 from minicnn import backend, init, l2_penalty
 from minicnn.layers import Conv2d
 from minicnn.losses import softmax, softmax_cross_entropy
 from minicnn.optim import SGD, CosineLR, StepLR
-from minicnn.serialize import write_text_atomic
 
 
 def make_model(config: Config, rng: np.random.Generator):
@@ -72,6 +72,11 @@ class Diverged(RuntimeError):
 def all_finite(model) -> bool:
     xp = backend.get_array_module(next(iter(model.state_dict().values())))
     return all(bool(xp.isfinite(v).all()) for v in model.state_dict().values())
+
+
+def copy_weights(model) -> dict:
+    """A copy of the model's parameters and buffers, on their device (what a diverged fold falls back to)."""
+    return {name: value.copy() for name, value in model.state_dict().items()}
 
 
 def to_device(x, device: str):
@@ -136,14 +141,13 @@ def _run_fold(fold, data, folds, config, run_dir, show_progress):
     optimizer, schedule = make_optimizer(config, model)
     normalisation = Normalisation.of(data.X[train_idx])  # training fold only
 
-    epoch, history = 0, []
+    epoch, history, identity = 0, [], run_folder.identity(run_dir, fold)
     if paths["state"].exists():
-        epoch, history = checkpoint.load_state(paths["state"], model, optimizer, rngs)
+        epoch, history = checkpoint.load_state(paths["state"], model, optimizer, rngs, identity)
         for _ in range(epoch if schedule else 0):  # the schedule's position
             schedule.step()
         run_folder.log(run_dir, f"fold {fold}: resumed after epoch {epoch} from {paths['state'].name}")
-    else:
-        checkpoint.save_state(paths["state"], model, optimizer, rngs, 0, history)  # epoch 0: the first good state
+    last_good, last_saved = copy_weights(model), time.monotonic()
 
     status, message = "finished", ""
     batches_per_epoch = len(batches(train_idx, train.batch_size))
@@ -164,10 +168,10 @@ def _run_fold(fold, data, folds, config, run_dir, show_progress):
         except Diverged as error:
             status = "diverged"
             message = (f"diverged in epoch {epoch + 1} ({error}); training stopped, and the last good checkpoint "
-                       f"(after epoch {epoch}, {paths['state'].name}) predicted this fold's held-out cases")
+                       f"(after epoch {epoch}, kept in memory) predicted this fold's held-out cases")
             run_folder.log(run_dir, f"fold {fold}: {message}")
             print(f"fold {fold}: {message}", file=sys.stderr)
-            checkpoint.load_state(paths["state"], model, optimizer, rngs)
+            model.load_state_dict(last_good)
             break
         finally:
             batch_bar.close()
@@ -179,7 +183,10 @@ def _run_fold(fold, data, folds, config, run_dir, show_progress):
                         "heldout_loss": cross_entropy(heldout, data.y[test_idx]),
                         "heldout_acc": float(((heldout >= config.cv.threshold) == data.y[test_idx]).mean()),
                         "l2_penalty": l2_penalty(model), "seconds": time.perf_counter() - started})
-        checkpoint.save_state(paths["state"], model, optimizer, rngs, epoch, history)
+        last_good = copy_weights(model)
+        if epoch == train.epochs or run_folder.checkpoint_due(last_saved, config.run.checkpoint_minutes):
+            checkpoint.save_state(paths["state"], model, optimizer, rngs, epoch, history, identity)
+            last_saved = time.monotonic()
         h = history[-1]
         run_folder.log(run_dir, f"fold {fold} epoch {epoch}/{train.epochs} lr {lr:.5g} "
                                 f"train_loss {h['train_loss']:.4f} train_acc {h['train_acc']:.3f} "
@@ -195,11 +202,11 @@ def _run_fold(fold, data, folds, config, run_dir, show_progress):
     checkpoint.save_model(paths["model"], model, architecture=config.model.name,
                           model_kwargs=config.model.builder_kwargs(), input_size=config.data.input_size,
                           normalisation=normalisation, threshold=config.cv.threshold,
-                          extra={"fold": fold, "epochs": epoch, "status": status})
+                          extra={**identity, "epochs": epoch, "status": status})
     result = {"fold": fold, "status": status, "message": message, "epochs_run": epoch,
               "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
               "seconds": float(sum(h["seconds"] for h in history)),
               "case_ids": data.case_ids[test_idx].tolist(), "prob_malignant": probs.tolist(), "history": history}
-    write_text_atomic(paths["result"], json.dumps(to_json_safe(result)))
+    result = run_folder.write_finished(run_dir, fold, result)  # then deletes the training state
     run_folder.log(run_dir, f"fold {fold}: {status}, {epoch} epoch(s) trained")
     return result

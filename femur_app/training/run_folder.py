@@ -1,19 +1,43 @@
-"""The run folder: where each file of a run lives, its log, and the checks that make resuming safe.
+"""The run folder: where each file of a run lives, its log, and what keeps it to one run.
 
     config.toml                    the resolved configuration (a valid --config)
+    fingerprint.json               the run's fingerprint (configuration, data, folds) and run id
+    run.lock                       the pid of the run that holds the folder (empty when none does)
     train.log                      one line per epoch of every fold, and the run's events
     checkpoints/fold_NN.npz        the trained model of fold NN (femur_app.models.checkpoint)
-    checkpoints/fold_NN.state.npz  the last good training state of fold NN, rewritten after every epoch
-    folds/fold_NN.json             a finished fold: its predictions and learning curves (written last, atomically)
+    checkpoints/fold_NN.state.npz  fold NN's training state while it trains: at most every run.checkpoint_minutes
+                                   and after its last epoch; deleted once the fold's model and result are written
+    folds/fold_NN.json             a finished fold: its predictions and learning curves, the run id, the model's
+                                   SHA-256 and its own checksum (written last, atomically)
+    outputs.json                   the names of the outputs below, as last moved in together
     predictions.csv  metrics.json  folds.csv  roc.png  confusion_matrix.png  learning_curves.png
     reliability.png  gallery.png  report.md        the outputs, rebuilt at the end of every session
 
-A folder that already holds a ``config.toml`` is resumed only with the same configuration (all but its [run]
-section), and a finished fold only if its held-out cases are those of today's split.
+What makes a folder belong to one run (every refusal is a ``UserError``: one line, exit status 2):
+
+* **A lock.** ``lock`` holds an exclusive ``flock`` on ``run.lock`` for the whole session and writes its pid
+  there; a second run into the folder is refused at once, naming that pid. The kernel drops the lock when its
+  holder dies, so a lock left by a killed run is taken over (and ``train.log`` says so).
+* **A fingerprint** (``femur_app.training.fingerprint``): the configuration, every case's id, patient, label and
+  prepared image, and the fold assignment. A folder is resumed only with the same fingerprint; otherwise the
+  message names what changed, and ``--restart`` starts over.
+* **Files that know their run.** Training states and models carry the run id and their fold
+  (``femur_app.models.checkpoint``), a finished fold's result carries them too, plus its model's SHA-256 and a
+  checksum of itself. A state or result of another fold or run, or an edited result, is refused; a finished
+  fold whose model is missing or damaged is trained again (training is deterministic, so it comes back equal).
+* **Outputs moved in together.** ``staged_outputs`` has them written into ``.staging/`` and moves them in only
+  when all are written: a failed session leaves the previous set as it was. Partial ``.tmp`` files of an
+  interrupted atomic write and an unfinished staging folder are removed at the start of a session.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
+import os
+import shutil
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -21,7 +45,16 @@ import numpy as np
 
 from femur_app.config import Config, flat_diff, read_toml, to_toml
 from femur_app.errors import UserError
+from femur_app.evaluation.metrics import to_json_safe
+from femur_app.training import fingerprint as fingerprints
 from minicnn.serialize import write_text_atomic
+
+LOCK = "run.lock"
+FINGERPRINT = "fingerprint.json"
+STAGING = ".staging"
+OUTPUTS = "outputs.json"
+COMPLETE = ".complete"  # written into the staging folder once every output is there
+RESUME = "(expected the same configuration and data to resume; --restart starts over, or use another --out)"
 
 
 def fold_paths(run_dir, fold: int) -> dict[str, Path]:
@@ -37,28 +70,242 @@ def log(run_dir, message: str) -> None:
         f.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
 
 
-def prepare(run_dir: Path, config: Config) -> None:
-    """Create the run folder, or check that an existing one was started with the same configuration."""
+# --- one run per folder -----------------------------------------------------------------------------------------
+def make_folder(run_dir: Path) -> None:
+    """Create the run folder; a file in its place is a UserError."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: is a file (expected a run folder: a new one, or that of the run to resume)")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{run_dir}: cannot create the run folder ({error.strerror}) "
+                        "(expected a writable folder path)") from None
+
+
+@contextlib.contextmanager
+def lock(run_dir):
+    """Hold ``run_dir`` for this process: an exclusive, non-blocking ``flock`` on ``run.lock``, with our pid in it.
+
+    Another holder -> UserError naming its pid. The lock file is never deleted (deleting it would let two runs
+    lock two different files of the same name); on release it is emptied, so a pid found in an unlocked file
+    is that of a run that was killed, and its lock is taken over with a line in ``train.log``.
+    """
+    run_dir = Path(run_dir)
+    make_folder(run_dir)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise UserError(f"{run_dir}: in use by another run (pid {holder}, which holds {run_dir / LOCK}) "
+                            "(expected one run per folder: wait for it to end, or use another --out)") from None
+        stale = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        if stale:
+            log(run_dir, f"took over {LOCK} from pid {stale}, which no longer holds it (a run that was killed)")
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
+def prepare(run_dir: Path, config: Config, restart: bool = False) -> None:
+    """Make the folder ready for this session (the caller holds its ``lock``): check that an existing folder was
+    started with the same configuration (``restart``: start it over instead), remove partial files, and write
+    ``config.toml``."""
     saved = run_dir / "config.toml"
-    if saved.exists():
+    if restart:
+        start_over(run_dir)
+    elif saved.exists() and (run_dir / FINGERPRINT).exists():  # without a fingerprint no data were ever loaded
         before = {key: value for key, value in read_toml(saved).items() if key != "run"}
         now = config.results_part()
         if before != now:
             changes = [f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(flat_diff(before, now).items())]
-            raise UserError(f"{run_dir}: holds a run with a different configuration ({'; '.join(changes)}) "
-                            f"(expected the same options to resume it, or another --out)")
+            raise UserError(f"{run_dir}: holds a run with a different configuration ({'; '.join(changes)}) {RESUME}")
+    remove_partial_files(run_dir)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     (run_dir / "folds").mkdir(exist_ok=True)
     write_text_atomic(saved, to_toml(config))
 
 
+def start_over(run_dir: Path) -> None:
+    """``--restart``: delete the run's states, models, results, fingerprint and outputs (train.log stays)."""
+    for folder in ("checkpoints", "folds", STAGING):
+        shutil.rmtree(run_dir / folder, ignore_errors=True)
+    for name in output_names(run_dir) + [FINGERPRINT, OUTPUTS]:
+        _remove(run_dir / name)
+    log(run_dir, "restart: the previous run's checkpoints, fold results and outputs were deleted")
+
+
+def remove_partial_files(run_dir: Path) -> None:
+    """Delete the ``.NAME.*.tmp`` files of atomic writes that a kill interrupted, and an unfinished staging folder
+    (a finished one - all outputs written - is moved in instead)."""
+    partial = [p for folder in (run_dir, run_dir / "checkpoints", run_dir / "folds") if folder.is_dir()
+               for p in folder.glob(".*.tmp")]
+    for path in partial:
+        path.unlink(missing_ok=True)
+    if partial:
+        log(run_dir, f"removed {len(partial)} partial file(s) of an interrupted write: "
+                     f"{', '.join(p.name for p in partial)}")
+    staging = run_dir / STAGING
+    if (staging / COMPLETE).exists():
+        _move_in(run_dir)
+        log(run_dir, "moved in the outputs that an interrupted session had finished writing")
+    elif staging.exists():
+        shutil.rmtree(staging)
+        log(run_dir, "removed the unfinished outputs of an interrupted session")
+
+
+# --- the fingerprint --------------------------------------------------------------------------------------------
+def check_fingerprint(run_dir: Path, config: Config, data, folds) -> str:
+    """Record the run's fingerprint in a new folder, or check it against the one recorded -> the run id.
+
+    A different fingerprint is a UserError naming what changed (configuration keys, cases added or removed,
+    labels, patient ids or images changed, the fold assignment)."""
+    now = fingerprints.of_run(config, data.case_ids, data.patient_ids, data.y, data.X, folds)
+    path = run_dir / FINGERPRINT
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+            before, recorded_id = stored["fingerprint"], stored["run"]
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{path}: damaged (not the JSON this run wrote) {RESUME}") from None
+        changed = fingerprints.changes(before, now)
+        if changed or recorded_id != fingerprints.run_id(before):
+            what = "; ".join(changed) or "the file was edited"
+            raise UserError(f"{run_dir}: the run's data changed since it started ({what}) {RESUME}")
+        return recorded_id
+    run = fingerprints.run_id(now)
+    write_text_atomic(path, json.dumps({"run": run, "fingerprint": now}))
+    return run
+
+
+def run_id(run_dir) -> str:
+    """The run id recorded in ``fingerprint.json`` (by ``check_fingerprint``, earlier in the session)."""
+    return json.loads((Path(run_dir) / FINGERPRINT).read_text())["run"]
+
+
+def identity(run_dir, fold: int) -> dict:
+    """What every state, model and result of fold ``fold`` records and is checked against: its run and fold."""
+    return {"run": run_id(run_dir), "fold": int(fold)}
+
+
+def checkpoint_due(last_saved: float, minutes: float) -> bool:
+    """Is a training state due, ``last_saved`` being the ``time.monotonic()`` of the last one (0: every epoch)?"""
+    return time.monotonic() - last_saved >= 60 * minutes
+
+
+# --- finished folds ---------------------------------------------------------------------------------------------
+def sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checksum(result: dict) -> str:
+    body = {key: value for key, value in result.items() if key != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def write_finished(run_dir, fold: int, result: dict) -> dict:
+    """Write fold ``fold``'s result (after its model) with its identity, its model's SHA-256 and its own checksum,
+    then delete the fold's training state, which is no longer needed. Returns the result as written."""
+    paths = fold_paths(run_dir, fold)
+    result = to_json_safe({**result, **identity(run_dir, fold), "model_sha256": sha256(paths["model"])})
+    result["checksum"] = _checksum(result)
+    write_text_atomic(paths["result"], json.dumps(result))
+    paths["state"].unlink(missing_ok=True)
+    return result
+
+
 def load_finished(run_dir: Path, fold: int, case_ids: np.ndarray, folds: np.ndarray) -> dict | None:
-    """A finished fold's result, checked against today's split; None if the fold has not finished."""
-    path = fold_paths(run_dir, fold)["result"]
+    """A finished fold's result, checked; None if the fold is to be trained (not finished, or its model is missing
+    or damaged - the result is then deleted). An edited result, or one of another fold or run, is a UserError."""
+    paths = fold_paths(run_dir, fold)
+    path = paths["result"]
     if not path.exists():
         return None
-    result = json.loads(path.read_text())
+    redo = f"(expected the file as this run wrote it; delete it to train fold {fold} again)"
+    try:
+        result = json.loads(path.read_text())
+        checksum = result.get("checksum")
+    except (ValueError, AttributeError):
+        raise UserError(f"{path}: damaged, not the JSON a finished fold writes {redo}") from None
+    if checksum != _checksum(result):
+        raise UserError(f"{path}: its content does not match its checksum, so it was edited or damaged {redo}")
+    expected = identity(run_dir, fold)
+    if (result.get("run"), result.get("fold")) != (expected["run"], fold):
+        raise UserError(f"{path}: is the result of fold {result.get('fold')} of run {result.get('run')}, not of fold "
+                        f"{fold} of this run ({expected['run']}) {redo}")
     if result["case_ids"] != case_ids[folds == fold].tolist():
         raise UserError(f"{path}: its held-out cases differ from fold {fold} of the current data, so the data "
-                        f"changed since the run started (expected the same data, or another --out)")
+                        f"changed since the run started {RESUME}")
+    model = paths["model"]
+    problem = ("is missing" if not model.exists() else
+               "does not match the SHA-256 its fold recorded (damaged or replaced)"
+               if sha256(model) != result.get("model_sha256") else "")
+    if problem:
+        log(run_dir, f"fold {fold}: its model {model.name} {problem}; training fold {fold} again")
+        path.unlink()
+        _remove(model)
+        return None
+    _remove(paths["state"])  # left by a session killed between writing the result and deleting the state
     return result
+
+
+# --- outputs, moved in together ---------------------------------------------------------------------------------
+@contextlib.contextmanager
+def staged_outputs(run_dir):
+    """A folder to write the run's outputs into (``run_dir/.staging``, where ``checkpoints`` links to the run's
+    own); when the block ends without an error they are moved into ``run_dir`` together, replacing the previous
+    set. On an error the staging folder is deleted and the previous outputs stay as they were."""
+    run_dir = Path(run_dir)
+    staging = run_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    (staging / "checkpoints").symlink_to(Path("..") / "checkpoints")
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    names = sorted(p.name for p in staging.iterdir() if p.name != "checkpoints")
+    write_text_atomic(staging / COMPLETE, json.dumps(names))
+    _move_in(run_dir)
+
+
+def _move_in(run_dir: Path) -> None:
+    """Move a complete staging folder's outputs into ``run_dir`` (again, after a kill: moves are idempotent)."""
+    staging = run_dir / STAGING
+    names = json.loads((staging / COMPLETE).read_text())
+    for name in set(output_names(run_dir)) - set(names):
+        _remove(run_dir / name)  # an output of the previous set that this one does not have
+    for name in names:
+        if (staging / name).exists():
+            if (run_dir / name).is_dir():
+                _remove(run_dir / name)  # os.replace renames a folder only onto an empty one; a file it replaces
+            os.replace(staging / name, run_dir / name)
+    write_text_atomic(run_dir / OUTPUTS, json.dumps(names))
+    shutil.rmtree(staging)
+
+
+def output_names(run_dir: Path) -> list[str]:
+    """The outputs of the set last moved in (``outputs.json``)."""
+    try:
+        names = json.loads((run_dir / OUTPUTS).read_text())
+    except (OSError, ValueError):
+        return []
+    return [n for n in names if isinstance(n, str) and n and "/" not in n and n not in ("..", ".")]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
