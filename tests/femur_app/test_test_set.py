@@ -1,0 +1,126 @@
+"""The independent test set of ``python -m femur_app.train --test-data``: a fresh synthetic set, and a centre
+hold-out on a BTXRD-shaped miniature (train on centre 1, test on centres 2 and 3), smoke-sized."""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from btxrd_miniature import jpeg_bytes, radiograph, write_table
+from femur_app.config import ConfigError, resolve_options
+from femur_app.data.btxrd import COLUMNS, import_btxrd
+from femur_app.models import checkpoint
+from femur_app.train import main
+from femur_app.training.test_set import load_test_data
+from minicnn.losses import softmax
+
+SMOKE = ["--quick", "--config", "femur_app/configs/smoke.toml", "--set", "cv.bootstrap=200"]
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.getbasetemp() / "prepared"))
+
+
+def rows_of(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synthetic_test")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.getbasetemp() / "prepared"))
+        assert main(["--out", str(out), *SMOKE, "--test-data", "synthetic:3"]) == 0
+    return out
+
+
+def test_synthetic_test_set_is_the_fold_models_mean(synthetic_run):
+    out = synthetic_run
+    rows = rows_of(out / "test_predictions.csv")
+    assert len(rows) == 40 and sum(int(r["label"]) for r in rows) == 14
+    assert {r["fold"] for r in rows} == {"0"}
+    assert all(r["case_id"].startswith("test-s3-case_") and r["patient_id"].startswith("test-s3-P") for r in rows)
+    training_patients = {r["patient_id"] for r in rows_of(out / "predictions.csv")}
+    assert training_patients.isdisjoint(r["patient_id"] for r in rows)
+    # recomputed by hand: each fold's checkpoint, its own training-fold statistics, softmax, then the mean
+    config = resolve_options(quick=True, config_file="femur_app/configs/smoke.toml",
+                             assignments=["data.test_source=\"synthetic:3\""])
+    data = load_test_data(config)
+    probs = []
+    for fold in (1, 2):
+        model, meta = checkpoint.load_model(out / "checkpoints" / f"fold_{fold:02d}.npz")
+        mean, std = meta["normalisation"]["mean"][0], meta["normalisation"]["std"][0]
+        probs.append(softmax(model.forward(((data.X - mean) / std).astype(np.float32), train=False))[:, 1])
+    expected = np.mean(probs, axis=0)
+    got = np.array([float(r["prob_malignant"]) for r in rows])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    assert [int(r["pred"]) for r in rows] == (got >= 0.5).astype(int).tolist()
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    labels = [int(r["label"]) for r in rows]
+    assert test["pooled"]["auc"]["value"] == pytest.approx(roc_auc_score(labels, got))
+    assert test["cases"] == 40 and test["shared_patients"] == []
+    assert test["facts"]["ceiling_auc"] > test["pooled"]["auc"]["value"]
+    report = (out / "report.md").read_text()
+    assert "## Test set" in report and "mean P(malignant) of the 2 fold models" in report
+    assert "disjoint from the training set by construction" in report and "(roc_test.png)" in report
+    assert (out / "roc_test.png").stat().st_size > 5000
+
+
+@pytest.mark.parametrize("value, message", [
+    ("synthetic:0", "the training set's own synthetic_seed"), ("synthetic:one", "expected a folder or synthetic:SEED")])
+def test_bad_test_source_is_a_config_error(value, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_options(assignments=[f'data.test_source="{value}"'])
+
+
+# --- a centre hold-out on a BTXRD-shaped miniature ----------------------------------------------------------
+# 12 femur images of centre 1 (6 benign, 6 malignant) and 8 of centres 2 and 3; every row a different age, so
+# no two rows are one stand-in patient, and every image drawn from its own seed (no hash duplicates)
+CENTRES = [1] * 12 + [2] * 4 + [3] * 4
+MALIGNANT = [i % 2 == 1 for i in range(20)]
+
+
+def write_btxrd(root: Path) -> Path:
+    folder = root / "BTXRD"
+    (folder / "images").mkdir(parents=True)
+    (folder / "Annotations").mkdir()
+    rows = []
+    for i, (centre, malignant) in enumerate(zip(CENTRES, MALIGNANT)):
+        stem, width, height = f"IMG{i + 1:06d}", 150 + 3 * i, 190 + 2 * i
+        (folder / "images" / f"{stem}.jpeg").write_bytes(jpeg_bytes(radiograph(100 + i, width, height), "grey"))
+        subtype = "osteosarcoma" if malignant else "osteochondroma"
+        x0, y0 = 30 + i, 40 + i
+        shapes = [{"label": subtype, "points": [[x0 + 60, y0 + 70], [x0, y0]], "shape_type": "rectangle",
+                   "group_id": None, "flags": {}},
+                  {"label": subtype, "points": [[x0 + 5, y0 + 5], [x0 + 55, y0 + 5], [x0 + 30, y0 + 65]],
+                   "shape_type": "polygon", "group_id": None, "flags": {}}]
+        (folder / "Annotations" / f"{stem}.json").write_text(json.dumps(
+            {"version": "5.1.1", "flags": {}, "shapes": shapes, "imagePath": f"{stem}.jpeg", "imageData": None,
+             "imageHeight": height, "imageWidth": width}))
+        flags = {"femur", "lower limb", "frontal", "tumor", subtype, "malignant" if malignant else "benign"}
+        rows.append([f"{stem}.jpeg", centre, 20 + i, "MF"[i % 2]] + [int(c in flags) for c in COLUMNS[4:]])
+    write_table(folder / "dataset.xlsx", rows)
+    return folder
+
+
+def test_centre_hold_out(tmp_path):
+    source = write_btxrd(tmp_path)
+    train_dir, test_dir, out = tmp_path / "btxrd_c1", tmp_path / "btxrd_c23", tmp_path / "run"
+    assert import_btxrd(source, train_dir, centers=[1])["images"] == 12
+    assert import_btxrd(source, test_dir, centers=[2, 3])["images"] == 8
+    assert main(["--out", str(out), *SMOKE, "--data", str(train_dir), "--test-data", str(test_dir)]) == 0
+    test_rows = rows_of(out / "test_predictions.csv")
+    assert sorted(r["case_id"] for r in test_rows) == sorted(
+        r["path"].removesuffix(".png") for r in rows_of(test_dir / "labels.csv"))
+    assert [int(r["label"]) for r in test_rows] == [0, 1] * 4
+    assert len(rows_of(out / "predictions.csv")) == 12
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data_facts"]["modality"] == "radiograph (X-ray)"
+    assert metrics["data_facts"]["ceiling_auc"] is None and metrics["test"]["shared_patients"] == []
+    report = (out / "report.md").read_text()
+    assert "Modality**: radiograph (X-ray)" in report and "stand-in patients formed by the importer" in report
+    assert "## Test set" in report and str(test_dir.resolve()) in report
