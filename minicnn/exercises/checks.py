@@ -25,8 +25,10 @@ def call(function_name: str, function, *args, **kwargs):
         raise
     except Exception as error:  # the learner's code: report where it broke
         frames = traceback.extract_tb(error.__traceback__)
-        where = next((f"{frame.filename}:{frame.lineno} ({frame.line})" for frame in reversed(frames)
-                      if "minicnn/exercises/checks.py" not in frame.filename.replace("\\", "/")), "?")
+        mine = [frame for frame in frames  # the deepest frame in the learner's code, not in NumPy or the checker
+                if not any(part in frame.filename.replace("\\", "/")
+                           for part in ("minicnn/exercises/checks.py", "site-packages/", "/numpy/"))]
+        where = f"{mine[-1].filename}:{mine[-1].lineno} ({mine[-1].line})" if mine else "?"
         raise CheckFailed(f"{function_name} raised {type(error).__name__}: {error}\n    at {where}") from None
 
 
