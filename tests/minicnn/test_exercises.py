@@ -137,3 +137,12 @@ def test_step_through_prints_every_intermediate_and_agrees_with_plain(capsys):
         assert name in text, name
     assert "c = (index / S) % C = (7 / 4) % 3 = 1" in text
     assert step_through.main(["nonsense"]) == 2
+
+
+def test_an_exception_is_reported_at_the_learner_s_line(tmp_path):
+    mine = tmp_path / "softmax_ce.py"
+    mine.write_text("import numpy as np\n\n\ndef softmax_cross_entropy(logits, labels):\n"
+                    "    return np.pad(logits, 'bad'), None\n")
+    failed = [r for r in exercises.check_file("softmax_ce", mine) if not r.passed]
+    assert failed and f"at {mine}:5 (return np.pad(logits, 'bad'), None)" in failed[0].message
+    assert failed[0].message.startswith("softmax_cross_entropy raised TypeError")
