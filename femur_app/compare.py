@@ -3,7 +3,9 @@
 Each CNN in ``--models`` is trained by ``femur_app.training.run`` into ``<out>/<model>`` (a finished run folder is
 reused, an interrupted one resumed); ``radiomics`` is the hand-crafted-feature baseline on exactly the same folds
 (``femur_app.training.baseline``). The comparison (``comparison.md``, ``comparison.csv``, ``roc_all.png``) is
-written into ``<out>`` by ``femur_app.reporting.comparison``.
+written into ``<out>`` by ``femur_app.reporting.comparison``. With ``--repeats K`` every model runs the same K
+repetitions (the same seeds, so the same splits; ``femur_app.training.repeats``), the table gives each model's AUC
+per repetition, and DeLong's tests, Holm-corrected over all pairs, compare the repetition-averaged probabilities.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from femur_app.config import resolve_options
 from femur_app.errors import ConfigError
 from femur_app.reporting.comparison import label, write_comparison
 from femur_app.training.baseline import run_radiomics
+from femur_app.training.repeats import run_repeated
 
 CNN_MODELS = ("alexnet_bn", "alexnet", "googlenet")
 MODEL_SETTINGS = {  # the paper's L2 names AlexNet's conv3-conv5, which GoogLeNet does not have; GoogLeNet's own dropout
@@ -33,6 +36,8 @@ def parser() -> cli.ArgumentParser:
     p.add_argument("--folds", type=int)
     p.add_argument("--jobs", type=int)
     p.add_argument("--data")
+    p.add_argument("--test-data", help="an independent test set for every model (see python -m femur_app.train)")
+    p.add_argument("--repeats", type=int, help="repetitions of the cross-validation, the same seeds for every model")
     p.add_argument("--device", choices=("cpu", "cuda"))
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="passed to every train run, e.g. --set train.lr=0.005")
@@ -43,8 +48,9 @@ def model_config(model: str, args):
     """The configuration of one model of the comparison (radiomics uses AlexNet-BN's data and folds)."""
     name = "alexnet_bn" if model == "radiomics" else model
     return resolve_options(quick=args.quick, assignments=MODEL_SETTINGS.get(name, []) + args.set, options={
-        "seed": args.seed, "data": {"source": args.data}, "model": {"name": name}, "train": {"epochs": args.epochs},
-        "cv": {"folds": args.folds}, "run": {"jobs": args.jobs, "device": args.device}})
+        "seed": args.seed, "data": {"source": args.data, "test_source": args.test_data}, "model": {"name": name},
+        "train": {"epochs": args.epochs}, "cv": {"folds": args.folds, "repeats": args.repeats},
+        "run": {"jobs": args.jobs, "device": args.device}})
 
 
 def execute(args, argv) -> int:
@@ -59,8 +65,11 @@ def execute(args, argv) -> int:
     for model in models:
         print(f"== {label(model)} -> {out / model}", flush=True)
         config = model_config(model, args)
-        results[model] = (run_radiomics(config, out / model) if model == "radiomics"
-                          else training.run(config, out / model, command, "quick" if args.quick else "paper"))
+        profile = "quick" if args.quick else "paper"
+        run_one = (run_radiomics if model == "radiomics"
+                   else lambda c, d: training.run(c, d, command, profile))
+        results[model] = (run_repeated(config, out / model, run_one) if config.cv.repeats > 1
+                          else run_one(config, out / model))
     note = (" The CNNs are the quick profile's reduced CPU variants (a quarter of the channels, 64 x 64 input),"
             " not the paper's full-size networks." if args.quick else "")
     text = write_comparison(out, {m: r.predictions for m, r in results.items()},

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from femur_app import cli, config as configuration, training
+from femur_app.training import repeats
 
 
 def parser() -> cli.ArgumentParser:
@@ -62,6 +63,15 @@ def execute(args, argv) -> int:
     profile = "quick" if args.quick else (args.config.stem if args.config else "paper")
     run_dir = args.out or Path("runs") / profile
     command = ("python -m femur_app.train " + " ".join(shlex.quote(a) for a in argv)).strip()
+    if config.cv.repeats > 1:
+        metrics = repeats.run_repeated(config, run_dir, lambda c, d: training.run(c, d, command, profile,
+                                                                                 restart=args.restart)).metrics
+        summary = metrics["repeats"]
+        ci = summary["ci95_with_training_variance"]["auc"]
+        print(f"{run_dir}/report.md: {len(summary['repetitions'])} repetitions, AUC "
+              f"{summary['mean_sd']['auc']['mean']:.3f} ± {summary['mean_sd']['auc']['sd']:.3f} "
+              f"[{ci[0]:.3f}, {ci[1]:.3f}] with training variance")
+        return 0
     metrics = training.run(config, run_dir, command, profile, restart=args.restart).metrics
     for name, result in (("pooled", metrics["pooled"]), ("test set", metrics.get("test", {}).get("pooled"))):
         if result:

@@ -65,3 +65,19 @@ def delong_test(labels, scores_a, scores_b) -> DeLongResult:
         p = float(2 * norm.sf(abs(z)))
     half = 1.959963984540054 * se
     return DeLongResult(auc_a, auc_b, difference, se, z, p, (difference - half, difference + half))
+
+
+def holm_adjust(p_values) -> list[float]:
+    """Holm's step-down adjusted p-values (Holm 1979), in the input order; family-wise error <= alpha when
+    every adjusted p < alpha is called significant.
+
+    With the m p-values sorted ascending, p_(1) <= ... <= p_(m): adjusted_(i) = max over j <= i of
+    min(1, (m - j + 1) p_(j)).
+    """
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(stepped)
+    return adjusted.tolist()

@@ -2,8 +2,9 @@
 
 Written into the comparison folder::
 
-    comparison.md    one table of pooled metrics with 95% CIs, and DeLong's paired test of every model's AUC
-                     against the first model's, stating plainly whether each difference is significant
+    comparison.md    one table of pooled metrics with 95% CIs (with repeated cross-validation also each model's
+                     AUC per repetition), and DeLong's paired test of every pair of models, Holm-corrected,
+                     stating plainly whether each difference is significant
     comparison.csv   the same table as numbers
     roc_all.png      the pooled out-of-fold ROC curve of every model
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from femur_app.evaluation.delong import delong_test
+from femur_app.evaluation.delong import delong_test, holm_adjust
 from femur_app.evaluation.metrics import auc, roc
 from femur_app.reporting.plots import plt, save_figure
 from femur_app.reporting.predictions import Predictions, csv_text
@@ -61,20 +62,43 @@ def comparison_table(metrics: dict[str, dict]) -> str:
 
 
 def delong_section(runs: dict[str, Predictions]) -> tuple[str, list[dict]]:
-    (ref_name, ref), *others = runs.items()
-    lines = [f"DeLong's paired test of each model's pooled AUC against {label(ref_name)}'s "
-             "(two-sided, alpha = 0.05; no correction for multiple comparisons):", "",
-             "| model | AUC | difference vs reference [95% CI] | p | verdict |", "|---|---|---|---|---|"]
+    """DeLong's paired test of every pair of models, Holm-corrected over all pairs."""
+    names = list(runs)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    results = [delong_test(runs[a].labels, runs[a].probs, runs[b].probs) for a, b in pairs]
+    adjusted = holm_adjust([r.p_value for r in results])
+    lines = ["DeLong's paired test of every pair of models' pooled AUCs (two-sided); the p-values are "
+             f"Holm-adjusted over the {len(pairs)} test(s), so 'significant' (adjusted p < 0.05) keeps the "
+             "family-wise error at 5%:", "",
+             "| model A | model B | AUC A | AUC B | A - B [95% CI] | p | Holm-adjusted p | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
     rows = []
-    for name, run in others:
-        r = delong_test(ref.labels, ref.probs, run.probs)
-        verdict = (f"{label(ref_name)} is significantly {'better' if r.difference > 0 else 'worse'}"
-                   if r.p_value < 0.05 else "not significant: the data do not show a difference")
-        lines.append(f"| {label(name)} | {r.auc_b:.3f} | {r.difference:+.3f} "
-                     f"[{r.ci95[0]:+.3f}, {r.ci95[1]:+.3f}] | {r.p_value:.3g} | {verdict} |")
-        rows.append({"model": name, "reference": ref_name, "auc": r.auc_b, "difference": r.difference,
-                     "p_value": r.p_value})
+    for (a, b), r, p_holm in zip(pairs, results, adjusted):
+        verdict = (f"{label(a)} is significantly {'better' if r.difference > 0 else 'worse'}"
+                   if p_holm < 0.05 else "not significant: the data do not show a difference")
+        lines.append(f"| {label(a)} | {label(b)} | {r.auc_a:.3f} | {r.auc_b:.3f} | {r.difference:+.3f} "
+                     f"[{r.ci95[0]:+.3f}, {r.ci95[1]:+.3f}] | {r.p_value:.3g} | {p_holm:.3g} | {verdict} |")
+        rows.append({"model": b, "reference": a, "auc": r.auc_b, "difference": r.difference,
+                     "p_value": r.p_value, "p_holm": p_holm})
     return "\n".join(lines), rows
+
+
+def repeats_table(metrics: dict[str, dict]) -> str:
+    """Each model's per-repetition AUCs, their mean ± sd and the interval with training variance ("" without)."""
+    if not all("repeats" in m for m in metrics.values()):
+        return ""
+    lines = ["Repeated cross-validation (the same seeds, hence the same splits, for every model; "
+             "`femur_app.training.repeats`):", "",
+             "| model | AUC per repetition | mean ± sd | 95% CI with training variance | AUC of the averaged "
+             "probabilities |", "|---|---|---|---|---|"]
+    for name, m in metrics.items():
+        r = m["repeats"]
+        aucs = ", ".join(f"{row['auc']:.3f}" for row in r["repetitions"])
+        lo, hi = r["ci95_with_training_variance"]["auc"]
+        lines.append(f"| {label(name)} | {aucs} | {r['mean_sd']['auc']['mean']:.3f} ± {r['mean_sd']['auc']['sd']:.3f}"
+                     f" | [{lo:.3f}, {hi:.3f}] | {r['averaged_auc']:.3f} |")
+    return "\n".join(lines) + ("\n\nWith repetitions, the DeLong tests below compare each case's P(malignant) "
+                               "averaged over the repetitions.")
 
 
 def plot_all_rocs(runs: dict[str, Predictions], path: Path) -> Path:
@@ -95,10 +119,14 @@ def write_comparison(out: Path, runs: dict[str, Predictions], metrics: dict[str,
     table = comparison_table(metrics)
     tests, rows = delong_section(runs)
     plot_all_rocs(runs, out / "roc_all.png")
+    reference = next(iter(runs))
     write_text_atomic(out / "comparison.csv", csv_text(
-        ["model", *METRICS, "delong_p_vs_reference"],
+        ["model", *METRICS, "delong_p_vs_reference", "holm_p_vs_reference"],
         [[m, *(metrics[m]["pooled"][k]["value"] for k in METRICS),
-          next((r["p_value"] for r in rows if r["model"] == m), "")] for m in runs]))
+          *next(([r["p_value"], r["p_holm"]] for r in rows if r["model"] == m and r["reference"] == reference),
+                ["", ""])] for m in runs]))
+    repeated = repeats_table(metrics)
+    table = f"{table}\n\n{repeated}" if repeated else table
     text = (f"# Model comparison\n\nSame cases, same folds (checked), pooled out-of-fold predictions; "
             f"95% CIs: Wilson for proportions, patient bootstrap for F1 and AUC.{note}\n\n{table}\n\n{tests}\n\n"
             f"![ROC curves](roc_all.png)\n\nEach model's own run folder (report, learning curves) is beside this file.\n")

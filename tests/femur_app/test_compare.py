@@ -45,3 +45,39 @@ def test_unknown_model(capsys):
     assert compare.main(["--models", "alexnet_bn,vgg"]) == 2
     assert capsys.readouterr().err == ("error: --models alexnet_bn,vgg: not two or more known models "
                                        "(expected two or more of alexnet_bn, alexnet, googlenet, radiomics)\n")
+
+
+def test_holm_by_hand():
+    from femur_app.evaluation.delong import holm_adjust
+
+    # sorted 0.01, 0.03, 0.04 (m = 3): 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; 1 x 0.04 = 0.04 -> raised to 0.06
+    assert holm_adjust([0.04, 0.01, 0.03]) == pytest.approx([0.06, 0.03, 0.06])
+    assert holm_adjust([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm_adjust([0.2]) == pytest.approx([0.2]) and holm_adjust([]) == []
+
+
+def test_compare_with_repetitions(tmp_path):
+    """Two repetitions with the same seeds for both models; every pair tested once, Holm-adjusted."""
+    from femur_app.evaluation.delong import holm_adjust
+
+    out = tmp_path / "cmp"
+    assert compare.main(["--models", "alexnet_bn,radiomics,alexnet", "--out", str(out), "--repeats", "2", *TINY]) == 0
+    for m in ("alexnet_bn", "radiomics", "alexnet"):
+        assert {p.name for p in (out / m).iterdir()} >= {"repeat_01", "repeat_02", "metrics.json", "report.md"}
+    folds = {m: [Predictions.read_csv(out / m / f"repeat_{r:02d}" / "predictions.csv").folds for r in (1, 2)]
+             for m in ("alexnet_bn", "radiomics")}
+    for r in (0, 1):
+        np.testing.assert_array_equal(folds["alexnet_bn"][r], folds["radiomics"][r])
+    assert not np.array_equal(folds["alexnet_bn"][0], folds["alexnet_bn"][1])  # a new split per repetition
+    averaged = {}
+    for m in ("alexnet_bn", "radiomics", "alexnet"):
+        runs = [Predictions.read_csv(out / m / f"repeat_{r:02d}" / "predictions.csv") for r in (1, 2)]
+        order = np.argsort(runs[1].case_ids)
+        np.testing.assert_array_equal(runs[0].case_ids, runs[1].case_ids[order])
+        averaged[m] = (runs[0].labels, (runs[0].probs + runs[1].probs[order]) / 2)
+    pairs = [("alexnet_bn", "radiomics"), ("alexnet_bn", "alexnet"), ("radiomics", "alexnet")]
+    p = [delong_test(averaged[a][0], averaged[a][1], averaged[b][1]).p_value for a, b in pairs]
+    text = (out / "comparison.md").read_text()
+    for raw, adjusted in zip(p, holm_adjust(p)):
+        assert f"| {raw:.3g} | {adjusted:.3g} |" in text
+    assert "AUC per repetition" in text and "Holm-adjusted over the 3 test(s)" in text
