@@ -16,3 +16,7 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A data file or table entry that cannot be used; the message names the file and the problem."""
+
+
+class MissingDependency(UserError, ImportError):
+    """An optional package that this input needs is not installed; the message says which extra installs it."""

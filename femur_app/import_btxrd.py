@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from femur_app import cli
 from femur_app.data.btxrd import VIEW_COLUMNS, import_btxrd
-from femur_app.data.loaders import DataError
+from femur_app.errors import UserError
 
 
 def number_list(text: str) -> list[int]:
@@ -29,16 +30,8 @@ def name_list(text: str) -> list[str]:
     return [part.strip().lower() for part in text.split(",") if part.strip()]
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse with its usage errors on one line, as the command's other errors."""
-
-    def error(self, message):
-        print(f"error: {message}" + ("" if message.endswith(")") else " (see --help)"), file=sys.stderr)
-        sys.exit(2)
-
-
-def parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m femur_app.import_btxrd", description=__doc__.split("\n\n")[0])
+def parser() -> cli.ArgumentParser:
+    p = cli.ArgumentParser(prog="python -m femur_app.import_btxrd", description=__doc__.split("\n\n")[0])
     p.add_argument("--src", required=True, help="the unpacked BTXRD folder (holding dataset.xlsx), or its parent")
     p.add_argument("--out", required=True, help="folder to write (created if needed)")
     p.add_argument("--site", default="femur",
@@ -48,22 +41,18 @@ def parser() -> argparse.ArgumentParser:
                    help=f"views to keep, some of {','.join(VIEW_COLUMNS)} (default all)")
     p.add_argument("--jobs", type=int, default=-1, help="parallel image conversions (default: every core)")
     p.add_argument("--force", action="store_true", help="write into a folder that already holds labels.csv")
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return p
 
 
-def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+def execute(args) -> int:
     try:
         summary = import_btxrd(args.src, args.out, site=args.site, centers=args.centers, views=args.views,
                                force=args.force, n_jobs=args.jobs)
-    except (DataError, OSError, ImportError) as error:
-        if args.debug:
+    except OSError as error:
+        if not error.filename:
             raise
-        if isinstance(error, OSError) and error.filename:
-            error = f"{error.filename}: {error.strerror} (expected a readable source and a writable output folder)"
-        print(f"error: {error}".replace("\n", " "), file=sys.stderr)
-        return 2
+        raise UserError(f"{error.filename}: {error.strerror} (expected a readable source and a writable output "
+                        "folder)") from error
     counts, patients = summary["by_class"], summary["patients"]
     print(f"wrote {summary['images']} {summary['modality']} images ({counts.get('benign', 0)} benign, "
           f"{counts.get('malignant', 0)} malignant) as {patients['count']} stand-in patients to {args.out}")
@@ -76,6 +65,10 @@ def main(argv=None) -> int:
               "(femur_app.data.limits.MAX_PIXELS); see the summary")
     print(f"  summary: {args.out}/import_summary.md and import_summary.json")
     return 0
+
+
+def main(argv=None) -> int:
+    return cli.run(parser(), execute, argv)
 
 
 if __name__ == "__main__":

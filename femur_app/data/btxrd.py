@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from femur_app.data import box_of, limits
-from femur_app.data.loaders import DataError
+from femur_app.errors import DataError, MissingDependency
 
 COLUMNS = ("image_id", "center", "age", "gender", "hand", "ulna", "radius", "humerus", "foot", "tibia", "fibula",
            "femur", "hip bone", "ankle-joint", "knee-joint", "hip-joint", "wrist-joint", "elbow-joint",
@@ -110,7 +110,7 @@ def read_table(path) -> list[Row]:
     try:
         import openpyxl
     except ImportError as exc:
-        raise ImportError(f"{path}: reading dataset.xlsx needs openpyxl: pip install minicnn[btxrd]") from exc
+        raise MissingDependency(f"{path}: reading dataset.xlsx needs openpyxl: pip install minicnn[btxrd]") from exc
     path = Path(path)
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)

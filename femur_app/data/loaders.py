@@ -43,7 +43,7 @@ import numpy as np
 
 from femur_app.data.dataset import BENIGN, LABEL_NAMES, MALIGNANT, Case, box_of
 from femur_app.data.limits import check_deflated_dicom, check_header, check_pixel_count, check_tiff_strips
-from femur_app.errors import DataError  # defined beside UserError, which every command reports as one line
+from femur_app.errors import DataError, MissingDependency  # beside UserError, which every command reports as one line
 
 log = logging.getLogger("femur_app.data")
 
@@ -134,7 +134,7 @@ def read_dicom(path: Path, max_pixels: int | None = None):
         import pydicom
         from pydicom.errors import InvalidDicomError
     except ImportError as exc:
-        raise ImportError(f"{path}: reading DICOM needs pydicom: pip install minicnn[dicom]") from exc
+        raise MissingDependency(f"{path}: reading DICOM needs pydicom: pip install minicnn[dicom]") from exc
     try:
         meta = pydicom.filereader.read_file_meta_info(path)
         if meta.get("TransferSyntaxUID") == pydicom.uid.DeflatedExplicitVRLittleEndian:
