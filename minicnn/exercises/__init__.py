@@ -18,7 +18,6 @@ The checks themselves are in ``minicnn/exercises/catalogue.py``.
 from __future__ import annotations
 
 import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 

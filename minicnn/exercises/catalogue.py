@@ -87,7 +87,7 @@ def checks_bn_forward(module):
     for shape, seed in (((7, 3), 1), ((3, 4, 5, 2), 2)):
         x, gamma, beta = _bn_inputs(shape, seed)
 
-        def vectorised(x=x, gamma=gamma, beta=beta, shape=shape):
+        def vectorised(x=x, gamma=gamma, beta=beta):
             out = call("batchnorm_forward", _function(module, "batchnorm_forward"), x.copy(), gamma, beta, eps)
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise CheckFailed("batchnorm_forward must return a pair (y, cache)")
