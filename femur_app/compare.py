@@ -2,7 +2,9 @@
 
 Each CNN in ``--models`` is trained by ``femur_app.training.run`` into ``<out>/<model>`` (a finished run folder is
 reused, an interrupted one resumed); ``radiomics`` is the hand-crafted-feature baseline on exactly the same folds
-(``femur_app.training.baseline``). The comparison (``comparison.md``, ``comparison.csv``, ``roc_all.png``) is
+(``femur_app.training.baseline``). An entry ``NAME:ROI`` runs that model with ``data.roi = ROI`` into
+``<out>/NAME-roi_ROI``: ``--models alexnet_bn,alexnet_bn:box,alexnet_bn:mask`` is the preprocessing ablation, on
+the same folds (the split depends only on the cases and the seed). The comparison (``comparison.md``, ``comparison.csv``, ``roc_all.png``) is
 written into ``<out>`` by ``femur_app.reporting.comparison``. With ``--repeats K`` every model runs the same K
 repetitions (the same seeds, so the same splits; ``femur_app.training.repeats``), the table gives each model's AUC
 per repetition, and DeLong's tests, Holm-corrected over all pairs, compare the repetition-averaged probabilities.
@@ -28,7 +30,9 @@ MODEL_SETTINGS = {  # the paper's L2 names AlexNet's conv3-conv5, which GoogLeNe
 def parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m femur_app.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="alexnet_bn,alexnet,googlenet,radiomics",
-                   help="comma-separated; the first is the reference of the tests (default: %(default)s)")
+                   help="comma-separated; MODEL:ROI runs a model with data.roi = ROI (otsu, box, mask), e.g. "
+                        "alexnet_bn,alexnet_bn:box,alexnet_bn:mask for the preprocessing ablation "
+                        "(default: %(default)s)")
     p.add_argument("--out", type=Path, help="folder for the runs and the comparison (default runs/compare[-quick])")
     p.add_argument("--quick", action="store_true", help="the quick profile for every CNN (reduced variants)")
     p.add_argument("--seed", type=int)
@@ -45,9 +49,12 @@ def parser() -> cli.ArgumentParser:
 
 
 def model_config(model: str, args):
-    """The configuration of one model of the comparison (radiomics uses AlexNet-BN's data and folds)."""
+    """The configuration of one entry of ``--models``, ``NAME`` or ``NAME:ROI`` (radiomics uses AlexNet-BN's data
+    and folds)."""
+    model, _, roi = model.partition(":")
     name = "alexnet_bn" if model == "radiomics" else model
-    return resolve_options(quick=args.quick, assignments=MODEL_SETTINGS.get(name, []) + args.set, options={
+    variant = [f'data.roi="{roi}"'] if roi else []
+    return resolve_options(quick=args.quick, assignments=MODEL_SETTINGS.get(name, []) + args.set + variant, options={
         "seed": args.seed, "data": {"source": args.data, "test_source": args.test_data}, "model": {"name": name},
         "train": {"epochs": args.epochs}, "cv": {"folds": args.folds, "repeats": args.repeats},
         "run": {"jobs": args.jobs, "device": args.device}})
@@ -56,20 +63,20 @@ def model_config(model: str, args):
 def execute(args, argv) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     known = CNN_MODELS + ("radiomics",)
-    if set(models) - set(known) or len(models) < 2:
+    if {m.partition(":")[0] for m in models} - set(known) or len(models) < 2 or len(set(models)) < len(models):
         raise ConfigError(f"--models {args.models}: not two or more known models "
                           f"(expected two or more of {', '.join(known)})")
     out = args.out or Path("runs") / ("compare-quick" if args.quick else "compare")
     command = ("python -m femur_app.compare " + " ".join(shlex.quote(a) for a in argv)).strip()
     results = {}
     for model in models:
-        print(f"== {label(model)} -> {out / model}", flush=True)
+        print(f"== {label(model)} -> {out / model.replace(':', '-roi_')}", flush=True)
         config = model_config(model, args)
         profile = "quick" if args.quick else "paper"
-        run_one = (run_radiomics if model == "radiomics"
+        run_one = (run_radiomics if model.startswith("radiomics")
                    else lambda c, d: training.run(c, d, command, profile))
-        results[model] = (run_repeated(config, out / model, run_one) if config.cv.repeats > 1
-                          else run_one(config, out / model))
+        folder = out / model.replace(":", "-roi_")
+        results[model] = (run_repeated(config, folder, run_one) if config.cv.repeats > 1 else run_one(config, folder))
     note = (" The CNNs are the quick profile's reduced CPU variants (a quarter of the channels, 64 x 64 input),"
             " not the paper's full-size networks." if args.quick else "")
     text = write_comparison(out, {m: r.predictions for m, r in results.items()},

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from femur_app.data.augment import AugmentConfig
+from femur_app.data.preprocess import ROIS
 from femur_app.errors import ConfigError
 from femur_app.models.registry import L2_LAYERS, MODELS
 
@@ -50,14 +51,17 @@ class DataConfig:
     null: bool  # synthetic set: same labels and counts, no class signal (femur_app.data.synthetic)
     test_source: str  # "" (none), a data folder, or "synthetic:SEED": the independent test set (training.test_set)
     modality: str  # "" = from the data (synthetic: MRI phantoms; a folder: its import_summary.json), else as given
+    roi: str  # what the network sees: "otsu" (the paper's mask), "box" (the plain crop) or "mask" (the true mask)
 
     def problems(self) -> list[str]:
         found = []
+        if self.roi not in ROIS:
+            found.append(_problem("data.roi", self.roi, f"expected one of {ROIS}"))
         if self.test_source.startswith("synthetic") and not self.test_source.removeprefix("synthetic:").isdigit():
             found.append(_problem("data.test_source", self.test_source, "expected a folder or synthetic:SEED, "
                                                                         "e.g. synthetic:1"))
         if self.test_source == f"synthetic:{self.synthetic_seed}" and self.source == "synthetic":
-            found.append(_problem("data.test_source", self.test_source, f"the training set's own synthetic_seed; "
+            found.append(_problem("data.test_source", self.test_source, "the training set's own synthetic_seed; "
                                                                         "expected another seed"))
         if self.source == "synthetic" and not 0 < self.n_malignant < self.n:
             found.append(_problem("data.n_malignant", self.n_malignant, f"expected 0 < n_malignant < data.n = {self.n}"))

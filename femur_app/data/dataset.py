@@ -23,6 +23,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from femur_app.data.preprocess import PREPROCESS_VERSION, preprocess, roi_mask
+from femur_app.errors import DataError
 from minicnn.serialize import write_atomic
 
 BENIGN, MALIGNANT = 0, 1
@@ -73,8 +74,8 @@ def fingerprint(cases, **params) -> str:
     return digest.hexdigest()
 
 
-def _preprocess_one(case: Case, size: int, margin: int) -> np.ndarray:
-    return preprocess(case.image, case.box, size=size, margin=margin).image
+def _preprocess_one(case: Case, size: int, margin: int, roi: str = "otsu") -> np.ndarray:
+    return preprocess(case.image, case.box, size=size, margin=margin, roi=roi, mask=case.mask).image
 
 
 def read_cache(path: Path, cases: list, size: int):
@@ -112,22 +113,29 @@ def read_cache(path: Path, cases: list, size: int):
 
 
 def prepare_arrays(cases, size: int = 224, cache_dir=None, *, margin: int = 20, cache: bool = True,
-                   n_jobs: int = -1):
+                   n_jobs: int = -1, roi: str = "otsu"):
     """Preprocess every case into ``(X, y, patient_ids, case_ids)``.
 
     ``X``: float32 (N, 1, size, size), each the masked, [0, 1]-scaled, resized lesion ROI;
     ``y``: int64 (N,), 1 = malignant; ``patient_ids``, ``case_ids``: str arrays (N,).
     The result is cached in ``cache_dir`` (default: ``default_cache_dir()``) unless ``cache=False``.
-    Preprocessing runs in ``n_jobs`` joblib workers (-1: all cores).
+    Preprocessing runs in ``n_jobs`` joblib workers (-1: all cores). ``roi``: which region is kept ("otsu",
+    "box" or "mask"; ``femur_app.data.preprocess.preprocess``); "mask" needs every case's true mask.
     """
     cases = list(cases)
-    key = fingerprint(cases, size=size, margin=margin, version=PREPROCESS_VERSION)
+    if roi == "mask":
+        missing = [case.case_id for case in cases if case.mask is None]
+        if missing:
+            raise DataError(f"data.roi = 'mask': {len(missing)} case(s) have no lesion mask, e.g. {missing[:5]} "
+                            "(expected a mask_path for every case, or data.roi = 'otsu' or 'box')")
+    params = {"roi": roi} if roi != "otsu" else {}  # the paper's default keeps the cache keys it always had
+    key = fingerprint(cases, size=size, margin=margin, version=PREPROCESS_VERSION, **params)
     path = Path(cache_dir or default_cache_dir()) / f"prepared_{key}.npz"
     if cache and path.exists():
         stored = read_cache(path, cases, size)
         if stored is not None:
             return stored
-    rois = Parallel(n_jobs=n_jobs)(delayed(_preprocess_one)(case, size, margin) for case in cases)
+    rois = Parallel(n_jobs=n_jobs)(delayed(_preprocess_one)(case, size, margin, roi) for case in cases)
     X = np.stack(rois)[:, None].astype(np.float32) if rois else np.zeros((0, 1, size, size), np.float32)
     y = np.array([case.label for case in cases], dtype=np.int64)
     patient_ids = np.array([case.patient_id for case in cases], dtype=str)
@@ -155,9 +163,10 @@ class Prepared:
     description: str = ""
 
 
-def prepare(cases, size: int = 224, *, margin: int = 20, description: str = "", cache: bool = True) -> Prepared:
+def prepare(cases, size: int = 224, *, margin: int = 20, description: str = "", cache: bool = True,
+            roi: str = "otsu") -> Prepared:
     """``prepare_arrays`` (cached) plus each case's lesion mask carried through the same crop and resize."""
     cases = list(cases)
-    X, y, patient_ids, case_ids = prepare_arrays(cases, size=size, margin=margin, cache=cache)
+    X, y, patient_ids, case_ids = prepare_arrays(cases, size=size, margin=margin, cache=cache, roi=roi)
     masks = [None if case.mask is None else roi_mask(case.mask, case.box, size, margin) for case in cases]
     return Prepared(X, y, patient_ids, case_ids, masks, description)

@@ -39,6 +39,7 @@ from skimage.transform import resize as _sk_resize
 
 PREPROCESS_VERSION = 1  # bump when the output of ``preprocess`` changes, to invalidate cached arrays
 
+ROIS = ("otsu", "box", "mask")  # what the network sees: the paper's Otsu mask, the plain box crop, the true mask
 STAGES = ("crop", "scaled", "binary", "largest", "opened", "closed", "filled", "masked")
 
 
@@ -161,11 +162,21 @@ def roi_mask(mask: np.ndarray, box, size: int = 224, margin: int = 20) -> np.nda
 
 
 def preprocess(image: np.ndarray, box=None, size: int = 224, margin: int = 20, *, polarity: str = "auto",
-               radius: int = 2) -> Preprocessed:
-    """Run every step on a 2-D image; ``box`` = (x0, y0, x1, y1) or None (the whole image, see module doc)."""
+               radius: int = 2, roi: str = "otsu", mask: np.ndarray | None = None) -> Preprocessed:
+    """Run every step on a 2-D image; ``box`` = (x0, y0, x1, y1) or None (the whole image, see module doc).
+
+    ``roi`` chooses the region ``apply_mask`` keeps (the preprocessing ablation of ``data.roi``): "otsu" the
+    paper's Otsu mask (the default), "box" the whole crop (no mask), "mask" the true lesion ``mask`` (bool, the
+    image's shape), cropped like the image.
+    """
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"preprocess: expected a 2-D image, got shape {image.shape}")
+    if roi not in ROIS:
+        raise ValueError(f"preprocess: roi must be one of {ROIS}, got {roi!r}")
+    if roi == "mask" and (mask is None or np.shape(mask) != image.shape):
+        raise ValueError(f"preprocess: roi 'mask' needs the true lesion mask of the image's shape {image.shape}, "
+                         f"got {None if mask is None else np.shape(mask)}")
     crop, box_in_crop = crop_with_margin(image, box, margin)
     scaled = scale_robust(crop)
     binary = binarize_otsu(scaled, box_in_crop, polarity)
@@ -173,6 +184,8 @@ def preprocess(image: np.ndarray, box=None, size: int = 224, margin: int = 20, *
     opened = opening(largest, radius)
     closed = closing(opened, radius)
     filled = fill_holes(closed)
-    masked = apply_mask(scaled, filled)
+    region = {"otsu": lambda: filled, "box": lambda: np.ones(crop.shape, bool),
+              "mask": lambda: crop_with_margin(np.asarray(mask, bool), box, margin)[0]}[roi]()
+    masked = apply_mask(scaled, region)
     stages = dict(zip(STAGES, (crop, scaled, binary, largest, opened, closed, filled, masked)))
     return Preprocessed(image=resize(masked, size), stages=stages)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from femur_app.data.normalise import Normalisation
+from femur_app.data.preprocess import ROIS
 from femur_app.errors import DataError
 from femur_app.models.registry import MODELS, build_model
 from minicnn import serialize
@@ -117,8 +118,9 @@ def check_metadata(path, metadata) -> None:
     if not valid:
         refuse("normalisation", norm, f"finite mean and std > 0 for 1 to {MAX_CHANNELS} channels")
     preprocess = metadata.get("preprocess", {})
-    if not isinstance(preprocess, dict) or set(preprocess) - {"margin", "polarity", "radius"}:
-        refuse("preprocess", preprocess, "a JSON object with some of margin, polarity, radius")
+    if (not isinstance(preprocess, dict) or set(preprocess) - {"margin", "polarity", "radius", "roi"}
+            or preprocess.get("roi", "otsu") not in ROIS):
+        refuse("preprocess", preprocess, f"a JSON object with some of margin, polarity, radius, roi (one of {ROIS})")
 
 
 def save_state(path, model, optimizer, rngs: dict, epoch: int, history: list[dict], identity: dict | None = None):

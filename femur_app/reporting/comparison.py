@@ -29,7 +29,9 @@ METRICS = ("accuracy", "precision", "sensitivity", "specificity", "f1", "auc")
 
 
 def label(name: str) -> str:
-    return LABELS.get(name, name)
+    """A model's display name; ``NAME:ROI`` (a preprocessing variant) adds the ROI."""
+    name, _, roi = name.partition(":")
+    return LABELS.get(name, name) + (f" ({roi} ROI)" if roi else "")
 
 
 def check_same_folds(runs: dict[str, Predictions]) -> None:

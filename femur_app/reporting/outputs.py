@@ -40,7 +40,8 @@ def write_outputs(run_dir: Path, data: Prepared, predictions: Predictions, resul
     gallery.plot(chosen, run_dir / "gallery.png")
     metrics["gradcam_inside_lesion"] = gallery.summarize(inside)
     metrics["data_facts"] = data_facts_of(config)
-    metrics["otsu_vs_truth"] = roi_agreement.by_class(data.X, data.masks, data.y)
+    metrics["otsu_vs_truth"] = (roi_agreement.by_class(data.X, data.masks, data.y) if config.data.roi == "otsu"
+                                else {})
     signs = synthetic_signs(config)
     metrics["subgroups"] = ([] if signs is None else
                             synthetic_subgroups(labels, probs, signs, predictions.threshold))
@@ -163,11 +164,17 @@ def describe_model(config: Config) -> str:
             f"L2 {m.l2:g} on {', '.join(m.l2_layers)}")
 
 
+ROI_WORDS = {"otsu": "the lesion box + 20 px, masked by Otsu's threshold and the largest region (the paper's)",
+             "box": "the lesion box + 20 px, unmasked (data.roi = box, not the paper's)",
+             "mask": "the lesion box + 20 px, masked by the true lesion mask (data.roi = mask, not the paper's)"}
+
+
 def describe_protocol(config: Config) -> str:
     t, cv = config.train, config.cv
     init_text = f"conv weights N(0, {t.init_std:g}^2)" if t.init == "normal" else "He-normal weights"
     aug = ", ".join(f"{k} {v}" for k, v in config.to_dict()["augment"].items())
-    return (f"{cv.folds}-fold cross-validation stratified by label and grouped by patient; {t.epochs} epochs, "
+    return (f"ROI: {ROI_WORDS[config.data.roi]}; "
+            f"{cv.folds}-fold cross-validation stratified by label and grouped by patient; {t.epochs} epochs, "
             f"batch {t.batch_size}, SGD lr {t.lr:g} momentum {t.momentum:g}"
             f"{' (Nesterov)' if t.nesterov else ''}, {t.schedule} schedule, {init_text}; "
             f"augmentation in the training fold only ({aug}); normalisation statistics from the training fold")

@@ -60,7 +60,7 @@ def load_data(config: Config, run_dir=None) -> Prepared:
                 run_folder.log(run_dir, f"warning: {warning}")
         if cases.skipped:
             description += f" ({len(cases.skipped)} unreadable file(s) skipped, listed in train.log)"
-    return prepare(cases, size=data.input_size, description=description)
+    return prepare(cases, size=data.input_size, description=description, roi=data.roi)
 
 
 def run(config: Config, run_dir, command: str = "", profile: str = "", restart: bool = False) -> RunResult:

@@ -202,7 +202,8 @@ def _run_fold(fold, data, folds, config, run_dir, show_progress):
     checkpoint.save_model(paths["model"], model, architecture=config.model.name,
                           model_kwargs=config.model.builder_kwargs(), input_size=config.data.input_size,
                           normalisation=normalisation, threshold=config.cv.threshold,
-                          extra={**identity, "epochs": epoch, "status": status})
+                          extra={**identity, "epochs": epoch, "status": status,
+                                 "preprocess": {"roi": config.data.roi}})
     result = {"fold": fold, "status": status, "message": message, "epochs_run": epoch,
               "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
               "seconds": float(sum(h["seconds"] for h in history)),

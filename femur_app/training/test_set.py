@@ -69,7 +69,7 @@ def load_test_data(config: Config, run_dir=None) -> Prepared:
     if labels != {0, 1}:
         raise DataError(f"--test-data {source}: holds only {sorted(labels)} labels (expected benign and malignant "
                         "cases, so that sensitivity, specificity and AUC are defined)")
-    return prepare(cases, size=data.input_size, description=description)
+    return prepare(cases, size=data.input_size, description=description, roi=data.roi)
 
 
 def predict_with_fold_models(run_dir, n_folds: int, X: np.ndarray, batch_size: int = 32) -> np.ndarray:
