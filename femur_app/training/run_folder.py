@@ -72,9 +72,12 @@ def log(run_dir, message: str) -> None:
 
 # --- one run per folder -----------------------------------------------------------------------------------------
 def make_folder(run_dir: Path) -> None:
-    """Create the run folder; a file in its place is a UserError."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"{run_dir}: is a file (expected a run folder: a new one, or that of the run to resume)")
+    """Create the run folder; a file in its place (or in place of a folder above it) is a UserError."""
+    for path in (run_dir, *run_dir.parents):
+        if path.exists() and not path.is_dir():
+            expected = ("a run folder: a new one, or that of the run to resume" if path == run_dir
+                        else f"a folder, to hold the run folder {run_dir}")
+            raise UserError(f"{path}: is a file (expected {expected})")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

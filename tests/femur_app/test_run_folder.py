@@ -1,0 +1,265 @@
+"""A run folder belongs to one run (femur_app.training.run_folder), on the real command ``femur_app.train``:
+the lock, the fingerprint checked on resume, states and fold results that know their fold and run, damaged
+models trained again, outputs moved in together, partial files removed, and the checkpoint interval.
+
+Every refusal is exit status 2 with exactly one line on stderr naming the culprit, and no traceback. The runs
+are smoke-sized (femur_app/configs/smoke.toml: 40 cases, 2 folds, 1 epoch, a tiny network), serial (--jobs 1).
+"""
+import csv
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from femur_app import synth
+from femur_app.models import checkpoint
+from femur_app.train import main
+from femur_app.training import cross_validation, fingerprint, run_folder
+
+SMOKE = ["--quick", "--config", "femur_app/configs/smoke.toml", "--jobs", "1", "--set", "cv.bootstrap=50"]
+
+
+def train(out, *extra) -> int:
+    return main([*SMOKE, "--out", str(out), *extra])
+
+
+def predictions(out) -> list[dict]:
+    with open(out / "predictions.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def one_error_line(capsys) -> str:
+    """The one error line on stderr of a refused command; the rest may only be progress bars (tqdm's, which a
+    refusal in the middle of a fold leaves unfinished on the terminal line that the error then starts on)."""
+    err = capsys.readouterr().err
+    errors = re.findall(r"error: [^\r\n\x1b]*", err)
+    rest = [p for p in re.split(r"[\r\n]|\x1b\[A", re.sub(r"error: [^\r\n\x1b]*", "", err)) if p.strip()]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert all("it/s" in p for p in rest), err
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One finished smoke run, copied (never changed) by the tests."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert train(out) == 0
+    return out
+
+
+def copy_of(finished, tmp_path):
+    return shutil.copytree(finished, tmp_path / "run")
+
+
+def interrupted(monkeypatch, out, *extra):
+    """A run killed once its data are loaded and fingerprinted, before any fold finished."""
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(cross_validation, "run_folds", killed)
+        with pytest.raises(KeyboardInterrupt):
+            train(out, *extra)
+
+
+# --- the lock ---------------------------------------------------------------------------------------------------
+HOLD = ("import sys; from femur_app.training import run_folder\n"
+        "with run_folder.lock(sys.argv[1]):\n    print('held', flush=True); sys.stdin.read()")
+
+
+def test_a_second_run_into_a_held_folder_is_refused_naming_the_pid(tmp_path, capsys):
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert train(out, "--set", "train.lr=0.002") == 2
+        line = one_error_line(capsys)
+        assert line == (f"error: {out}: in use by another run (pid {holder.pid}, which holds {out / 'run.lock'}) "
+                        "(expected one run per folder: wait for it to end, or use another --out)")
+        assert not (out / "config.toml").exists()  # the refused run wrote nothing
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_stale_lock_of_a_killed_run_is_taken_over(finished, tmp_path):
+    out = copy_of(finished, tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline() == "held\n"
+    holder.send_signal(signal.SIGKILL)  # killed: the kernel drops its flock, its pid stays in run.lock
+    holder.wait()
+    assert (out / "run.lock").read_text() == f"{holder.pid}\n"
+    assert train(out) == 0
+    assert f"took over run.lock from pid {holder.pid}, which no longer holds it" in (out / "train.log").read_text()
+    assert (out / "run.lock").read_text() == ""  # released at the end
+
+
+# --- the fingerprint --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def folder_data(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data") / "cases"
+    assert synth.main(["--out", str(data), "--n", "40", "--n-malignant", "14"]) == 0
+    return data
+
+
+def test_changed_data_on_resume_is_refused_naming_the_cases(folder_data, tmp_path, monkeypatch, capsys):
+    data = shutil.copytree(folder_data, tmp_path / "data")
+    out = tmp_path / "run"
+    interrupted(monkeypatch, out, "--data", str(data))
+    rows = (data / "labels.csv").read_text().splitlines()
+    header, body = rows[0], rows[1:]
+    label = header.split(",").index("label")
+    flipped = []
+    for i in (0, 1, 2):  # flip three labels
+        cells = body[i].split(",")
+        cells[label] = {"benign": "malignant", "malignant": "benign"}[cells[label]]
+        body[i] = ",".join(cells)
+        flipped.append(cells[0])
+    dropped = [body[-1].split(",")[0], body[-2].split(",")[0]]
+    (data / "labels.csv").write_text("\n".join([header, *body[:-2]]) + "\n")  # drop two rows
+    capsys.readouterr()
+    assert train(out, "--data", str(data)) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {out}: the run's data changed since it started (2 case(s) removed (")
+    case_ids = [path.removesuffix(".png") for path in dropped + flipped]  # a case id is its path without suffix
+    assert all(case in line for case in case_ids) and "3 label(s) changed" in line, line
+    assert line.endswith("(expected the same configuration and data to resume; --restart starts over, "
+                         "or use another --out)")
+    interrupted(monkeypatch, out, "--data", str(data), "--restart")  # --restart: past the check, started over
+    assert "restart: the previous run's checkpoints" in (out / "train.log").read_text()
+
+
+def test_fingerprint_changes_are_named():
+    before = {"version": 1, "config": {"seed": 0}, "cases": [["a", "p1", 0, "x"], ["b", "p2", 1, "y"]], "folds": [1, 2]}
+    assert fingerprint.changes(before, before) == []
+    now = {**before, "cases": [["a", "p1", 0, "z"], ["b", "p9", 1, "y"]]}
+    assert fingerprint.changes(before, now) == ["1 patient id(s) changed (b)", "1 image(s) changed (a)"]
+    assert fingerprint.changes(before, {**before, "folds": [2, 1]}) == [
+        "the fold assignment changed (2 case(s) in another fold: a, b; another scikit-learn version?)"]
+    assert fingerprint.changes(before, {**before, "config": {"seed": 1}}) == ["configuration seed: 0 -> 1"]
+
+
+# --- states and results that know their fold and run -------------------------------------------------------------
+def test_a_state_file_of_another_fold_is_refused(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    real, calls = checkpoint.save_state, []
+
+    def save_then_kill(*args, **kwargs):
+        path = real(*args, **kwargs)
+        calls.append(path.name)
+        raise KeyboardInterrupt  # killed right after fold 1's first state was written
+
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint, "save_state", save_then_kill)
+        with pytest.raises(KeyboardInterrupt):
+            train(out, "--epochs", "2", "--set", "run.checkpoint_minutes=0")
+    assert calls == ["fold_01.state.npz"]
+    states = out / "checkpoints"
+    shutil.copy(states / "fold_01.state.npz", states / "fold_02.state.npz")  # fold 1's state over fold 2's
+    capsys.readouterr()
+    assert train(out, "--epochs", "2", "--set", "run.checkpoint_minutes=0") == 2
+    run = run_folder.run_id(out)
+    assert one_error_line(capsys) == (
+        f"error: {states / 'fold_02.state.npz'}: is the training state of run {run}, fold 1, not of run {run}, "
+        "fold 2 (expected fold 2's own training state; delete the file to train the fold from its start)")
+
+
+def test_an_edited_fold_result_is_refused(finished, tmp_path, capsys):
+    out = copy_of(finished, tmp_path)
+    path = out / "folds" / "fold_01.json"
+    result = json.loads(path.read_text())
+    result["prob_malignant"][0] = 1.0 - result["prob_malignant"][0]  # valid JSON, one number changed
+    path.write_text(json.dumps(result))
+    assert train(out) == 2
+    assert one_error_line(capsys) == (
+        f"error: {path}: its content does not match its checksum, so it was edited or damaged (expected the file "
+        "as this run wrote it; delete it to train fold 1 again)")
+    shutil.copy(out / "folds" / "fold_02.json", path)  # a whole, valid result - of fold 2
+    assert train(out) == 2
+    assert f"error: {path}: is the result of fold 2 of run {run_folder.run_id(out)}, not of fold 1" in \
+        one_error_line(capsys)
+    path.write_text("{garbage")
+    assert train(out) == 2
+    assert one_error_line(capsys).startswith(f"error: {path}: damaged, not the JSON a finished fold writes")
+
+
+# --- one rerun after a kill that left damage behind --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rerun(finished, tmp_path_factory):
+    """A copy of the finished run, damaged as a kill or a mishap leaves it, then run again: a corrupt model of fold
+    1, partial .tmp files of interrupted writes, an unfinished staging folder. Returns (folder, exit status)."""
+    out = shutil.copytree(finished, tmp_path_factory.mktemp("rerun") / "run")
+    model = out / "checkpoints" / "fold_01.npz"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    for partial in (out / ".predictions.csv.x1.tmp", out / "checkpoints" / ".fold_02.state.npz.x2.tmp"):
+        partial.write_bytes(b"half a file")
+    (out / ".staging").mkdir()
+    (out / ".staging" / "predictions.csv").write_text("unfinished")
+    return out, train(out)
+
+
+def test_a_corrupt_model_of_a_finished_fold_is_trained_again(finished, rerun):
+    out, status = rerun
+    assert status == 0
+    log = (out / "train.log").read_text()
+    assert ("fold 1: its model fold_01.npz does not match the SHA-256 its fold recorded (damaged or replaced); "
+            "training fold 1 again") in log
+    assert log.count("fold 1 epoch 1/1") == 2 and log.count("fold 2 epoch 1/1") == 1  # only fold 1 again
+    assert predictions(out) == predictions(finished)  # training is deterministic: the same model comes back
+    again, _ = checkpoint.serialize.load(out / "checkpoints" / "fold_01.npz")
+    first, _ = checkpoint.serialize.load(finished / "checkpoints" / "fold_01.npz")
+    assert again.keys() == first.keys() and all(np.array_equal(again[k], first[k]) for k in first)
+
+
+def test_partial_files_and_an_unfinished_staging_folder_are_removed(rerun):
+    out, _ = rerun
+    log = (out / "train.log").read_text()
+    assert "removed 2 partial file(s) of an interrupted write: .predictions.csv.x1.tmp" in log
+    assert "removed the unfinished outputs of an interrupted session" in log
+    assert not list(out.rglob("*.tmp")) and not (out / ".staging").exists()
+
+
+def test_a_failed_rerun_leaves_the_previous_outputs_whole(finished, tmp_path, monkeypatch):
+    out = copy_of(finished, tmp_path)
+    before = {name: (out / name).read_bytes() for name in json.loads((out / "outputs.json").read_text())}
+    assert {"predictions.csv", "metrics.json", "report.md", "roc.png"} <= set(before)
+    real = cross_validation.write_outputs
+
+    def fails_half_way(staging, data, preds, *args, **kwargs):
+        preds.probs[:] = np.nan  # what a broken rerun would write ...
+        preds.write_csv(staging / "predictions.csv")
+        raise OSError("No space left on device")  # ... before it fails
+
+    monkeypatch.setattr(cross_validation, "write_outputs", fails_half_way)
+    with pytest.raises(OSError):
+        train(out)
+    assert {name: (out / name).read_bytes() for name in before} == before and not (out / ".staging").exists()
+    monkeypatch.setattr(cross_validation, "write_outputs", real)
+
+
+# --- checkpoint cost (issue 12) ----------------------------------------------------------------------------------
+def test_the_state_is_written_after_the_last_epoch_only_and_deleted_with_the_fold(tmp_path, monkeypatch):
+    real, calls = checkpoint.save_state, []
+
+    def counted(path, model, optimizer, rngs, epoch, *args, **kwargs):
+        calls.append((path.name, epoch))
+        return real(path, model, optimizer, rngs, epoch, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save_state", counted)
+    out = tmp_path / "run"
+    assert train(out, "--epochs", "3") == 0  # run.checkpoint_minutes = 10: no fold lasts that long here
+    assert calls == [("fold_01.state.npz", 3), ("fold_02.state.npz", 3)]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["fold_01.npz", "fold_02.npz"]
+
+
+def test_checkpoint_due_counts_minutes(monkeypatch):
+    monkeypatch.setattr(run_folder.time, "monotonic", lambda: 1000.0)
+    assert run_folder.checkpoint_due(1000.0, 0)  # 0: after every epoch
+    assert not run_folder.checkpoint_due(1000.0 - 599.0, 10) and run_folder.checkpoint_due(1000.0 - 600.0, 10)
