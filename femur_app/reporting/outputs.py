@@ -11,7 +11,7 @@ import numpy as np
 
 from femur_app.config import Config
 from femur_app.data.dataset import Prepared
-from femur_app.evaluation import gallery, roi_agreement
+from femur_app.evaluation import counterfactual, gallery, roi_agreement
 from femur_app.data import synthetic
 from femur_app.evaluation.calibration import calibration_slope_intercept, plot_reliability, reliability
 from femur_app.evaluation.data_facts import facts
@@ -46,6 +46,7 @@ def write_outputs(run_dir: Path, data: Prepared, predictions: Predictions, resul
     metrics["subgroups"] = ([] if signs is None else
                             synthetic_subgroups(labels, probs, signs, predictions.threshold))
     metrics["worst_false_negatives"] = write_failures(run_dir, data, predictions, signs)
+    metrics["counterfactual_signs"] = [] if signs is None else counterfactual.sign_tests(run_dir, config, predictions)
     if test is not None:
         metrics["test"] = write_test(run_dir, test, config, predictions)
     write_text_atomic(run_dir / "metrics.json", json.dumps(to_json_safe(metrics), indent=2))

@@ -225,6 +225,7 @@ def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
         *claim.failure_section(metrics),
         *gallery_section(metrics),
         *claim.otsu_section(metrics),
+        *claim.counterfactual_section(metrics),
         "## Consistency check of the paper's reported numbers",
         "",
         "For one confusion matrix, accuracy = w · sensitivity + (1 − w) · specificity, with w the fraction of "

@@ -168,6 +168,23 @@ def failure_section(metrics: dict) -> list[str]:
     return lines + ["", "![Worst false negatives](failures.png)", ""]
 
 
+def counterfactual_section(metrics: dict) -> list[str]:
+    rows = metrics.get("counterfactual_signs") or []
+    if not rows:
+        return []
+    lines = ["### Counterfactual sign tests", "",
+             "Cases drawn again with one sign switched and everything else - anatomy, acquisition, noise - "
+             "identical (`femur_app.evaluation.counterfactual`), predicted by the model of the fold that held them "
+             "out. A model that reads the sign moves P(malignant) the expected way.", "",
+             "| sign | switched | cases | mean change in P(malignant) | expected | cases moving the expected way |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["cases"]:
+            lines.append(f"| {r['sign']} | {r['switch']} | {r['cases']} | {r['mean_change']:+.3f} | {r['expected']} | "
+                         f"{100 * r['toward_expected']:.0f}% |")
+    return lines + [""]
+
+
 def limitations(metrics: dict, run_info: dict) -> list[str]:
     f = metrics["data_facts"]
     config = run_info["config"]

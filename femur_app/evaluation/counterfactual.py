@@ -1,0 +1,77 @@
+"""Counterfactual sign tests on the synthetic set: does the network's P(malignant) follow the imaging signs?
+
+For each sign - cortical breach, sclerotic rim, periosteal reaction, marrow oedema - a few cases are drawn again
+with only that sign switched (``femur_app.data.synthetic.rerender``: the same anatomy, acquisition and noise;
+switching the breach also moves the lesion, which must cross the cortex or fit inside it), preprocessed exactly
+as in training, and predicted by the model of the fold that held the case out, with that fold's normalisation.
+The change is ``P(switched) - P(as drawn)``, where P(as drawn) is the case's out-of-fold prediction.
+
+    switched off: the first ``k`` cases (in case order) that show the sign
+    switched on:  the first ``k`` cases that lack it (periosteal reaction: among cases with a breach, as the
+                  generator draws it only there)
+
+Breach, periosteal reaction and oedema are malignant signs, the rim a benign one, so switching a malignant sign
+on should raise P(malignant) and switching the rim on should lower it. ``toward_expected`` is the share of cases
+that moved that way (a change of exactly 0 counts as not).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from femur_app.data import synthetic
+from femur_app.data.normalise import Normalisation
+from femur_app.data.preprocess import preprocess
+from femur_app.models import checkpoint
+from minicnn.losses import softmax
+
+# sign: (is it present?, changes that switch it off, changes that switch it on, does "on" raise P(malignant)?)
+SIGNS = {
+    "cortical breach": (lambda s: s.breach, {"breach": False, "periosteal": "none"}, {"breach": True}, True),
+    "sclerotic rim": (lambda s: s.rim > 0, {"rim": 0.0}, {"rim": 0.7}, False),
+    "periosteal reaction": (lambda s: s.periosteal != "none", {"periosteal": "none"}, {"periosteal": "lamellated"},
+                            True),
+    "marrow oedema": (lambda s: s.oedema > 0, {"oedema": 0.0}, {"oedema": 0.6}, True),
+}
+
+
+def cases_per_switch(n: int) -> int:
+    """k: 2 for a smoke-sized set, n / 25 up to 20 for larger ones (20 for the paper's 500)."""
+    return min(20, max(2, n // 25))
+
+
+def candidates(signs, sign: str, switch_on: bool) -> list[int]:
+    present = SIGNS[sign][0]
+    if switch_on and sign == "periosteal reaction":
+        return [i for i, s in enumerate(signs) if s.breach and not present(s)]
+    return [i for i, s in enumerate(signs) if bool(present(s)) != switch_on]
+
+
+def sign_tests(run_dir, config, predictions) -> list[dict]:
+    """One row per sign and direction: {"sign", "switch", "cases", "mean_change", "toward_expected", "changes"}."""
+    d = config.data
+    _, signs = synthetic.set_signs(d.n, d.n_malignant, d.synthetic_seed, d.null)
+    k = cases_per_switch(d.n)
+    models = {}
+    rows = []
+    for sign, (_, off, on, raises) in SIGNS.items():
+        for switch_on in (False, True):
+            chosen = candidates(signs, sign, switch_on)[:k]
+            changes = []
+            for i in chosen:
+                fold = int(predictions.folds[i])
+                if fold not in models:
+                    model, meta = checkpoint.load_model(run_dir / "checkpoints" / f"fold_{fold:02d}.npz")
+                    models[fold] = (model, Normalisation.from_dict(meta["normalisation"]))
+                model, normalisation = models[fold]
+                case = synthetic.rerender(d.n, d.n_malignant, d.synthetic_seed, i, d.null, **(on if switch_on else off))
+                roi = preprocess(case.image, case.box, size=d.input_size, roi=d.roi, mask=case.mask).image
+                x = normalisation.apply(roi[None, None]).astype(np.float32)
+                p = float(softmax(model.forward(x, train=False))[0, 1])
+                changes.append(p - float(predictions.probs[i]))
+            expected_sign = 1 if raises == switch_on else -1
+            rows.append({"sign": sign, "switch": "on" if switch_on else "off", "cases": len(changes),
+                         "mean_change": float(np.mean(changes)) if changes else None,
+                         "toward_expected": (float(np.mean([expected_sign * c > 0 for c in changes]))
+                                             if changes else None),
+                         "expected": "up" if expected_sign > 0 else "down", "changes": changes})
+    return rows
