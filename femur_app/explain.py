@@ -2,11 +2,15 @@
 
 For every image it runs the prediction pipeline (``femur_app.evaluation.inference``), computes Grad-CAM at the
 layer the model names (``--layer`` overrides it) for the predicted class (or ``--target``), and writes
-``<out>/<image name>.gradcam.png``: the preprocessed ROI, the heat map over it, and the input-gradient saliency.
-An image that cannot be read is one line on stderr, and the exit status is then 1.
+``<out>/<image path>.gradcam.png``: the preprocessed ROI, the heat map over it, and the input-gradient saliency.
+``<image path>`` is the image's path below the images' common folder (``a/x.png`` and ``b/x.png`` give
+``<out>/a/x.png.gradcam.png`` and ``<out>/b/x.png.gradcam.png``), so no output overwrites another. An image that
+cannot be read is one line on stderr, and the exit status is then 1; a bad checkpoint, option or ``--out`` is one
+line and exit status 2.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +19,7 @@ from femur_app.data.normalise import Normalisation
 from femur_app.errors import ConfigError, DataError
 from femur_app.evaluation.inference import explain, prepare_image
 from femur_app.models import checkpoint
-from femur_app.predict import parse_roi
+from femur_app.predict import add_max_pixels, checked_probability, parse_roi
 from femur_app.reporting.plots import plot_explanation
 
 
@@ -26,32 +30,45 @@ def parser() -> cli.ArgumentParser:
     p.add_argument("--target", choices=["benign", "malignant"], help="class to explain (default: the predicted one)")
     p.add_argument("--roi", type=parse_roi, help="lesion box x0,y0,x1,y1 in pixels, for every image")
     p.add_argument("--out", default="explanations", help="folder for the PNGs (default ./explanations)")
+    add_max_pixels(p)
     p.add_argument("images", nargs="+")
     return p
 
 
+def output_names(images) -> dict[str, Path]:
+    """Each image's output name: its path below the images' common folder, plus ``.gradcam.png``."""
+    resolved = {image: Path(os.path.abspath(image)) for image in images}  # distinct paths stay distinct
+    root = Path(os.path.commonpath([path.parent for path in resolved.values()]))
+    return {image: Path(f"{path.relative_to(root)}.gradcam.png") for image, path in resolved.items()}
+
+
 def execute(args) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file (expected a folder for the heat maps)")
     model, metadata = checkpoint.load_model(args.model)
     layer = args.layer or model.gradcam_layer
     named = [child.name for child in model.layers if child.name]
     if layer not in named:
         raise ConfigError(f"--layer {layer}: no such top-level layer in {metadata['architecture']} "
                           f"(expected one of {named})")
-    names = metadata["class_names"]
-    target = None if args.target is None else names.index(args.target)
+    labels = metadata["class_names"]
+    target = None if args.target is None else labels.index(args.target)
     normalisation = Normalisation.from_dict(metadata["normalisation"])
     failures = 0
+    names = output_names(args.images)
     for image_path in args.images:
         try:
-            x = prepare_image(image_path, metadata, args.roi)
+            x = prepare_image(image_path, metadata, args.roi, args.max_pixels)
         except DataError as error:
             print(f"error: {cli.one_line(error)}", file=sys.stderr)
             failures += 1
             continue
         prob, cls, heat, sal = explain(model, metadata, x, layer, target)
+        checked_probability(prob, args.model, image_path)
         name = Path(image_path).name
-        print(plot_explanation(normalisation.invert(x[0])[0], heat, sal, Path(args.out) / f"{name}.gradcam.png",
-                               f"{name}: P(malignant) = {prob:.3f}, explaining '{names[cls]}' at {layer}"))
+        print(plot_explanation(normalisation.invert(x[0])[0], heat, sal, out / names[image_path],
+                               f"{name}: P(malignant) = {prob:.3f}, explaining '{labels[cls]}' at {layer}"))
     return 1 if failures else 0
 
 

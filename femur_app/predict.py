@@ -5,14 +5,19 @@ one JSON line per image goes to stdout::
 
     {"path": "...", "prob_malignant": 0.83, "label": "malignant", "threshold": 0.5}
 
-An unreadable or invalid input gets one line on stderr (``error: PATH: problem``, no traceback); the other
-images are still predicted, and the exit status is 1 if any input failed (2 for a bad checkpoint or option).
-The checkpoint is a pickle-free ``.npz``: loading it never runs code from the file.
+An unreadable or invalid input (more pixels than ``--max-pixels``, non-finite or constant pixels, ...) gets one
+line on stderr (``error: PATH: problem``, no traceback); the other images are still predicted, and the exit
+status is 1 if any input failed. A bad checkpoint or option is one line and exit status 2: the checkpoint is a
+pickle-free ``.npz`` (loading it never runs code from the file) whose metadata are checked against sane bounds
+before a network is built, and whose weights must be finite (``femur_app.models.checkpoint.load_model``). A
+probability is always a finite number in [0, 1] and every line valid JSON; a model that computes anything else
+is refused, naming the checkpoint.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from femur_app import cli
@@ -36,8 +41,22 @@ def parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m femur_app.predict", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="a model checkpoint (.npz) written by femur_app.train")
     p.add_argument("--roi", type=parse_roi, help="lesion box x0,y0,x1,y1 in pixels, for every image")
+    add_max_pixels(p)
     p.add_argument("images", nargs="+", help="PNG/JPEG/TIFF or DICOM files")
     return p
+
+
+def add_max_pixels(p) -> None:
+    p.add_argument("--max-pixels", type=int, help="refuse images of more pixels before decoding them "
+                                                  "(default 5120 x 5120; femur_app.data.limits)")
+
+
+def checked_probability(prob: float, model_path, image_path) -> float:
+    """``prob`` if it is a probability; DataError naming the checkpoint otherwise (it is the model's fault)."""
+    if not (math.isfinite(prob) and 0.0 <= prob <= 1.0):
+        raise DataError(f"{model_path}: computes P(malignant) = {prob} for {image_path} (expected a finite "
+                        "probability; the checkpoint's weights or statistics are broken)")
+    return prob
 
 
 def execute(args) -> int:
@@ -45,12 +64,13 @@ def execute(args) -> int:
     failures = 0
     for path in args.images:
         try:
-            record = predict_one(model, metadata, prepare_image(path, metadata, args.roi))
+            record = predict_one(model, metadata, prepare_image(path, metadata, args.roi, args.max_pixels))
         except DataError as error:
             print(f"error: {cli.one_line(error)}", file=sys.stderr)
             failures += 1
             continue
-        print(json.dumps({"path": str(path), **record}), flush=True)
+        checked_probability(record["prob_malignant"], args.model, path)
+        print(json.dumps({"path": str(path), **record}, allow_nan=False), flush=True)
     return 1 if failures else 0
 
 

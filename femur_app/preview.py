@@ -1,6 +1,7 @@
 """``python -m femur_app.preview``: figures to look at the data before training (``femur_app.reporting.data_figures``).
 
     python -m femur_app.preview [--data DIR | synthetic] [--out preview] [--n 24] [--seed 0]
+                                [--max-pixels N] [--allow-outside]
 
 Writes ``examples.png``, ``preprocessing.png`` and ``augmentation.png`` to ``--out``.
 """
@@ -10,7 +11,8 @@ import sys
 from pathlib import Path
 
 from femur_app import cli
-from femur_app.data import load_dataset
+from femur_app.data import load_dataset, load_folder
+from femur_app.errors import UserError
 from femur_app.reporting.data_figures import write_previews
 
 
@@ -20,11 +22,23 @@ def parser() -> cli.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("preview"), help="output folder (default: preview)")
     p.add_argument("--n", type=int, default=24, help="synthetic cases to draw (default 24)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-pixels", type=int, help="refuse images of more pixels before decoding them "
+                                                  "(default 5120 x 5120; femur_app.data.limits)")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="let labels.csv name files outside the --data folder (absolute paths, ..)")
     return p
 
 
 def execute(args) -> int:
-    cases = load_dataset(args.data, n=args.n, n_malignant=round(args.n * 165 / 500), seed=args.seed)
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out}: is a file (expected a folder for the figures)")
+    if args.data == "synthetic":
+        n_malignant = round(args.n * 165 / 500)
+        if not 0 < n_malignant < args.n:
+            raise UserError(f"--n {args.n}: too few cases for both classes (expected at least 2)")
+        cases = load_dataset(args.data, n=args.n, n_malignant=n_malignant, seed=args.seed)
+    else:
+        cases = load_folder(args.data, allow_outside=args.allow_outside, max_pixels=args.max_pixels)
     written = write_previews(cases, args.out, seed=args.seed)
     print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0

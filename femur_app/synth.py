@@ -27,9 +27,14 @@ def parser() -> cli.ArgumentParser:
 
 
 def execute(args) -> int:
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out}: is a file (expected a folder to write the data set into)")
+    n_malignant = args.n_malignant if args.n_malignant is not None else round(args.n * 165 / 500)
+    if args.n < 2 or not 0 < n_malignant < args.n:
+        raise UserError(f"--n {args.n} --n-malignant {n_malignant}: not a data set with both classes (expected "
+                        "n >= 2 and 0 < n_malignant < n)")
     if (args.out / "labels.csv").exists() and not args.force:
         raise UserError(f"{args.out / 'labels.csv'}: exists; use --force to overwrite it (expected a new folder)")
-    n_malignant = args.n_malignant if args.n_malignant is not None else round(args.n * 165 / 500)
     cases = generate(args.n, n_malignant, args.seed, n_jobs=-1)
     table = write_folder(cases, args.out)
     print(f"wrote {len(cases)} cases ({n_malignant} malignant) to {table.parent}")
