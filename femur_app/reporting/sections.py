@@ -20,8 +20,8 @@ def intended_use(metrics: dict) -> list[str]:
     modality = metrics["data_facts"]["modality"]
     return ["## Intended use and target population", "",
             "A research reproduction, not a clinical tool: it estimates how well the paper's method (AlexNet-BN on "
-            "a lesion ROI) separates malignant from benign primary bone tumours of the femur on a single image "
-            f"({modality}), given a box around the lesion. Target population of the paper: patients with a "
+            f"a lesion ROI) separates malignant from benign bone tumours on a single image ({modality}), given a "
+            "box around the lesion. Target population of the paper: patients with a "
             "histologically confirmed benign or malignant femoral bone tumour (no normal bone, no metastases, no "
             "other diagnoses). No result here supports a decision about a patient.", ""]
 
@@ -82,10 +82,13 @@ def partitions_section(metrics: dict, run_info: dict) -> list[str]:
 
 def selection_section(run_info: dict) -> list[str]:
     config, profile = run_info["config"], run_info["profile"]
-    if profile == "quick":
+    if profile not in ("quick", "paper"):
+        text = (f"A configuration of its own (profile {profile!r}, see config.toml); how its settings were chosen "
+                "is not recorded by the run - state it when reporting the result.")
+    elif profile == "quick":
         text = ("The quick profile (`femur_app/configs/quick.toml`: input size, width, lr 0.005, cosine schedule, "
                 "He initialisation) was chosen by comparing pooled and per-fold AUCs on synthetic_seed 0 with the "
-                "seed 0 split - the very set and folds the default run reports. That is a known weakness: the "
+                "seed 0 split - the very set and folds the default run reports - on the first generator (v1). That is a known weakness: the "
                 "cross-validated figures of a quick run on synthetic_seed 0 are optimistically biased by the "
                 "selection. Re-selecting on synthetic_seed 1 (or by nested CV) is open work; an independent test "
                 "set (`--test-data synthetic:1`) gives an unbiased figure meanwhile.")
@@ -105,9 +108,15 @@ def ceiling_line(metrics: dict) -> list[str]:
     ceiling = metrics["data_facts"]["ceiling_auc"]
     if ceiling is None:
         return []
-    auc = metrics["pooled"]["auc"]["value"]
+    auc, (low, _) = metrics["pooled"]["auc"]["value"], metrics["pooled"]["auc"]["ci95"]
+    if auc <= ceiling:
+        verdict = "below it"
+    elif low > ceiling:
+        verdict = "above it, beyond its own 95% interval: look for leakage"
+    else:
+        verdict = "above it, but the ceiling lies inside its 95% interval (sampling, not evidence of leakage)"
     return [f"The data's ceiling AUC (Bayes-optimal reader of this set): **{ceiling:.3f}**; this run's pooled AUC "
-            f"{fmt_metric('auc', auc)} is {'above it: check for leakage' if auc > ceiling else 'below it'}.", ""]
+            f"{fmt_metric('auc', auc)} is {verdict}.", ""]
 
 
 def test_section(metrics: dict) -> list[str]:
