@@ -1,9 +1,20 @@
 """Regenerate every figure under docs/figures/ with one command:
 
-    python docs/make_figures.py            # all figures (a few minutes on 2 CPU cores)
-    python docs/make_figures.py im2col     # only the named ones: im2col, batchnorm
+    python docs/make_figures.py            # im2col, bn_graph, bn_worked, dynamics, batch_size (measured: 507 s
+                                           # and 900 s on 2 CPU cores shared with other work)
+    python docs/make_figures.py im2col     # only the named ones; "batchnorm" (longer) is made only when named
 
-Figures and what they show (every random choice comes from a fixed seed, so a rerun draws the same picture):
+Figures and what they show (every random choice comes from a fixed seed, so a rerun with the same engine draws the
+same picture; a change in the engine's rounding, such as a new convolution algorithm, grows through training, so
+docs/bn_dynamics.md asserts ranges where it can):
+
+- ``bn_graph.png``, ``bn_worked_example.png`` (docs/bn_dynamics.md): BN's graph with its three paths; one channel
+  of M = 4 numbers forward and backward, computed by ``minicnn.plain``.
+- ``bn_layer_dynamics.png``, ``bn_dynamics_curves.png``, ``bn_eval_modes.png`` (``DYNAMICS``): AlexNet, AlexNet-BN
+  and AlexNet with He-normal weights, three seeds, reduced (width 0.125, 40 x 40): per layer and epoch the conv
+  output and ReLU input statistics, active ReLUs, gradient norms and update-to-weight ratios; learning curves;
+  AlexNet-BN's held-out accuracy with running, recomputed population and batch statistics.
+- ``bn_batch_size.png``: AlexNet-BN and AlexNet-He at batch 2, 4, 8 and 32.
 
 - ``im2col.png`` (chapter 3): ``im2col`` on a 5 x 5 image with a 3 x 3 kernel and stride 2, and ``col2im`` of a
   matrix of ones - the adjoint counting how many windows cover each pixel.
