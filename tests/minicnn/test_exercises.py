@@ -146,3 +146,10 @@ def test_an_exception_is_reported_at_the_learner_s_line(tmp_path):
     failed = [r for r in exercises.check_file("softmax_ce", mine) if not r.passed]
     assert failed and f"at {mine}:5 (return np.pad(logits, 'bad'), None)" in failed[0].message
     assert failed[0].message.startswith("softmax_cross_entropy raised TypeError")
+
+
+def test_the_biased_variance_in_the_running_update_is_recognised(tmp_path):
+    failed = broken_copy(tmp_path, "bn_running", "var_unbiased = x.var(axis=axes) * M / (M - 1)",
+                         "var_unbiased = x.var(axis=axes)")
+    assert [r.check.split(",")[0] for r in failed] == ["update_running_statistics"] * 2
+    assert all(r.message.startswith("running_var is wrong") and "uses the unbiased one" in r.message for r in failed)
