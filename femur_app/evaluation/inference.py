@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from femur_app.data.loaders import read_image
+from femur_app.data.loaders import check_signal, read_image
 from femur_app.data.normalise import Normalisation
 from femur_app.data.preprocess import preprocess
 from femur_app.errors import DataError
@@ -17,9 +17,11 @@ from femur_app.evaluation.gradcam import grad_cam, saliency
 from minicnn.losses import softmax
 
 
-def prepare_image(path, metadata: dict, roi=None) -> np.ndarray:
-    """Read and preprocess one image file into a standardised (1, C, S, S) float32 batch."""
-    pixels, _ = read_image(path)
+def prepare_image(path, metadata: dict, roi=None, max_pixels: int | None = None) -> np.ndarray:
+    """Read and preprocess one image file into a standardised (1, C, S, S) float32 batch; DataError for a file of
+    more than ``max_pixels`` pixels (None: the default cap), with non-finite pixels, or a constant image."""
+    pixels, _ = read_image(path, max_pixels)
+    check_signal(pixels, path)
     try:
         roi_image = preprocess(pixels, box=roi, size=metadata["input_size"], **metadata.get("preprocess", {})).image
     except ValueError as error:
