@@ -12,6 +12,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from femur_app.models import checkpoint
 from femur_app.train import main
 from femur_app.training import cross_validation, fingerprint, run_folder
 
+ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ["--quick", "--config", "femur_app/configs/smoke.toml", "--jobs", "1", "--set", "cv.bootstrap=50"]
 
 
@@ -72,20 +75,27 @@ HOLD = ("import sys; from femur_app.training import run_folder\n"
         "with run_folder.lock(sys.argv[1]):\n    print('held', flush=True); sys.stdin.read()")
 
 
-def test_a_second_run_into_a_held_folder_is_refused_naming_the_pid(tmp_path, capsys):
+def test_a_second_run_into_a_folder_in_use_is_refused_naming_the_pid(tmp_path, capsys):
+    """The issue's case: two runs with different learning rates into one folder at the same time."""
     out = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    first = subprocess.Popen([sys.executable, "-m", "femur_app.train", *SMOKE, "--out", str(out),
+                              "--set", "train.lr=0.001"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert holder.stdout.readline() == "held\n"
+        deadline = time.monotonic() + 120
+        while not ((out / "run.lock").exists() and (out / "run.lock").read_text() == f"{first.pid}\n"):
+            assert first.poll() is None and time.monotonic() < deadline, "the first run never took the lock"
+            time.sleep(0.02)
         assert train(out, "--set", "train.lr=0.002") == 2
-        line = one_error_line(capsys)
-        assert line == (f"error: {out}: in use by another run (pid {holder.pid}, which holds {out / 'run.lock'}) "
-                        "(expected one run per folder: wait for it to end, or use another --out)")
-        assert not (out / "config.toml").exists()  # the refused run wrote nothing
+        assert one_error_line(capsys) == (
+            f"error: {out}: in use by another run (pid {first.pid}, which holds {out / 'run.lock'}) "
+            "(expected one run per folder: wait for it to end, or use another --out)")
+        _, err = first.communicate(timeout=300)  # reads the pipes, so the first run never blocks on them
+        assert first.returncode == 0, err
     finally:
-        holder.kill()
-        holder.wait()
+        first.kill()
+        first.wait()
+    assert "lr = 0.001" in (out / "config.toml").read_text()
+    assert (out / "train.log").read_text().count("start: ") == 1  # the second run wrote nothing
 
 
 def test_a_stale_lock_of_a_killed_run_is_taken_over(finished, tmp_path):
