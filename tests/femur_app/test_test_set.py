@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 from btxrd_miniature import jpeg_bytes, radiograph, write_table
 from femur_app.config import ConfigError, resolve_options
 from femur_app.data.btxrd import COLUMNS, import_btxrd
+from femur_app.data.synthetic import ceiling_auc
 from femur_app.models import checkpoint
 from femur_app.train import main
 from femur_app.training.test_set import load_test_data
@@ -63,11 +64,20 @@ def test_synthetic_test_set_is_the_fold_models_mean(synthetic_run):
     labels = [int(r["label"]) for r in rows]
     assert test["pooled"]["auc"]["value"] == pytest.approx(roc_auc_score(labels, got))
     assert test["cases"] == 40 and test["shared_patients"] == []
+    assert test["facts"]["ceiling_auc"] == pytest.approx(ceiling_auc(40, 14, 3))
     assert test["facts"]["ceiling_auc"] > test["pooled"]["auc"]["value"]
     report = (out / "report.md").read_text()
     assert "## Test set" in report and "mean P(malignant) of the 2 fold models" in report
     assert "disjoint from the training set by construction" in report and "(roc_test.png)" in report
     assert (out / "roc_test.png").stat().st_size > 5000
+
+
+def test_small_run_stays_below_the_ceiling(synthetic_run):
+    metrics = json.loads((synthetic_run / "metrics.json").read_text())
+    ceiling = ceiling_auc(40, 14, 0)
+    assert metrics["data_facts"]["ceiling_auc"] == pytest.approx(ceiling)
+    assert metrics["pooled"]["auc"]["value"] < ceiling
+    assert f"**{ceiling:.3f}**" in (synthetic_run / "report.md").read_text()
 
 
 @pytest.mark.parametrize("value, message", [
