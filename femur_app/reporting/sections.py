@@ -32,6 +32,12 @@ def data_section(metrics: dict, run_info: dict) -> list[str]:
              f"- **Source**: {run_info['data']}; {f['dataset']}.",
              f"- **Modality**: {f['modality']}.",
              f"- **Patients**: {f['patients']}.",
+             "- **Sample size**: " + (
+                 "set by the configuration (data.n, data.n_malignant; the paper's 500 cases, 165 malignant, by "
+                 "default), not by a power calculation."
+                 if f["ceiling_auc"] is not None else
+                 "every usable case of the folder; no power calculation. With few malignant cases the intervals "
+                 "below are wide - read them, not the point values."),
              "- **Reference standard**: " + (
                  "the generator's label: each phantom is drawn from the benign or the malignant laws "
                  "(`femur_app.data.synthetic`), so the label is exact by construction."
