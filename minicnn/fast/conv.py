@@ -15,6 +15,9 @@ The maths is the plain tier's; what changes is how the products are laid out and
   of asking the kernel for fresh zeroed pages every time.
 * The cache keeps the padded input, not cols (KH*KW times larger); backward rebuilds cols block by block.
 * ``need_dx=False`` skips dcols and col2im: nobody needs the gradient with respect to the input image.
+* Stride-1 square kernels up to 5x5 (AlexNet's conv2-conv5) go through Winograd's F(m x m, r x r) instead
+  (``minicnn/fast/winograd.py``): 2.6x fewer multiplications on these shapes, the same result to a few float32
+  roundings. ``USE_WINOGRAD = False`` turns it off; ``choose_tile`` keeps im2col where it would not gain 1.5x.
 
 On the GPU, ``im2col`` and ``col2im`` are the hand-written kernels of ``minicnn/kernels/conv.py``; the GEMMs go
 to cuBLAS.
@@ -28,6 +31,10 @@ import numpy as np
 from minicnn import kernels
 from minicnn._geometry import conv2d_geometry, pad2d, unpad2d, windows
 from minicnn.backend import get_array_module
+from minicnn.fast.threads import even_blocks, get_threads, run_blocks
+from minicnn.fast.winograd import choose_tile, extra_padding, winograd_backward, winograd_forward
+
+USE_WINOGRAD = False  # stride-1 square kernels up to 5x5 on the CPU go through minicnn/fast/winograd.py
 
 
 def im2col(x_pad, KH, KW, SH, SW, H_out, W_out):
@@ -72,8 +79,9 @@ def sample_blocks(N, rows_per_sample, row_bytes, rows=4096, max_bytes=32 << 20):
     return [slice(start, start + step) for start in range(0, N, step)]
 
 
-def _blocks_of(x_pad, w, H_out, W_out):
-    return sample_blocks(x_pad.shape[0], H_out * W_out, w[0].size * x_pad.dtype.itemsize)
+def _blocks_of(x_pad, w, H_out, W_out, threads):
+    step = sample_blocks(x_pad.shape[0], H_out * W_out, w[0].size * x_pad.dtype.itemsize)[0].stop
+    return even_blocks(x_pad.shape[0], step, threads)
 
 
 @dataclass
@@ -83,10 +91,13 @@ class FastConvCache:
     has_bias: bool
     stride: tuple  # (SH, SW)
     padding: tuple  # ((top, bottom), (left, right))
+    tile: int = 0  # Winograd's output tile m, or 0 for im2col
+    extra: tuple = (0, 0)  # Winograd's zero rows and columns below and right of the padding, in x_pad
 
     @property
-    def x_pad_shape(self):  # as in the plain tier's ConvCache
-        return self.x_pad.shape
+    def x_pad_shape(self):  # as in the plain tier's ConvCache: the convolution's own padding only
+        N, C, Hp, Wp = self.x_pad.shape
+        return N, C, Hp - self.extra[0], Wp - self.extra[1]
 
 
 def conv2d_forward(x, w, b, stride, padding):
@@ -94,16 +105,29 @@ def conv2d_forward(x, w, b, stride, padding):
     (SH, SW), padding, H_out, W_out = conv2d_geometry(x, w, stride, padding, "conv2d_forward")
     N, F, (KH, KW) = x.shape[0], w.shape[0], w.shape[2:]
     xp = get_array_module(x)
+    tile = choose_tile(KH, H_out, W_out) if USE_WINOGRAD and xp is np and KH == KW and SH == SW == 1 else 0
+    if tile:
+        extra = extra_padding(tile, H_out, W_out)
+        (top, bottom), (left, right) = padding
+        x_ext = pad2d(x, ((top, bottom + extra[0]), (left, right + extra[1])))
+        y = winograd_forward(x_ext, w, tile, H_out, W_out)
+        if b is not None:
+            y += b.reshape(-1, 1, 1)
+        return y, FastConvCache(x_ext, w, b is not None, (SH, SW), padding, tile, extra)
     x_pad = pad2d(x, padding)
     weight_rows = w.reshape(F, -1)  # (F, C*KH*KW)
     y = xp.empty((N, F, H_out, W_out), dtype=x.dtype)
-    for block in _blocks_of(x_pad, w, H_out, W_out):
+
+    def forward_block(block):
         cols = im2col(x_pad[block], KH, KW, SH, SW, H_out, W_out)
         y_t = weight_rows @ cols.T  # Y.T of this block (F, n*H_out*W_out)
         del cols  # before the next block's cols is made
         if b is not None:
             y_t += b[:, None]
         y[block] = y_t.reshape(F, -1, H_out, W_out).transpose(1, 0, 2, 3)
+
+    threads = get_threads() if xp is np else 1
+    run_blocks(forward_block, _blocks_of(x_pad, w, H_out, W_out, threads), threads)
     return y, FastConvCache(x_pad, w, b is not None, (SH, SW), padding)
 
 
@@ -114,21 +138,34 @@ def conv2d_backward(dy, cache, *, need_dx=True, dw_out=None):
     N, F, (KH, KW), (H_out, W_out) = x_pad.shape[0], w.shape[0], w.shape[2:], dy.shape[2:]
     weight_rows = w.reshape(F, -1)
     dw = xp.empty_like(w) if dw_out is None else dw_out
-    dw[...] = 0
-    dw_rows = dw.reshape(F, -1)  # a view
-    db = xp.zeros(F, dtype=dy.dtype)
+    if cache.tile:
+        dx_ext, dw = winograd_backward(dy, x_pad, w, cache.tile, dw, need_dx)
+        (top, bottom), (left, right) = cache.padding
+        crop = ((top, bottom + cache.extra[0]), (left, right + cache.extra[1]))
+        db = dy.sum(axis=(0, 2, 3)) if cache.has_bias else None
+        return (None if dx_ext is None else unpad2d(dx_ext, crop)), dw, db
     (top, bottom), (left, right) = cache.padding
     dx = xp.empty((N, w.shape[1], x_pad.shape[2] - top - bottom, x_pad.shape[3] - left - right),
                   dtype=dy.dtype) if need_dx else None
-    for block in _blocks_of(x_pad, w, H_out, W_out):
+
+    def backward_block(block):  # this block's share of dw and db; its own rows of dx
         dy_t = xp.ascontiguousarray(dy[block].transpose(1, 0, 2, 3)).reshape(F, -1)  # dY.T (F, n*H_out*W_out)
         cols = im2col(x_pad[block], KH, KW, SH, SW, H_out, W_out)
-        dw_rows += dy_t @ cols
+        dw_block = dy_t @ cols
         del cols  # before dcols, which is as large
-        db += dy_t.sum(axis=1)
         if dx is not None:
             dcols = (weight_rows.T @ dy_t).T  # (n*H_out*W_out, C*KH*KW), column-major
             dx_pad = col2im(dcols, x_pad[block].shape, KH, KW, SH, SW, H_out, W_out)
             del dcols
             dx[block] = unpad2d(dx_pad, cache.padding)
+        return dw_block, dy_t.sum(axis=1)
+
+    threads = get_threads() if xp is np else 1
+    shares = run_blocks(backward_block, _blocks_of(x_pad, w, H_out, W_out, threads), threads)
+    dw_rows = dw.reshape(F, -1)  # a view
+    dw_rows[...] = shares[0][0]
+    db = shares[0][1]
+    for dw_block, db_block in shares[1:]:
+        dw_rows += dw_block
+        db += db_block
     return dx, dw, db if cache.has_bias else None
