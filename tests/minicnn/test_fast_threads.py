@@ -96,3 +96,23 @@ def test_even_blocks_cover_the_batch_in_near_equal_parts(N, step, n_threads):
     assert max(sizes) <= max(step, 1) and max(sizes) - min(sizes) <= max(sizes) // 2 + 1
     if N >= n_threads:
         assert len(blocks) >= n_threads
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_on_threads_equals_plain(thread_count, n_threads, bias):
+    thread_count(n_threads)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 1031)).astype(np.float32)
+    w = rng.standard_normal((1021, 1031)).astype(np.float32)  # above MIN_SHARED: the output features are shared
+    assert w.size >= fast.linear.MIN_SHARED
+    b = rng.standard_normal(1021).astype(np.float32) if bias else None
+    (y_p, cache_p), (y_f, cache_f) = plain.linear_forward(x, w, b), fast.linear_forward(x, w, b)
+    same(y_p, y_f, np.float32)
+    dy = rng.standard_normal(y_p.shape).astype(np.float32)
+    for grad_p, grad_f in zip(plain.linear_backward(dy, cache_p), fast.linear_backward(dy, cache_f)):
+        same(grad_p, grad_f, np.float32)
+    dw_out = np.full_like(w, np.nan)
+    dx, dw, _ = fast.linear_backward(dy, cache_f, need_dx=False, dw_out=dw_out)
+    assert dx is None and dw is dw_out
+    same(plain.linear_backward(dy, cache_p)[1], dw, np.float32)
