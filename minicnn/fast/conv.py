@@ -15,9 +15,12 @@ The maths is the plain tier's; what changes is how the products are laid out and
   of asking the kernel for fresh zeroed pages every time.
 * The cache keeps the padded input, not cols (KH*KW times larger); backward rebuilds cols block by block.
 * ``need_dx=False`` skips dcols and col2im: nobody needs the gradient with respect to the input image.
-* Stride-1 square kernels up to 5x5 (AlexNet's conv2-conv5) go through Winograd's F(m x m, r x r) instead
-  (``minicnn/fast/winograd.py``): 2.6x fewer multiplications on these shapes, the same result to a few float32
-  roundings. ``USE_WINOGRAD = False`` turns it off; ``choose_tile`` keeps im2col where it would not gain 1.5x.
+* Stride-1 5x5 kernels (AlexNet's conv2) go through Winograd's F(2x2, 5x5) instead (``minicnn/fast/winograd.py``):
+  2.6x fewer multiplications, 0.8-0.9x of the time, the same result to a few float32 roundings.
+  ``USE_WINOGRAD = False`` turns it off; ``choose_tile`` says which shapes use it.
+* On the CPU the blocks of samples are shared among the fast tier's threads (``minicnn/fast/threads.py``), each
+  running its own single-threaded GEMMs; each block writes its own samples of y and dx and returns its share of
+  dw and db, which are added up at the end.
 
 On the GPU, ``im2col`` and ``col2im`` are the hand-written kernels of ``minicnn/kernels/conv.py``; the GEMMs go
 to cuBLAS.
@@ -34,7 +37,7 @@ from minicnn.backend import get_array_module
 from minicnn.fast.threads import even_blocks, get_threads, run_blocks
 from minicnn.fast.winograd import choose_tile, extra_padding, winograd_backward, winograd_forward
 
-USE_WINOGRAD = False  # stride-1 square kernels up to 5x5 on the CPU go through minicnn/fast/winograd.py
+USE_WINOGRAD = True  # stride-1 5x5 kernels on the CPU go through minicnn/fast/winograd.py
 
 
 def im2col(x_pad, KH, KW, SH, SW, H_out, W_out):

@@ -13,8 +13,10 @@ a = m + r - 1 numbers as
 
 and summed over input channels the element-wise products become a^2 GEMMs, one per tile position (alpha, beta):
 M[ab] = U[ab] @ V[ab] with U[ab] (F, C) the transformed filters and V[ab] (C, tiles) the transformed input tiles.
-For AlexNet's 3x3 layers on 13x13 maps (F(4x4, 3x3): 36 products for 16 outputs, the map padded to 16x16) that is
-2.6x fewer multiplications than im2col's 9 per output; for conv2's 5x5 on 27x27 (F(2x2, 5x5), 28x28) 2.6x.
+For conv2's 5x5 on 27x27 maps (F(2x2, 5x5): 36 products for 4 outputs, the map padded to 28x28) that is 2.6x
+fewer multiplications than im2col's 25 per output; the transforms, the a^2 smaller GEMMs and the scatter of the
+backward take back most of it: measured 0.8-0.9x of the im2col path's time for conv2 forward + backward, and
+0.95-1.15x (no gain) for the 3x3 layers with F(4x4, 3x3) or F(2x2, 3x3), so only 5x5 kernels use it (``KERNELS``).
 
 The matrices (Toom-Cook, ``winograd_matrices``): the a - 1 interpolation points 0, 1, -1, 2, -2 and the point at
 infinity. A^T[i, j] = p_j^i, G[j, k] = p_j^k / prod_{l != j} (p_j - p_l), with the infinity column of A^T and row
@@ -34,13 +36,16 @@ from __future__ import annotations
 from fractions import Fraction
 from functools import lru_cache
 from math import prod
+import threading
 
 import numpy as np
 
 from minicnn._geometry import windows
+from minicnn.fast.threads import even_blocks, run_blocks
 
 POINTS = (0, 1, -1, 2, -2)  # the finite interpolation points; with infinity, tiles up to a = 6
 MAX_TILE = len(POINTS) + 1
+KERNELS = (5,)  # kernel sizes that measured faster than im2col: 5x5 (conv2, 0.8-0.9x); 3x3 measured 0.95-1.15x
 
 
 @lru_cache(maxsize=None)
@@ -71,7 +76,9 @@ def winograd_matrices(m, r):
 
 def choose_tile(r, H_out, W_out):
     """The output tile m of F(m, r) with the fewest multiplications per image, a^2 * ceil(H/m) * ceil(W/m), or 0
-    when none beats im2col's r^2 * H * W by at least 1.5x (then the caller uses im2col)."""
+    (the caller uses im2col) when none beats im2col's r^2 * H * W by at least 1.5x or r is not in ``KERNELS``."""
+    if r not in KERNELS:
+        return 0
     best, best_cost = 0, r * r * H_out * W_out / 1.5
     for m in range(2, MAX_TILE - r + 2):
         cost = (m + r - 1) ** 2 * -(-H_out // m) * -(-W_out // m)
@@ -113,14 +120,18 @@ def _input_tiles(x_ext, m, r, tiles, V):
 
 
 class _Workspace:
-    """Scratch arrays for one call, reused by every block of samples: one allocation each instead of one per block
-    (fresh pages cost a page fault each, which on some machines costs more than the arithmetic)."""
+    """Scratch arrays for one call, one set per thread, reused by each block of samples that thread takes: one
+    allocation each instead of one per block (fresh pages cost a page fault each)."""
 
     def __init__(self, dtype, **sizes):
-        self._flat = {name: np.empty(size, dtype=dtype) for name, size in sizes.items()}
+        self._dtype, self._sizes, self._local = dtype, sizes, threading.local()
 
     def get(self, name, *shape):
-        return self._flat[name][: int(np.prod(shape))].reshape(shape)
+        flat = getattr(self._local, name, None)
+        if flat is None:
+            flat = np.empty(self._sizes[name], dtype=self._dtype)
+            setattr(self._local, name, flat)
+        return flat[: int(np.prod(shape))].reshape(shape)
 
 
 def sample_step(n, a, channels, tiles_per_sample, itemsize, max_bytes=16 << 20):
@@ -140,14 +151,15 @@ def winograd_forward(x_ext, w, m, H_out, W_out):
     step = sample_step(N, a, max(C, F), TY * TX, x_ext.dtype.itemsize)
     T = step * TY * TX
     work = _Workspace(x_ext.dtype, tiles=a * a * C * T, V=a * a * C * T, M=a * a * F * T, Y=m * m * F * T)
-    for start in range(0, N, step):
-        block = slice(start, start + step)
+    def forward_block(block):
         n = len(x_ext[block])
         T = n * TY * TX
         V = _input_tiles(x_ext[block], m, r, work.get("tiles", a * a, C, T), work.get("V", a * a, C, T))
         M = np.matmul(U, V, out=work.get("M", a * a, F, T))  # the a^2 GEMMs
         Y = np.matmul(AA, M.reshape(a * a, -1), out=work.get("Y", m * m, F * T)).reshape(m, m, F, n, TY, TX)
         y[block] = Y.transpose(3, 2, 4, 0, 5, 1).reshape(n, F, TY * m, TX * m)[:, :, :H_out, :W_out]
+
+    run_blocks(forward_block, even_blocks(N, step))
     return y
 
 
@@ -159,13 +171,11 @@ def winograd_backward(dy, x_ext, w, m, dw, need_dx):
     TY, TX = (x_ext.shape[2] - r + 1) // m, (x_ext.shape[3] - r + 1) // m
     AA, GG, BB = _kron_matrices(m, r, dy.dtype)
     U_t = transform_filters(w, m).transpose(0, 2, 1) if need_dx else None  # (a^2, C, F)
-    dU, dU_block = np.zeros((a * a, F, C), dtype=dy.dtype), np.empty((a * a, F, C), dtype=dy.dtype)
     dx_ext = np.zeros(x_ext.shape, dtype=dy.dtype) if need_dx else None
     step = sample_step(N, a, max(C, F), TY * TX, dy.dtype.itemsize)
     T = step * TY * TX
     work = _Workspace(dy.dtype, dY=m * m * F * T, dM=a * a * F * T, tiles=a * a * C * T, V=a * a * C * T)
-    for start in range(0, N, step):
-        block = slice(start, start + step)
+    def backward_block(block):  # this block's share of dU; its own samples of dx_ext
         n = len(dy[block])
         T = n * TY * TX
         dY = work.get("dY", m, m, F, n, TY, TX)  # dY[i, j, f, (n, ty, tx)] = dy[n, f, ty*m + i, tx*m + j], 0 outside
@@ -177,7 +187,7 @@ def winograd_backward(dy, x_ext, w, m, dw, need_dx):
         dM = np.matmul(AA.T, dY.reshape(m * m, -1), out=work.get("dM", a * a, F * T)).reshape(a * a, F, T)
         tiles, V = work.get("tiles", a * a, C, T), work.get("V", a * a, C, T)
         _input_tiles(x_ext[block], m, r, tiles, V)
-        dU += np.matmul(dM, V.transpose(0, 2, 1), out=dU_block)
+        dU_block = np.matmul(dM, V.transpose(0, 2, 1))
         if need_dx:
             dV = np.matmul(U_t, dM, out=V)  # (a^2, C, tiles); V is not needed any more
             dD = np.matmul(BB.T, dV.reshape(a * a, -1), out=tiles.reshape(a * a, -1)).reshape(a, a, C, n, TY, TX)
@@ -185,6 +195,9 @@ def winograd_backward(dy, x_ext, w, m, dw, need_dx):
             for i in range(a):
                 for j in range(a):
                     dx_b[:, :, i : i + m * TY : m, j : j + m * TX : m] += dD[i, j].transpose(1, 0, 2, 3)
+        return dU_block
+
+    dU = sum(run_blocks(backward_block, even_blocks(N, step)))
     dw[...] = (GG.T @ dU.reshape(a * a, -1)).reshape(r, r, F, C).transpose(2, 3, 0, 1)
     return dx_ext, dw
 
