@@ -3,7 +3,8 @@
 The same numbers are computed - (3) the mean, (4) the biased variance, (5) x_hat, (6) y, and the compact
 backward - but never as a chain of whole-batch temporaries: the batch is cut into blocks of samples of about
 1 MB (``sample_blocks``) and each block goes through all its element-wise passes while it sits in cache, in
-place (``bn_forward_apply``, ``bn_backward_apply``). The per-channel sums use ``einsum`` or a contiguous
+place (``bn_forward_apply``, ``bn_backward_apply``); on the CPU the blocks are shared among the fast tier's
+threads (``minicnn/fast/threads.py``). The per-channel sums use ``einsum`` or a contiguous
 reduction (``channel_sum``). On the GPU, ``bn_forward_apply`` and ``bn_backward_apply`` are the fused kernels of
 ``minicnn/kernels/batchnorm.py``; the sums are CuPy's reductions. The cache is the plain tier's.
 """
@@ -14,6 +15,7 @@ import numpy as np
 from minicnn import kernels
 from minicnn._geometry import sample_blocks
 from minicnn.backend import get_array_module
+from minicnn.fast.threads import run_blocks
 from minicnn.plain.batchnorm import BatchNormCache, batchnorm_update_running, channel_axes
 
 
@@ -29,13 +31,16 @@ def bn_forward_apply(x, mean, inv_std, gamma, beta):
     blocks = sample_blocks(x)
     mean, inv_std, gamma, beta = _channel_planes(x[blocks[0]].shape, mean, inv_std, gamma, beta)
     x_hat, y = np.empty_like(x), np.empty_like(x)
-    for block in blocks:
+
+    def forward_block(block):
         x_hat_b, y_b = x_hat[block], y[block]
         n = len(x_hat_b)
         np.subtract(x[block], mean[:n], out=x_hat_b)
         x_hat_b *= inv_std[:n]
         np.multiply(x_hat_b, gamma[:n], out=y_b)
         y_b += beta[:n]
+
+    run_blocks(forward_block, blocks)
     return x_hat, y
 
 
@@ -50,13 +55,16 @@ def bn_backward_apply(dy, x_hat, gamma, inv_std, sum_dy, sum_dy_xhat, M):
     blocks = sample_blocks(dy)
     mean_dy, mean_dy_xhat, scale = _channel_planes(dy[blocks[0]].shape, sum_dy / M, sum_dy_xhat / M, gamma * inv_std)
     dx = np.empty_like(dy)
-    for block in blocks:
+
+    def backward_block(block):
         dx_b = dx[block]
         n = len(dx_b)
         np.multiply(x_hat[block], mean_dy_xhat[:n], out=dx_b)
         dx_b += mean_dy[:n]
         np.subtract(dy[block], dx_b, out=dx_b)
         dx_b *= scale[:n]
+
+    run_blocks(backward_block, blocks)
     return dx
 
 
@@ -93,13 +101,12 @@ def channel_var(x, mean):
     xp = get_array_module(x)
     blocks = sample_blocks(x)
     (mean,) = _channel_planes(x[blocks[0]].shape, mean)
-    centred = xp.empty_like(mean)
-    total = 0
-    for block in blocks:
-        n = len(x[block])
-        xp.subtract(x[block], mean[:n], out=centred[:n])
-        total = total + channel_sum(centred[:n], centred[:n])
-    return total / (x.size // x.shape[1])
+
+    def block_sum(block):
+        centred = xp.subtract(x[block], mean[: len(x[block])])
+        return channel_sum(centred, centred)
+
+    return sum(run_blocks(block_sum, blocks, None if xp is np else 1)) / (x.size // x.shape[1])
 
 
 def batchnorm_forward(x, gamma, beta, eps=1e-5):
