@@ -29,6 +29,7 @@ from femur_app.config import Config, to_toml
 from femur_app.evaluation.metrics import Confusion, auc, mean_sd, percentile_interval, to_json_safe
 from femur_app.reporting.predictions import Predictions
 from femur_app.training.cross_validation import RunResult
+from femur_app.training.run_folder import lock
 from minicnn.serialize import write_text_atomic
 
 
@@ -92,19 +93,19 @@ def summarize_repeats(results: list[RunResult], seeds: list[int], threshold: flo
 def run_repeated(config: Config, run_dir, run_one) -> RunResult:
     """``config.cv.repeats`` repetitions, each ``run_one(config_r, run_dir / "repeat_rr")`` -> RunResult."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "config.toml", to_toml(config))
-    configs = [repetition_config(config, r) for r in range(1, config.cv.repeats + 1)]
-    results = [run_one(c, run_dir / f"repeat_{r:02d}") for r, c in enumerate(configs, start=1)]
-    summary = summarize_repeats(results, [c.seed for c in configs], config.cv.threshold, config.cv.bootstrap,
-                                config.seed)
-    first = results[0]
-    mean_probs = np.mean([r.predictions.probs for r in results], axis=0)
-    predictions = Predictions(first.predictions.case_ids, first.predictions.patient_ids, first.predictions.folds,
-                              first.predictions.labels, mean_probs, config.cv.threshold)
-    metrics = {**first.metrics, "repeats": summary}
-    write_text_atomic(run_dir / "metrics.json", json.dumps(to_json_safe(metrics), indent=2))
-    write_text_atomic(run_dir / "report.md", repeats_report(summary, config))
+    with lock(run_dir):  # the top folder is one run's too; each repeat_rr folder is locked by its own run
+        write_text_atomic(run_dir / "config.toml", to_toml(config))
+        configs = [repetition_config(config, r) for r in range(1, config.cv.repeats + 1)]
+        results = [run_one(c, run_dir / f"repeat_{r:02d}") for r, c in enumerate(configs, start=1)]
+        summary = summarize_repeats(results, [c.seed for c in configs], config.cv.threshold, config.cv.bootstrap,
+                                    config.seed)
+        first = results[0]
+        mean_probs = np.mean([r.predictions.probs for r in results], axis=0)
+        predictions = Predictions(first.predictions.case_ids, first.predictions.patient_ids, first.predictions.folds,
+                                  first.predictions.labels, mean_probs, config.cv.threshold)
+        metrics = {**first.metrics, "repeats": summary}
+        write_text_atomic(run_dir / "metrics.json", json.dumps(to_json_safe(metrics), indent=2))
+        write_text_atomic(run_dir / "report.md", repeats_report(summary, config))
     return RunResult(run_dir, first.data, predictions, metrics)
 
 

@@ -50,3 +50,18 @@ def test_two_level_bootstrap_holds_the_spread_between_trainings():
     mixed = two_level_bootstrap(labels, [right, wrong], patients, 0.5, 400, seed=3)
     assert mixed["auc"] == (0.0, 1.0) and mixed["accuracy"] == (0.0, 1.0)
     assert two_level_bootstrap(labels, [right, right], patients, 0.5, 400, seed=3)["auc"] == (1.0, 1.0)
+
+
+def test_the_top_folder_of_a_repeated_run_is_locked(tmp_path):
+    """Another run holding the top folder: the repeated run refuses before it writes or trains anything."""
+    from femur_app.config import resolve
+    from femur_app.errors import UserError
+    from femur_app.training.repeats import run_repeated
+    from femur_app.training.run_folder import lock
+
+    config = resolve()
+    trained = []
+    with lock(tmp_path / "run"):
+        with pytest.raises(UserError, match=r"in use by another run \(pid \d+"):
+            run_repeated(config, tmp_path / "run", lambda c, d: trained.append(d))
+    assert trained == [] and not (tmp_path / "run" / "config.toml").exists()
