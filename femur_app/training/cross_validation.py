@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from femur_app.config import Config
-from femur_app.data import load_dataset, load_folder
+from femur_app.data import load_dataset
 from femur_app.data.dataset import Prepared, prepare
 from femur_app.reporting.outputs import describe_model, describe_protocol, duration, software_versions, write_outputs
 from femur_app.reporting.predictions import Predictions
@@ -49,17 +49,7 @@ def load_data(config: Config, run_dir=None) -> Prepared:
                        f"{data.synthetic_seed}{', a null set: no class signal' if data.null else ''}), "
                        "not patient data")
     else:
-        cases = load_folder(data.source, skip_bad=data.skip_bad, allow_outside=data.allow_outside,
-                            max_pixels=data.max_pixels or None, input_size=data.input_size)
-        description = f"image folder {Path(data.source).resolve()}"
-        for skipped in cases.skipped:
-            if run_dir is not None:
-                run_folder.log(run_dir, f"skipped input {skipped.path}: {skipped.reason}")
-        for warning in cases.warnings:
-            if run_dir is not None:
-                run_folder.log(run_dir, f"warning: {warning}")
-        if cases.skipped:
-            description += f" ({len(cases.skipped)} unreadable file(s) skipped, listed in train.log)"
+        cases, description = run_folder.read_folder(data.source, data, run_dir, role="input")
     return prepare(cases, size=data.input_size, description=description, roi=data.roi)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from femur_app.config import Config
-from femur_app.data import load_dataset, load_folder
+from femur_app.data import load_dataset
 from femur_app.data.dataset import Prepared, prepare
 from femur_app.data.normalise import Normalisation
 from femur_app.errors import DataError
@@ -58,17 +58,7 @@ def load_test_data(config: Config, run_dir=None) -> Prepared:
                        f"{', null: no class signal' if data.null else ''}), disjoint from the training set by "
                        "construction (independent random streams)")
     else:
-        cases = load_folder(source, skip_bad=data.skip_bad, allow_outside=data.allow_outside,
-                            max_pixels=data.max_pixels or None, input_size=data.input_size)
-        description = f"image folder {Path(source).resolve()}"
-        for skipped in cases.skipped:
-            if run_dir is not None:
-                run_folder.log(run_dir, f"skipped test input {skipped.path}: {skipped.reason}")
-        for warning in cases.warnings:
-            if run_dir is not None:
-                run_folder.log(run_dir, f"test set warning: {warning}")
-        if cases.skipped:
-            description += f" ({len(cases.skipped)} unreadable file(s) skipped, listed in train.log)"
+        cases, description = run_folder.read_folder(source, data, run_dir, role="test input")
     labels = {c.label for c in cases}
     if labels != {0, 1}:
         raise DataError(f"--test-data {source}: holds only {sorted(labels)} labels (expected benign and malignant "
