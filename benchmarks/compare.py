@@ -3,6 +3,7 @@
     python benchmarks/compare.py                 # every layer, the training step, peak memory (a few minutes)
     python benchmarks/compare.py --layers conv2,bn2 --no-step --no-memory
     python benchmarks/compare.py --profile        # where one minicnn training step spends its time
+    python benchmarks/compare.py --gemm           # GEMM rates and the step's GEMM floor
 
 minicnn runs on its fast tier (``minicnn.fast``, the default) everywhere; the training step is also timed on its
 plain tier (``minicnn.plain``: the algorithms as written, for reading), on the same model, taking turns.
@@ -126,18 +127,26 @@ def on_plain_tier(fn):
 
 def compare_step(size, repeat, torch):
     """Best time of one training step: minicnn's fast tier (the default), its plain tier, and PyTorch."""
-    model = alexnet.build_minicnn(size)
-    optimizer = alexnet.minicnn_optimizer(model)
     x, labels = alexnet.batch(size)
-    fns = {"minicnn": lambda: alexnet.minicnn_step(model, optimizer, x, labels),
-           "minicnn plain": on_plain_tier(lambda: alexnet.minicnn_step(model, optimizer, x, labels))}
+    losses = []
+
+    def minicnn_step():  # a model of its own per tier: one model taking every step would diverge sooner
+        model = alexnet.build_minicnn(size)
+        optimizer = alexnet.minicnn_optimizer(model)
+        return model, lambda: losses.append(alexnet.minicnn_step(model, optimizer, x, labels))
+
+    model, fast_step = minicnn_step()
+    fns = {"minicnn": fast_step, "minicnn plain": on_plain_tier(minicnn_step()[1])}
     if torch is not None:
         net, topt = alexnet.build_torch(model)
         tx, tlabels = torch.from_numpy(x), torch.from_numpy(labels)
         fns["torch"] = lambda: alexnet.torch_step(net, topt, tx, tlabels)
     for fn in fns.values():  # warm-up: first-touch allocations, momentum buffers
         fn()
-    return interleaved(fns, repeat)
+    best = interleaved(fns, repeat)
+    if not np.isfinite(losses).all():  # NaN and inf send the fast tier down its exact (slow) paths
+        print(f"warning: minicnn's loss became non-finite after {len(losses)} steps on one batch: times not representative")
+    return best
 
 
 def profile_step(size, repeat):
@@ -169,6 +178,38 @@ def profile_step(size, repeat):
         optimizer.step()
         keep(("sgd", "step"), time.perf_counter() - t)
     return best
+
+
+# --- the GEMM floor ------------------------------------------------------------------------------------------------
+def step_gemm_flops(size):
+    """Multiply-add FLOPs of one training step's products, as im2col + GEMM counts them: per conv and linear layer
+    2 * (output numbers) * (inputs per output) for the forward, the same for dW and, except the first layer, dX."""
+    from minicnn.layers import Conv2d, Linear
+
+    model = alexnet.build_minicnn(size)
+    x, _ = alexnet.batch(size)
+    total, first = 0, True
+    for layer in model.layers:
+        y = layer.forward(x, train=True)
+        if isinstance(layer, (Conv2d, Linear)):
+            per_output = layer.params["weight"][0].size  # C*KH*KW or in_features
+            total += 2 * y.size * per_output * (2 if first else 3)
+            first = False
+        x = y
+    return total
+
+
+def gemm_rates(repeat, torch):
+    """float32 GFLOP/s of conv2's forward product (256 x 2400 @ 2400 x 2916, one block of 4 images) in NumPy's BLAS
+    and in PyTorch, taking turns."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((256, 2400), dtype=np.float32), rng.standard_normal((2400, 2916), dtype=np.float32)
+    fns = {"numpy": lambda: a @ b}
+    if torch is not None:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        fns["torch"] = lambda: ta @ tb
+    best = interleaved(fns, max(3, repeat))
+    return {key: 2 * a.shape[0] * a.shape[1] * b.shape[1] / t / 1e9 for key, t in best.items()}
 
 
 # --- peak memory in a fresh process per framework ----------------------------------------------------------------
@@ -228,6 +269,10 @@ def environment(torch, nml):
                          f"{info.get('num_threads')} threads ({Path(info['filepath']).name})")
     except ImportError:
         lines.append("blas: threadpoolctl not installed")
+    from minicnn import fast
+
+    if hasattr(fast, "get_threads"):  # not in engines before the fast tier had threads (PYTHONPATH=<old checkout>)
+        lines.append(f"minicnn fast tier: {fast.get_threads()} threads (each block's BLAS single-threaded)")
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     lines.append(f"OPENBLAS_CORETYPE={coretype}" if coretype else "OPENBLAS_CORETYPE not set")
     lines.append(f"torch {torch.__version__}, {torch.get_num_threads()} threads" if torch else
@@ -244,6 +289,7 @@ def main(argv=None):
     parser.add_argument("--no-step", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--profile", action="store_true", help="only the per-layer profile of a minicnn step")
+    parser.add_argument("--gemm", action="store_true", help="only the GEMM rates and the step's GEMM floor")
     parser.add_argument("--memory-steps", type=int, default=3)
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -267,6 +313,13 @@ def main(argv=None):
             print(f"{name:8s} {_ms(best[(name, 'fwd')]):>10s} {_ms(best.get((name, 'bwd'))):>11s}")
         print(f"{'sgd':8s} {'':>10s} {_ms(best[('sgd', 'step')]):>11s}  (the update)")
         print(f"{'total':8s} {_ms(fwd):>10s} {_ms(bwd):>11s}  sum {_ms(fwd + bwd + best[('sgd', 'step')])} ms")
+        return
+
+    if args.gemm:
+        flops, rates = step_gemm_flops(size), gemm_rates(args.repeat, torch)
+        print(f"\nthe step's products: {flops / 1e9:.0f} GFLOP")
+        for key, rate in rates.items():
+            print(f"  {key:6s} float32 GEMM {rate:6.0f} GFLOP/s (conv2's product) -> floor {flops / rate / 1e9 * 1e3:7.0f} ms")
         return
 
     names = [] if args.layers == "none" else args.layers.split(",")

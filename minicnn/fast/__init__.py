@@ -4,7 +4,9 @@ made fast - blocked, in-place NumPy on the CPU, and on the GPU the hand-written 
 ``maxpool_backward``, ``bn_forward_apply``, ``bn_backward_apply``, ``relu_forward_apply``,
 ``relu_backward_apply``, ``dropout_forward_apply``, ``cross_entropy_grad``). Each module's docstring says how
 it is made fast; the algorithm itself is read in ``minicnn.plain``. The caches are the plain tier's dataclasses,
-except convolution's ``FastConvCache``, which keeps the padded input instead of the im2col matrix.
+except convolution's ``FastConvCache``, which keeps the padded input instead of the im2col matrix. On the CPU the
+blocks of work are shared among the tier's own threads: ``set_threads(n)`` / ``get_threads()``, by default the BLAS
+library's thread limit (``minicnn/fast/threads.py``).
 """
 from minicnn.fast.activations import relu_backward, relu_forward
 from minicnn.fast.batchnorm import (batchnorm_backward, batchnorm_eval_backward, batchnorm_eval_forward,
@@ -15,6 +17,7 @@ from minicnn.fast.linear import linear_backward, linear_forward
 from minicnn.fast.losses import softmax_cross_entropy
 from minicnn.fast.optim import sgd_step
 from minicnn.fast.pool import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
+from minicnn.fast.threads import get_threads, set_threads
 from minicnn.plain import OPS
 
-__all__ = list(OPS) + ["FastConvCache"]
+__all__ = list(OPS) + ["FastConvCache", "get_threads", "set_threads"]
