@@ -20,8 +20,8 @@ docs/bn_dynamics.md asserts ranges where it can):
   matrix of ones - the adjoint counting how many windows cover each pixel.
 - ``bn_histograms.png`` and ``bn_training_curves.png`` (chapter 2): AlexNet and AlexNet-BN
   (``femur_app.models``) trained side by side on the built-in synthetic femur set (``femur_app.data``) with
-  the settings in ``SETTINGS``; histograms of the inputs to the ReLUs after conv1 and conv2 at a few epochs, and
-  the loss and accuracy curves.
+  the settings in ``SETTINGS``; histograms at a few epochs of conv1's and conv2's raw outputs (both networks) and
+  of AlexNet-BN's BN outputs with batch and with running statistics, and the loss and accuracy curves.
 - ``figures.json``: the settings and the numbers that chapter 2 quotes, read back (and asserted) by a snippet in
   ``docs/batchnorm.md``.
 """
@@ -184,24 +184,36 @@ def build(builder, settings: dict):
     return model
 
 
-def relu_inputs(model, x) -> dict[str, np.ndarray]:
-    """Train-mode forward of ``x`` up to the second ReLU -> the ReLU inputs after conv1 and conv2 (and the raw conv
-    outputs), without touching the model's state: batch-norm buffers are restored, dropout is never reached."""
+def probe_activations(model, x) -> dict[str, dict[str, np.ndarray]]:
+    """Forward ``x`` up to the second ReLU in both modes, without touching the model's state -> {"train": ...,
+    "eval": ...}, each {conv1_output, relu1_input, conv2_output, relu2_input}. "train" normalises with the batch's
+    own statistics (what the network sees while it learns), "eval" with the running statistics (what it sees when it
+    is tested). Without BN the two are the same and relu{k}_input is conv{k}_output. Batch-norm buffers are
+    restored; dropout is never reached."""
     from minicnn.layers import Conv2d, ReLU
 
     saved = {key: value.copy() for key, value in model.state_dict().items()}
-    found, h, relus = {}, x, 0
-    for layer in model.layers:
-        if isinstance(layer, ReLU):
-            relus += 1
-            found[f"relu{relus}_input"] = h.copy()
-            if relus == 2:
-                break
-        h = layer.forward(h, train=True)
-        if isinstance(layer, Conv2d):
-            found[f"{layer.name}_output"] = h.copy()
-    model.load_state_dict(saved)
+    found = {}
+    for mode in ("train", "eval"):
+        found[mode], h, relus = {}, x, 0
+        for layer in model.layers:
+            if isinstance(layer, ReLU):
+                relus += 1
+                found[mode][f"relu{relus}_input"] = h.copy()
+                if relus == 2:
+                    break
+            h = layer.forward(h, train=mode == "train")
+            if isinstance(layer, Conv2d):
+                found[mode][f"{layer.name}_output"] = h.copy()
+        model.load_state_dict(saved)
     return found
+
+
+def describe(values: np.ndarray) -> dict:
+    """The numbers a histogram of ``values`` shows: mean, std, extremes, fraction above 0 (a ReLU's active share)."""
+    return {"mean": round(float(values.mean()), 4), "std": round(float(values.std()), 4),
+            "min": round(float(values.min()), 3), "max": round(float(values.max()), 3),
+            "positive_fraction": round(float((values > 0).mean()), 3)}
 
 
 def evaluate(model, X, y, batch_size: int) -> tuple[float, float]:
@@ -228,7 +240,7 @@ def train(name: str, builder, X, y, train_idx, held_idx, probe, settings: dict) 
     initial = {name: model.find(name).params["weight"].copy() for name in CONV_NAMES}
     probes = {}
     if 0 in settings["probe_epochs"]:
-        probes[0] = relu_inputs(model, probe)
+        probes[0] = probe_activations(model, probe)
     start = time.time()
     for epoch in range(1, settings["epochs"] + 1):
         order = batch_rng.permutation(train_idx)
@@ -248,7 +260,7 @@ def train(name: str, builder, X, y, train_idx, held_idx, probe, settings: dict) 
         for key, value in zip(history, (loss_sum / seen, correct / seen, held_loss, held_acc)):
             history[key].append(float(value))
         if epoch in settings["probe_epochs"]:
-            probes[epoch] = relu_inputs(model, probe)
+            probes[epoch] = probe_activations(model, probe)
         print(f"  {name:10s} epoch {epoch:2d}: train loss {loss_sum / seen:.3f} acc {correct / seen:.3f}, "
               f"held-out loss {held_loss:.3f} acc {held_acc:.3f}  ({time.time() - start:.0f} s)", flush=True)
     change = {name: float(np.linalg.norm(model.find(name).params["weight"] - w0) / np.linalg.norm(w0))
@@ -286,11 +298,9 @@ def figure_batchnorm() -> dict:
             "best_held_acc": round(max(h["held_acc"]), 3),
             "first_epoch_train_acc_above_0.8": next((e + 1 for e, v in enumerate(h["train_acc"]) if v > 0.8), None),
             "conv_weight_relative_change": {key: float(f"{v:.3g}") for key, v in run["weight_change"].items()},
-            "relu_input_std": {str(epoch): {key: round(float(v.std()), 4) for key, v in found.items()}
-                               for epoch, found in run["probes"].items()},
-            "relu_input_positive_fraction": {str(epoch): {key: round(float((v > 0).mean()), 3)
-                                                          for key, v in found.items() if key.startswith("relu")}
-                                             for epoch, found in run["probes"].items()},
+            "probes": {str(epoch): {mode: {key: describe(v) for key, v in values.items()}
+                                    for mode, values in found.items()}
+                       for epoch, found in run["probes"].items()},
         }
     plot_histograms(runs)
     plot_curves(runs, summary)
@@ -298,31 +308,62 @@ def figure_batchnorm() -> dict:
 
 
 def plot_histograms(runs: dict) -> None:
+    """Four rows (conv1's raw output, BN1's output, conv2's raw output, BN2's output) by the probe epochs. Every
+    value is counted - no clipping - on one x-range per row shared by its epochs, and a log count axis so that the
+    tails show. The raw rows overlay both networks (training-mode forward); the BN rows overlay AlexNet-BN's output
+    with the batch's statistics (training mode: mean 0, std 1 by construction) and with the running statistics
+    (evaluation mode: what the network is tested with)."""
     epochs = SETTINGS["probe_epochs"]
-    rows = [("AlexNet", 1, "conv1 output"), ("AlexNet-BN", 1, "BN(conv1 output)"),
-            ("AlexNet", 2, "conv2 output"), ("AlexNet-BN", 2, "BN(conv2 output)")]
-    colours = {"AlexNet": "#d95f02", "AlexNet-BN": "#1b9e77"}
-    fig, axes = plt.subplots(len(rows), len(epochs), figsize=(11, 9.5))
-    for r, (name, k, what) in enumerate(rows):
+    colours = {"AlexNet": "#d95f02", "AlexNet-BN": "#1b9e77", "eval": "#7570b3"}
+    rows = []  # (title, x label, [(label, colour, line style, network, mode, array)])
+    for k in (1, 2):
+        rows.append((f"conv{k} output, before BN (raw)", f"conv{k} output",
+                     [(name, colours[name], "-", name, "train", f"conv{k}_output") for name in ("AlexNet-BN", "AlexNet")]))
+        rows.append((f"AlexNet-BN: bn{k} output = ReLU{k} input", f"bn{k} output", [
+            ("training mode (batch statistics)", colours["AlexNet-BN"], "-", "AlexNet-BN", "train", f"relu{k}_input"),
+            ("evaluation mode (running statistics)", colours["eval"], "--", "AlexNet-BN", "eval", f"relu{k}_input")]))
+
+    def values(epoch, network, mode, key):
+        return runs[network]["probes"][epoch][mode][key].ravel()
+
+    fig, axes = plt.subplots(len(rows), len(epochs), figsize=(13, 12.5), sharey="row")
+    for r, (what, quantity, series) in enumerate(rows):
+        row_values = [values(epoch, network, mode, key) for *_, network, mode, key in series for epoch in epochs]
+        lo, hi = min(float(v.min()) for v in row_values), max(float(v.max()) for v in row_values)
+        edges = np.linspace(lo, hi, 121)  # one range per row: widths compare across epochs
         for c, epoch in enumerate(epochs):
             ax = axes[r, c]
-            v = runs[name]["probes"][epoch][f"relu{k}_input"].ravel()
-            lo, hi = np.percentile(v, [0.5, 99.5])
-            ax.hist(v, bins=np.linspace(lo, hi, 60), color=colours[name], alpha=0.85)
-            ax.axvline(0, color="black", linewidth=0.8)
-            ax.set_title(f"{name}: {what}, epoch {epoch}\nstd {v.std():.3g}, mean {v.mean():.3g}, "
-                         f"{100 * (v > 0).mean():.0f}% > 0", fontsize=9)
-            ax.set_yticks([])
+            notes = []
+            for label, colour, style, network, mode, key in series:
+                v = values(epoch, network, mode, key)
+                ax.hist(v, bins=edges, histtype="step", color=colour, linestyle=style, linewidth=1.4, label=label)
+                notes.append(f"std {v.std():#.3g}, {100 * (v > 0).mean():.0f}% > 0")
+            for i, (note, (_, colour, *_)) in enumerate(zip(notes, series)):
+                ax.text(0.98, 0.96 - 0.09 * i, note, transform=ax.transAxes, ha="right", va="top", fontsize=8,
+                        color=colour)
+            ax.axvline(0, color="black", linewidth=0.6)
+            ax.set_yscale("log")
+            ax.set_xlim(lo, hi)
+            ax.set_title(f"{what}\n{'at initialisation' if epoch == 0 else f'after epoch {epoch}'}", fontsize=9)
+            ax.set_xlabel(quantity, fontsize=8)
+            if c == 0:
+                ax.set_ylabel("count (log scale)", fontsize=8)
+                ax.legend(fontsize=7, loc="upper left")
             ax.tick_params(labelsize=8)
-    fig.suptitle("Inputs to the ReLU after conv1 and conv2 (a fixed batch of training images, train-mode statistics)",
-                 fontsize=11)
-    fig.tight_layout()
+        axes[r, 0].set_ylim(0.5, axes[r, 0].get_ylim()[1] * 300)  # headroom above the peaks for the legend and notes
+    moved = runs["AlexNet"]["weight_change"]["conv1"]
+    fig.suptitle(f"Conv and BN outputs on a fixed batch of {SETTINGS['probe_size']} training images: every value "
+                 f"counted, one x-range per row.\nAt initialisation both networks' conv1 outputs coincide (the same "
+                 f"weights). AlexNet's curves are the same in every column because it does not learn in this run:\n"
+                 f"in {SETTINGS['epochs']} epochs its conv1 weights move by {100 * moved:.2g}% of their initial norm.",
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     save(fig, "bn_histograms.png")
 
 
 def plot_curves(runs: dict, summary: dict) -> None:
     colours = {"AlexNet": "#d95f02", "AlexNet-BN": "#1b9e77"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
     epochs = np.arange(1, SETTINGS["epochs"] + 1)
     for name, run in runs.items():
         h = run["history"]
@@ -338,13 +379,13 @@ def plot_curves(runs: dict, summary: dict) -> None:
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    axes[1].legend(fontsize=8, loc="lower right")
+    fig.legend(*axes[1].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=8)  # below: no curve hidden
     s = SETTINGS
     fig.suptitle(f"AlexNet vs AlexNet-BN on the synthetic femur set: {s['n']} cases, {s['input_size']}x{s['input_size']}"
-                 f" input, width {s['width']}, SGD lr {s['lr']} momentum {s['momentum']}, batch {s['batch_size']}",
-                 fontsize=10)
-    fig.tight_layout()
+                 f" input, width {s['width']}, SGD lr {s['lr']} momentum {s['momentum']}, batch {s['batch_size']}"
+                 f"\none seed ({s['seed']}), N(0, {s['init_std']}^2) conv weights for both; three seeds and He-normal "
+                 f"weights in docs/bn_dynamics.md", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     save(fig, "bn_training_curves.png")
 
 
