@@ -149,6 +149,27 @@ def compare_step(size, repeat, torch):
     return best
 
 
+def compare_eval(size, repeat, torch):
+    """Best time of one evaluation forward pass of the batch (running statistics, no dropout, no caches kept for a
+    backward in PyTorch): minicnn's fast tier and PyTorch (``net.eval()`` under ``torch.no_grad()``)."""
+    model = alexnet.build_minicnn(size)
+    x, _ = alexnet.batch(size)
+    fns = {"minicnn": lambda: model.forward(x, train=False)}
+    if torch is not None:
+        net, _ = alexnet.build_torch(model)
+        net.eval()
+        tx = torch.from_numpy(x)
+
+        def torch_eval():
+            with torch.no_grad():
+                return net(tx)
+
+        fns["torch"] = torch_eval
+    for fn in fns.values():
+        fn()
+    return interleaved(fns, repeat)
+
+
 def profile_step(size, repeat):
     """Per-layer forward and backward time inside minicnn training steps (best of ``repeat``), plus loss and SGD."""
     from minicnn import softmax_cross_entropy
@@ -335,6 +356,15 @@ def main(argv=None):
         if "torch" in step:
             line += f", torch {_ms(step['torch'])} ms, minicnn/torch {_ratio(step['minicnn'], step['torch'])}"
         print(line + " (numpy-ml: no network-level trainer for this model - not timed)")
+
+    if not args.no_step:
+        ev = compare_eval(size, args.repeat, torch)
+        line = (f"evaluation forward (batch {size.batch}): minicnn {_ms(ev['minicnn'])} ms "
+                f"({size.batch / ev['minicnn']:.0f} images/s)")
+        if "torch" in ev:
+            line += (f", torch {_ms(ev['torch'])} ms ({size.batch / ev['torch']:.0f} images/s), "
+                     f"minicnn/torch {_ratio(ev['minicnn'], ev['torch'])}")
+        print(line)
 
     if not args.no_memory:
         frameworks = ["minicnn"] + (["torch"] if torch is not None else [])
