@@ -3,8 +3,7 @@
 The same numbers are computed - (3) the mean, (4) the biased variance, (5) x_hat, (6) y, and the compact
 backward - but never as a chain of whole-batch temporaries: the batch is cut into blocks of samples of about
 1 MB (``sample_blocks``) and each block goes through all its element-wise passes while it sits in cache, in
-place (``bn_forward_apply``, ``bn_backward_apply``); on the CPU the blocks are shared among the fast tier's
-threads (``minicnn/fast/threads.py``). The per-channel sums use ``einsum`` or a contiguous
+place (``bn_forward_apply``, ``bn_backward_apply``). The per-channel sums use ``einsum`` or a contiguous
 reduction (``channel_sum``). On the GPU, ``bn_forward_apply`` and ``bn_backward_apply`` are the fused kernels of
 ``minicnn/kernels/batchnorm.py``; the sums are CuPy's reductions. The cache is the plain tier's.
 """
@@ -15,7 +14,6 @@ import numpy as np
 from minicnn import kernels
 from minicnn._geometry import sample_blocks
 from minicnn.backend import get_array_module
-from minicnn.fast.threads import run_blocks
 from minicnn.plain.batchnorm import BatchNormCache, batchnorm_update_running, channel_axes
 
 
@@ -31,16 +29,13 @@ def bn_forward_apply(x, mean, inv_std, gamma, beta):
     blocks = sample_blocks(x)
     mean, inv_std, gamma, beta = _channel_planes(x[blocks[0]].shape, mean, inv_std, gamma, beta)
     x_hat, y = np.empty_like(x), np.empty_like(x)
-
-    def forward_block(block):
+    for block in blocks:
         x_hat_b, y_b = x_hat[block], y[block]
         n = len(x_hat_b)
         np.subtract(x[block], mean[:n], out=x_hat_b)
         x_hat_b *= inv_std[:n]
         np.multiply(x_hat_b, gamma[:n], out=y_b)
         y_b += beta[:n]
-
-    run_blocks(forward_block, blocks)
     return x_hat, y
 
 
@@ -55,16 +50,13 @@ def bn_backward_apply(dy, x_hat, gamma, inv_std, sum_dy, sum_dy_xhat, M):
     blocks = sample_blocks(dy)
     mean_dy, mean_dy_xhat, scale = _channel_planes(dy[blocks[0]].shape, sum_dy / M, sum_dy_xhat / M, gamma * inv_std)
     dx = np.empty_like(dy)
-
-    def backward_block(block):
+    for block in blocks:
         dx_b = dx[block]
         n = len(dx_b)
         np.multiply(x_hat[block], mean_dy_xhat[:n], out=dx_b)
         dx_b += mean_dy[:n]
         np.subtract(dy[block], dx_b, out=dx_b)
         dx_b *= scale[:n]
-
-    run_blocks(backward_block, blocks)
     return dx
 
 
@@ -101,12 +93,13 @@ def channel_var(x, mean):
     xp = get_array_module(x)
     blocks = sample_blocks(x)
     (mean,) = _channel_planes(x[blocks[0]].shape, mean)
-
-    def block_sum(block):
-        centred = xp.subtract(x[block], mean[: len(x[block])])
-        return channel_sum(centred, centred)
-
-    return sum(run_blocks(block_sum, blocks, None if xp is np else 1)) / (x.size // x.shape[1])
+    centred = xp.empty_like(mean)
+    total = 0
+    for block in blocks:
+        n = len(x[block])
+        xp.subtract(x[block], mean[:n], out=centred[:n])
+        total = total + channel_sum(centred[:n], centred[:n])
+    return total / (x.size // x.shape[1])
 
 
 def batchnorm_forward(x, gamma, beta, eps=1e-5):

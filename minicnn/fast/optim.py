@@ -1,8 +1,7 @@
 """One SGD step, fast: the plain tier's update (``minicnn/plain/optim.py``) done in place, in blocks.
 
 Every update is done in place, a block of about 256 KB at a time (``_blocks``), so that the three passes over
-each block - scale v, add g, subtract lr * v from p - run in cache and read every array from memory once. On the
-CPU the blocks are shared among the fast tier's threads (``minicnn/fast/threads.py``).
+each block - scale v, add g, subtract lr * v from p - run in cache and read every array from memory once.
 Written as whole-array expressions (``p = p - lr * v``) they would also allocate a temporary as large as the
 parameter (150 MB for AlexNet's fc6) on every step.
 """
@@ -11,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from minicnn.backend import get_array_module
-from minicnn.fast.threads import get_threads, run_blocks
 
 _BLOCK = 1 << 16  # numbers per block (256 KB of float32)
 
@@ -36,15 +34,9 @@ def sgd_step(param, grad, velocity, lr, momentum=0.0, nesterov=False, l2=0.0):
     first_step = velocity is None
     if first_step:
         velocity = g.copy()  # a copy: grad's buffer is reused by the next backward
-    def update(blocks):
-        for p, g_b, v_b in blocks:
-            if not first_step:
-                v_b *= momentum
-                v_b += g_b
-            p -= lr * (g_b + momentum * v_b if nesterov else v_b)
-
-    blocks = _blocks(param, g, velocity)
-    threads = get_threads() if get_array_module(param) is np else 1
-    share = -(-len(blocks) // threads)  # one contiguous run of blocks per thread
-    run_blocks(update, [blocks[start : start + share] for start in range(0, len(blocks), share)], threads)
+    for p, g_b, v_b in _blocks(param, g, velocity):
+        if not first_step:
+            v_b *= momentum
+            v_b += g_b
+        p -= lr * (g_b + momentum * v_b if nesterov else v_b)
     return param, velocity

@@ -4,9 +4,10 @@ Why not let the BLAS thread each GEMM? On a machine whose cores are shared with 
 GEMM waits at a barrier for every one of its threads, and one thread descheduled stalls the call; its idle
 threads also spin between calls, taking a core from the element-wise NumPy passes in between. Measured on a
 2-core Xeon shared with other jobs (docs/performance.md), a training step with a 2-thread BLAS took 2-3.5x as
-long as with a 1-thread one. Here each thread takes whole blocks (im2col, GEMM and col2im of a few samples; a
-slice of a batch-norm pass) and nobody waits until the layer is done, and NumPy releases the GIL in its loops,
-copies and GEMMs, so two blocks really do run at once.
+long as with a 1-thread one. Here each thread takes whole blocks (im2col, GEMM and col2im of a few samples of a
+convolution; a share of a linear layer's output features) and nobody waits until the layer is done, and NumPy
+releases the GIL in its copies and GEMMs, so two blocks really do run at once. The memory-bound passes (batch
+norm, the SGD update) were measured no faster on two threads (0.98-1.05x) and stay on one.
 
 How many threads: ``set_threads(n)`` if called, otherwise the BLAS library's current limit as threadpoolctl
 reports it, so ``threadpoolctl.threadpool_limits(1)`` (femur_app's ``run.blas_threads``) makes the fast tier

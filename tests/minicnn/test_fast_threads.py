@@ -117,35 +117,3 @@ def test_linear_on_threads_equals_plain(thread_count, n_threads, bias):
     assert dx is None and dw is dw_out
     same(plain.linear_backward(dy, cache_p)[1], dw, np.float32)
 
-
-@pytest.mark.parametrize("n_threads", [2, 3])
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_sgd_on_threads_equals_plain(thread_count, n_threads, nesterov):
-    """A parameter of several 256 KB blocks (an odd count), updated twice (first step, then with momentum)."""
-    thread_count(n_threads)
-    rng = np.random.default_rng(9)
-    param = rng.standard_normal((5, 70001)).astype(np.float32)
-    p_plain, p_fast, v_plain, v_fast = param.copy(), param.copy(), None, None
-    for _ in range(2):
-        grad = rng.standard_normal(param.shape).astype(np.float32)
-        p_plain, v_plain = plain.sgd_step(p_plain, grad, v_plain, 0.1, momentum=0.9, nesterov=nesterov, l2=1e-3)
-        p_fast, v_fast = fast.sgd_step(p_fast, grad, v_fast, 0.1, momentum=0.9, nesterov=nesterov, l2=1e-3)
-        same(p_plain, p_fast, np.float32)
-        same(v_plain, v_fast, np.float32)
-
-
-@pytest.mark.parametrize("n_threads", [2, 3])
-@pytest.mark.parametrize("shape", [(7, 5, 41, 37), (3, 300, 33, 29), (9, 6)])
-def test_batchnorm_on_threads_equals_plain(thread_count, n_threads, shape):
-    """Shapes of several 1 MB blocks of samples (an uneven last block), and a 2-D batch."""
-    thread_count(n_threads)
-    rng = np.random.default_rng(10)
-    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
-    gamma = rng.standard_normal(shape[1]).astype(np.float32)
-    beta = rng.standard_normal(shape[1]).astype(np.float32)
-    (y_p, cache_p), (y_f, cache_f) = plain.batchnorm_forward(x, gamma, beta), fast.batchnorm_forward(x, gamma, beta)
-    same(y_p, y_f, np.float32)
-    same(cache_p.var, cache_f.var, np.float32)
-    dy = rng.standard_normal(shape).astype(np.float32)
-    for grad_p, grad_f in zip(plain.batchnorm_backward(dy, cache_p), fast.batchnorm_backward(dy, cache_f)):
-        same(grad_p, grad_f, np.float32)
