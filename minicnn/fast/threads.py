@@ -16,11 +16,13 @@ GPU, ``run_blocks`` is a plain loop.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 _override = None  # set_threads(n); None: follow the BLAS limit
 _controller = None  # threadpoolctl's controller of the libraries loaded, made once
-_pool = None
+_pools = {}  # thread count -> its ThreadPoolExecutor
+_pool_lock = threading.Lock()
 
 
 def set_threads(n):
@@ -48,24 +50,26 @@ def get_threads():
 
 
 def _executor(n):
-    global _pool
-    if _pool is None or _pool._max_workers < n:
-        if _pool is not None:
-            _pool.shutdown(wait=True)
-        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="minicnn")
-    return _pool
+    """The pool of exactly ``n`` threads, made on first use."""
+    with _pool_lock:
+        if n not in _pools:
+            _pools[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"minicnn{n}")
+        return _pools[n]
 
 
 def run_blocks(fn, blocks, threads=None):
     """``[fn(block) for block in blocks]``, the blocks shared among ``threads`` (default ``get_threads()``) threads,
-    with the BLAS single-threaded meanwhile. ``fn`` must only write what its own block owns. Results in order;
-    the first exception is raised after every block has finished."""
+    with the BLAS single-threaded meanwhile (the BLAS limit is process-wide: other threads' GEMMs run on one
+    thread too until the blocks are done). ``fn`` must only write what its own block owns. Results in order; the
+    first block's exception is raised after every block has finished."""
     blocks = list(blocks)
     n = min(len(blocks), get_threads() if threads is None else threads)
     if n <= 1:
         return [fn(block) for block in blocks]
     with _blas_controller().limit(limits=1):
-        return list(_executor(n).map(fn, blocks))
+        futures = [_executor(n).submit(fn, block) for block in blocks]
+        wait(futures)  # every block, even after a failure: none is left running once this returns
+    return [future.result() for future in futures]
 
 
 def even_blocks(N, step, threads=None):
