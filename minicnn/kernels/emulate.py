@@ -36,6 +36,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,7 @@ _CTYPES = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_
            np.dtype(np.int32): ctypes.c_int32}
 
 _loaded: dict[str, tuple[ctypes.CDLL, list]] = {}
+_launch_lock = threading.Lock()  # callers on several threads (the fast tier's blocks) launch one at a time
 
 
 class Parameter:
@@ -166,7 +168,8 @@ def launch(source: str, name: str, real_t, grid, block, args) -> None:
                 raise TypeError(f"emulate: {name}({param.text}) needs a numpy.{param.dtype} scalar, "
                                 f"got {type(arg).__name__} {getattr(arg, 'dtype', '')}".rstrip())
             c_args.append(arg.item())
-    lib.minicnn_emulate_grid(*grid, *block, *c_args)
+    with _launch_lock:  # the emulated threadIdx/blockIdx are globals of the library: one grid at a time
+        lib.minicnn_emulate_grid(*grid, *block, *c_args)
     for param, arg, buffer, fill in guarded:
         inside = buffer[GUARD_BYTES:GUARD_BYTES + arg.nbytes]
         if (buffer[:GUARD_BYTES] != fill).any() or (buffer[GUARD_BYTES + arg.nbytes:] != fill).any():
