@@ -150,8 +150,15 @@ def _print(header, rows) -> bool:
     return all(row[-1] for row in rows)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line with status 2, like selfcheck's other errors."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minicnn.selfcheck", description=__doc__.split("\n\n")[0])
+    parser = _OneLineParser(prog="python -m minicnn.selfcheck", description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--compile-only", action="store_true", help="compile every kernel with NVRTC; no GPU needed")
     mode.add_argument("--emulate", action="store_true", help="run every kernel on the CPU under the emulator")
@@ -167,7 +174,7 @@ def main(argv=None) -> int:
         try:
             _, version, where = nvrtc.load()
         except nvrtc.NvrtcUnavailable as error:
-            print(f"selfcheck: {error}", file=sys.stderr)
+            print(f"error: selfcheck --compile-only: {error}", file=sys.stderr)
             return 2
         arch = args.arch or nvrtc.DEFAULT_ARCH
         print(f"NVRTC {version[0]}.{version[1]} from {where or 'CuPy default search path'}")
@@ -179,7 +186,7 @@ def main(argv=None) -> int:
         try:
             cupy = backend.cupy_module()
         except backend.GPUUnavailableError as error:
-            print(f"selfcheck: {error}\n(without a GPU: --compile-only or --emulate)", file=sys.stderr)
+            print(f"error: selfcheck: {error} (without a GPU: --compile-only or --emulate)", file=sys.stderr)
             return 2
         print(f"CuPy {cupy.__version__} on {cupy.cuda.runtime.getDeviceProperties(0)['name'].decode()}")
         ok = _print(HEADER, check_kernels("gpu", args.batch or 8) + check_train_step())

@@ -59,7 +59,15 @@ def test_selfcheck_without_a_gpu_exits_2_with_the_reason(monkeypatch, capsys):
 
     monkeypatch.setitem(sys.modules, "cupy", None)
     assert main([]) == 2
-    assert "pip install minicnn[gpu]" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: selfcheck: ") and err.count("\n") == 1  # one line, as every command's errors
+    assert "pip install minicnn[gpu]" in err and "--compile-only or --emulate" in err
+
+
+def test_selfcheck_usage_error_is_one_line_with_status_2():
+    result = subprocess.run([sys.executable, "-m", "minicnn.selfcheck", "--bogus"], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: unrecognized arguments: --bogus") and result.stderr.count("\n") == 1
 
 
 def test_importing_minicnn_does_not_import_cupy():
