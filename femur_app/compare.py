@@ -77,7 +77,8 @@ def execute(args, argv) -> int:
                    else lambda c, d: training.run(c, d, command, profile))
         folder = out / model.replace(":", "-roi_")
         results[model] = (run_repeated(config, folder, run_one) if config.cv.repeats > 1 else run_one(config, folder))
-    note = (" The CNNs are the quick profile's reduced CPU variants (a quarter of the channels, 64 x 64 input),"
+    size = config.data.input_size
+    note = (f" The CNNs are the quick profile's reduced CPU variants (a quarter of the channels, {size} x {size} input),"
             " not the paper's full-size networks." if args.quick else "")
     text = write_comparison(out, {m: r.predictions for m, r in results.items()},
                             {m: r.metrics for m, r in results.items()}, note)

@@ -39,7 +39,22 @@ def test_every_section_in_order(run):
     positions = [report.index(heading) for heading in SECTIONS]
     assert positions == sorted(positions)
     assert "fixed in advance" in report and "bounding box" in report and "oracle" in report.lower()
-    assert "chosen by comparing pooled and per-fold AUCs on synthetic_seed 0" in report  # the known weakness
+    assert "by the pooled cross-validated AUC on synthetic_seed 1" in report
+    assert "This run's set (synthetic_seed 0) played no part in the choice." in report
+
+
+def test_a_quick_run_on_the_selection_set_is_flagged_as_biased():
+    from femur_app.config import resolve_options
+    from femur_app.reporting.sections import selection_section
+
+    def selection(**data):
+        config = resolve_options(quick=True, options={"data": data})
+        info = {"config": config, "profile": "quick", "model": "m", "protocol": "p"}
+        return next(line for line in selection_section(info) if line.startswith("- **Selection**"))
+
+    assert "optimistically biased" in selection(synthetic_seed=1)
+    assert "optimistically biased" not in selection(synthetic_seed=0)
+    assert "played no part" in selection(synthetic_seed=2)
 
 
 def test_calibration_and_subgroups_recomputed(run):

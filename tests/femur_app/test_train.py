@@ -233,7 +233,7 @@ def test_all_problems_are_reported_at_once():
 def test_quick_profile_resolves_to_the_reduced_variant():
     config = resolved("--quick", "--epochs", "5")
     profile = (config.data.input_size, config.model.width, config.train.epochs, config.cv.folds)
-    assert profile == (64, 0.25, 5, 10)
+    assert profile == (96, 0.25, 5, 10)
     assert config.model.name == "alexnet_bn" and config.train.lr == 0.005 and config.train.batch_size == 32
 
 
