@@ -10,11 +10,6 @@ from femur_app.train import main
 SMOKE = ["--quick", "--config", "femur_app/configs/smoke.toml", "--set", "cv.bootstrap=500"]
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.getbasetemp() / "prepared"))
-
-
 def test_null_set_through_the_whole_pipeline(tmp_path):
     assert main(["--out", str(tmp_path), *SMOKE, "--set", "data.null=true"]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())

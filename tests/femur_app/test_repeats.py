@@ -12,11 +12,6 @@ from femur_app.train import main
 from femur_app.training.repeats import repetition_seed, two_level_bootstrap
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.getbasetemp() / "prepared"))
-
-
 def test_repeated_run(tmp_path):
     argv = ["--out", str(tmp_path), "--quick", "--config", "femur_app/configs/smoke.toml", "--repeats", "2",
             "--set", "cv.bootstrap=300"]

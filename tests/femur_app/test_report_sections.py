@@ -26,9 +26,7 @@ SECTIONS = ["## Intended use and target population", "## Data and reference stan
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("claim")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.getbasetemp() / "prepared"))
-        assert main(["--out", str(out), *SMOKE]) == 0
+    assert main(["--out", str(out), *SMOKE]) == 0
     with open(out / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
     return out, rows, json.loads((out / "metrics.json").read_text()), (out / "report.md").read_text()

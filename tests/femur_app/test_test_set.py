@@ -20,11 +20,6 @@ from minicnn.losses import softmax
 SMOKE = ["--quick", "--config", "femur_app/configs/smoke.toml", "--set", "cv.bootstrap=200"]
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.getbasetemp() / "prepared"))
-
-
 def rows_of(path: Path) -> list[dict]:
     with open(path) as f:
         return list(csv.DictReader(f))
@@ -33,9 +28,7 @@ def rows_of(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def synthetic_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthetic_test")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.getbasetemp() / "prepared"))
-        assert main(["--out", str(out), *SMOKE, "--test-data", "synthetic:3"]) == 0
+    assert main(["--out", str(out), *SMOKE, "--test-data", "synthetic:3"]) == 0
     return out
 
 

@@ -23,11 +23,6 @@ RUN_FILES = {"config.toml", "train.log", "predictions.csv", "metrics.json", "fol
              "confusion_matrix.png", "learning_curves.png", "reliability.png", "gallery.png", "report.md"}
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.getbasetemp() / "prepared"))
-
-
 def run(out, *extra) -> list[dict]:
     assert main(["--out", str(out), *TINY, *extra]) == 0
     with open(out / "predictions.csv") as f:
@@ -38,9 +33,7 @@ def run(out, *extra) -> list[dict]:
 def reference(tmp_path_factory):
     """One uninterrupted serial run that the other tests compare with."""
     out = tmp_path_factory.mktemp("reference")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FEMUR_APP_CACHE", str(tmp_path_factory.getbasetemp() / "prepared"))
-        return out, run(out)
+    return out, run(out)
 
 
 def test_run_folder_holds_every_output(reference):
