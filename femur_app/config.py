@@ -59,7 +59,7 @@ class DataConfig:
             found.append(_problem("data.roi", self.roi, f"expected one of {ROIS}"))
         if self.test_source.startswith("synthetic") and not self.test_source.removeprefix("synthetic:").isdigit():
             found.append(_problem("data.test_source", self.test_source, "expected a folder or synthetic:SEED, "
-                                                                        "e.g. synthetic:1"))
+                                                                        "e.g. synthetic:2"))
         if self.test_source == f"synthetic:{self.synthetic_seed}" and self.source == "synthetic":
             found.append(_problem("data.test_source", self.test_source, "the training set's own synthetic_seed; "
                                                                         "expected another seed"))
