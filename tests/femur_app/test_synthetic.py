@@ -2,7 +2,6 @@
 no global shortcut, learnable but not trivially; anatomy without wedges or window edges; the generator's
 ceiling AUC, its null set and its class-conditional sign rates."""
 import dataclasses
-import time
 
 import numpy as np
 import pytest
@@ -22,16 +21,14 @@ from femur_app.data.preprocess import preprocess
 
 @pytest.fixture(scope="module")
 def default_set():
-    """The default 500 cases and the CPU seconds it took to draw them."""
-    start = time.process_time()  # CPU time of all threads: robust to other jobs sharing the machine
-    cases = synthetic.generate(n_jobs=2)
-    return cases, time.process_time() - start
+    """The default 500 cases."""
+    return synthetic.generate(n_jobs=2)
 
 
 @pytest.fixture(scope="module")
 def default_rois(default_set):
     """Labels and 64 x 64 preprocessed ROIs of the first 200 default cases."""
-    cases = default_set[0][:200]
+    cases = default_set[:200]
     rois = Parallel(n_jobs=2, prefer="threads")(delayed(lambda c: preprocess(c.image, c.box, size=64).image)(c)
                                                   for c in cases)
     return np.array([c.label for c in cases]), np.stack(rois)
@@ -55,10 +52,9 @@ def test_a_small_set_has_the_documented_structure():
         assert 0 < np.median(c.image) < 0.15 * np.percentile(c.image, 99)  # most of the field is air: dark noise
 
 
-def test_default_set_is_quick_deterministic_and_case_k_does_not_depend_on_n(default_set):
-    cases, cpu_seconds = default_set
+def test_default_set_is_deterministic_and_case_k_does_not_depend_on_n(default_set):
+    cases = default_set
     assert len(cases) == 500 and sum(c.label for c in cases) == 165
-    assert cpu_seconds < 40, f"drawing 500 cases took {cpu_seconds:.1f} CPU seconds"
     small = synthetic.generate(12, 4, seed=0)
     for label in (0, 1):
         big_k = [c for c in cases if c.label == label]
@@ -71,7 +67,7 @@ def test_default_set_is_quick_deterministic_and_case_k_does_not_depend_on_n(defa
 
 
 def test_lesion_diameters_follow_the_paper(default_set):
-    cases, _ = default_set
+    cases = default_set
     diameters = np.array([regionprops(c.mask.astype(np.uint8))[0].feret_diameter_max * c.spacing_mm for c in cases])
     assert diameters.min() >= 7.0 - 1.5 and diameters.max() <= 39.0 + 1.5  # mm, within a pixel or two
     assert 29 < diameters.mean() < 35 and 4 < diameters.std() < 9  # paper: 32 +- 7 mm
@@ -95,7 +91,7 @@ def test_signs_differ_by_class_but_overlap():
 
 
 def test_no_single_global_statistic_separates_the_classes(default_set, default_rois):
-    cases, _ = default_set
+    cases = default_set
     labels = np.array([c.label for c in cases])
     boxes = np.array([c.box for c in cases], float)
     whole = {
@@ -253,7 +249,7 @@ def test_ceiling_is_the_auc_of_the_hidden_likelihood_ratio(default_set):
     assert ceiling == roc_auc_score(labels, oracle)
     assert round(ceiling, 3) == 0.967  # the default set's figure, as the docs state it
     # set_signs holds the signs the drawn cases were rendered from: same labels, the masks' diameters
-    cases, _ = default_set
+    cases = default_set
     assert np.array_equal(labels, [c.label for c in cases])
     for case, s in zip(cases[:20], signs):
         feret = regionprops(case.mask.astype(np.uint8))[0].feret_diameter_max * case.spacing_mm
