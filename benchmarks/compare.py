@@ -4,6 +4,7 @@
     python benchmarks/compare.py --layers conv2,bn2 --no-step --no-memory
     python benchmarks/compare.py --profile        # where one minicnn training step spends its time
     python benchmarks/compare.py --gemm           # GEMM rates and the step's GEMM floor
+    python benchmarks/compare.py --reuse-freed-memory   # glibc keeps freed blocks, as femur_app trains (both frameworks)
 
 minicnn runs on its fast tier (``minicnn.fast``, the default) everywhere; the training step is also timed on its
 plain tier (``minicnn.plain``: the algorithms as written, for reading), on the same model, taking turns.
@@ -261,10 +262,11 @@ def memory_worker(framework, size, steps):
     print(json.dumps({"built": built, "peak": _vm("VmHWM")}))
 
 
-def compare_memory(size_name, steps, frameworks):
+def compare_memory(size_name, steps, frameworks, reuse_freed):
     out = {}
     for fw in frameworks:
         cmd = [sys.executable, __file__, "--memory-worker", fw, "--size", size_name, "--memory-steps", str(steps)]
+        cmd += ["--reuse-freed-memory"] if reuse_freed else []
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode:
             print(f"  {fw}: memory worker failed:\n{result.stderr[-2000:]}")
@@ -274,7 +276,7 @@ def compare_memory(size_name, steps, frameworks):
 
 
 # --- report ------------------------------------------------------------------------------------------------------
-def environment(torch, nml):
+def environment(torch, nml, reuse_freed=False):
     import minicnn
 
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, minicnn from {Path(minicnn.__file__).parent}"]
@@ -296,6 +298,8 @@ def environment(torch, nml):
         lines.append(f"minicnn fast tier: {fast.get_threads()} threads (each block's BLAS single-threaded)")
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     lines.append(f"OPENBLAS_CORETYPE={coretype}" if coretype else "OPENBLAS_CORETYPE not set")
+    lines.append("malloc: freed blocks kept for reuse (minicnn.fast.reuse_freed_memory), both frameworks" if reuse_freed
+                 else "malloc: the C library's defaults (--reuse-freed-memory: keep freed blocks, as femur_app does)")
     lines.append(f"torch {torch.__version__}, {torch.get_num_threads()} threads" if torch else
                  "torch: not installed - skipped")
     lines.append("numpy-ml: installed" if nml else "numpy-ml: not installed (pip install numpy-ml) - skipped")
@@ -312,15 +316,22 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true", help="only the per-layer profile of a minicnn step")
     parser.add_argument("--gemm", action="store_true", help="only the GEMM rates and the step's GEMM floor")
     parser.add_argument("--memory-steps", type=int, default=3)
+    parser.add_argument("--reuse-freed-memory", action="store_true",
+                        help="call minicnn.fast.reuse_freed_memory() first, as femur_app's training does: glibc "
+                             "keeps freed blocks for reuse, for both frameworks (and in the memory workers)")
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     size = SIZES[args.size]
+    if args.reuse_freed_memory:
+        from minicnn.fast.allocator import reuse_freed_memory
+
+        args.reuse_freed_memory = reuse_freed_memory()  # False where glibc's mallopt is not there
     if args.memory_worker:
         return memory_worker(args.memory_worker, size, args.memory_steps)
 
     torch = None if args.profile else try_import_torch()
     nml = None if args.profile else alexnet.import_numpy_ml()
-    lines = environment(torch, nml)
+    lines = environment(torch, nml, args.reuse_freed_memory)
     print("\n".join(lines[:-2] if args.profile else lines))  # the profile runs minicnn only
     print(f"size: batch {size.batch}, {size.channels}x{size.image}x{size.image}, width x{size.scale}, float32; "
           f"best of {args.repeat}")
@@ -368,7 +379,7 @@ def main(argv=None):
 
     if not args.no_memory:
         frameworks = ["minicnn"] + (["torch"] if torch is not None else [])
-        mem = compare_memory(args.size, args.memory_steps, frameworks)
+        mem = compare_memory(args.size, args.memory_steps, frameworks, args.reuse_freed_memory)
         print(f"\npeak resident memory of a fresh process, {args.memory_steps} training steps")
         for fw, m in mem.items():
             print(f"  {fw:8s} peak {m['peak'] / 2**20:7.0f} MiB   after building {m['built'] / 2**20:6.0f} MiB"

@@ -28,6 +28,7 @@ from femur_app.training import run_folder, test_set
 from femur_app.training.fold import batches, make_model, make_optimizer, run_fold, to_device
 from femur_app.training.folds import assign_folds
 from minicnn import backend
+from minicnn.fast import reuse_freed_memory
 from minicnn.losses import softmax_cross_entropy
 
 
@@ -135,6 +136,7 @@ def estimate_seconds(config: Config, n_train: int, n_folds: int) -> tuple[float,
     """(estimated training seconds for ``n_folds`` folds, seconds per batch): one training step on a random
     batch is timed after a warm-up step; 10% is added for the held-out passes. Folds run ``run.jobs`` at a time
     (a Dask cluster's size is not known here, so it counts as ``run.jobs`` workers too)."""
+    reuse_freed_memory()  # as run_fold does, so that the step timed is the step the folds will take
     rng = np.random.default_rng(0)
     model = make_model(config, rng)
     device = config.run.device

@@ -6,9 +6,11 @@ made fast - blocked, in-place NumPy on the CPU, and on the GPU the hand-written 
 it is made fast; the algorithm itself is read in ``minicnn.plain``. The caches are the plain tier's dataclasses,
 except convolution's ``FastConvCache``, which keeps the padded input instead of the im2col matrix. On the CPU the
 blocks of work are shared among the tier's own threads: ``set_threads(n)`` / ``get_threads()``, by default the BLAS
-library's thread limit (``minicnn/fast/threads.py``).
+library's thread limit (``minicnn/fast/threads.py``). ``reuse_freed_memory()`` (opt-in, process-wide) makes glibc
+keep freed blocks for the next step instead of mapping fresh, zeroed pages (``minicnn/fast/allocator.py``).
 """
 from minicnn.fast.activations import relu_backward, relu_forward
+from minicnn.fast.allocator import reuse_freed_memory
 from minicnn.fast.batchnorm import (batchnorm_backward, batchnorm_eval_backward, batchnorm_eval_forward,
                                     batchnorm_forward, batchnorm_update_running)
 from minicnn.fast.conv import FastConvCache, conv2d_backward, conv2d_forward
@@ -20,4 +22,4 @@ from minicnn.fast.pool import avgpool2d_backward, avgpool2d_forward, maxpool2d_b
 from minicnn.fast.threads import get_threads, set_threads
 from minicnn.plain import OPS
 
-__all__ = list(OPS) + ["FastConvCache", "get_threads", "set_threads"]
+__all__ = list(OPS) + ["FastConvCache", "get_threads", "reuse_freed_memory", "set_threads"]
