@@ -262,7 +262,7 @@ def memory_worker(framework, size, steps):
     print(json.dumps({"built": built, "peak": _vm("VmHWM")}))
 
 
-def compare_memory(size_name, steps, frameworks, reuse_freed):
+def compare_memory(size_name, steps, frameworks, reuse_freed=False):
     out = {}
     for fw in frameworks:
         cmd = [sys.executable, __file__, "--memory-worker", fw, "--size", size_name, "--memory-steps", str(steps)]

@@ -68,3 +68,27 @@ def test_compare_script_runs(capsys):
     # the peak-memory worker, in its subprocess (minicnn only: PyTorch's import alone takes seconds)
     memory = compare.compare_memory("tiny", steps=1, frameworks=["minicnn"])
     assert memory["minicnn"]["peak"] >= memory["minicnn"]["built"] > 0
+    memory = compare.compare_memory("tiny", steps=1, frameworks=["minicnn"], reuse_freed=True)  # the worker's flag
+    assert memory["minicnn"]["peak"] >= memory["minicnn"]["built"] > 0
+
+
+def test_paper_run_cost_counts_the_state_writes(capsys):
+    from benchmarks import paper_run_cost
+
+    # the fold's rule, epochs of 4 minutes: every epoch at 0 minutes; at 10 minutes after epochs 3, 6, 9 and the last
+    assert paper_run_cost.state_saves(10, 240.0, 0) == 10
+    assert paper_run_cost.state_saves(10, 240.0, 10) == 4
+    assert paper_run_cost.state_saves(67, 45.0, 10) == 5  # 67 x 45 s = 50 min: after epochs 14, 28, 42, 56 and 67
+    sets = ["data.n=40", "data.n_malignant=14", "data.input_size=40", "model.width=0.125", "train.epochs=3",
+            "cv.folds=2", "run.checkpoint_minutes=0"]
+    assert paper_run_cost.main(sum((["--set", s] for s in sets), [])) == 0
+    out = capsys.readouterr().out
+    assert "3 epochs, 2 folds of about 20 training cases" in out and "3 state writes per fold" in out
+
+
+def test_allocator_ab_runs_both_ways(capsys):
+    from benchmarks import allocator_ab
+
+    assert allocator_ab.main(["--pairs", "1", "--size", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "pair 1 default" in out and "pair 1 reuse" in out

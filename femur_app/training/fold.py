@@ -126,8 +126,8 @@ def run_fold(fold: int, data: Prepared, folds: np.ndarray, config: Config, run_d
     its model checkpoint and result file, and return the result (see ``folds/fold_NN.json``).
 
     The process's C library keeps freed memory for reuse from here on (``minicnn.fast.reuse_freed_memory``: each
-    step then reuses the last step's blocks instead of fresh pages the kernel must zero; 0.85x the step's time on
-    the paper's network, for a higher peak of resident memory)."""
+    step then reuses the last step's blocks instead of fresh pages the kernel must zero; 0.80-0.89x the step's time
+    on the paper's network, for a higher peak of resident memory)."""
     reuse_freed_memory()
     with threadpool_limits(limits=config.run.blas_threads or None):
         return _run_fold(fold, data, folds, config, Path(run_dir), show_progress)

@@ -9,9 +9,9 @@ each and fills it with zeros, so every step pays to clear memory it is about to 
 
 ``reuse_freed_memory()`` raises both thresholds (``mallopt(M_MMAP_THRESHOLD)`` and ``mallopt(M_TRIM_THRESHOLD)``)
 to their largest value: every block then comes from the heap, a freed block stays there, and the next step's
-arrays reuse it without a fault. Measured on AlexNet-BN at batch 32 (``benchmarks/compare.py
---reuse-freed-memory``, docs/performance.md): the kernel time of a step falls from about 0.3 s to 0.01 s and the
-step takes about 0.85x the time; the price is a higher high-water mark of resident memory, because the heap keeps
+arrays reuse it without a fault. Measured on AlexNet-BN at batch 32 (``benchmarks/allocator_ab.py``,
+docs/performance.md): the kernel time of a step falls from about 0.3 s to 0.01 s and the step takes 0.80-0.89x
+the time; the price is a higher high-water mark of resident memory, because the heap keeps
 what it once held and cannot always fit a large block into the holes the smaller ones left.
 
 It changes the whole process's allocator, PyTorch's allocations in the same process included, and cannot be
