@@ -34,7 +34,7 @@ class Conv2d(Layer):
         KH, KW = self.kernel_size
         rng = np.random.default_rng() if rng is None else rng
         shape = (self.out_channels, self.in_channels, KH, KW)
-        self.params["weight"] = rng.normal(0.0, he_std(shape), size=shape).astype(dtype)
+        self.params["weight"] = rng.normal(0.0, he_std(shape), size=shape).astype(dtype, copy=False)
         if bias:
             self.params["bias"] = np.zeros(self.out_channels, dtype=dtype)
 

@@ -22,7 +22,7 @@ class Linear(Layer):
         self.l2 = float(l2)
         rng = np.random.default_rng() if rng is None else rng
         shape = (self.out_features, self.in_features)
-        self.params["weight"] = rng.normal(0.0, he_std(shape), size=shape).astype(dtype)
+        self.params["weight"] = rng.normal(0.0, he_std(shape), size=shape).astype(dtype, copy=False)
         if bias:
             self.params["bias"] = np.zeros(self.out_features, dtype=dtype)
 
