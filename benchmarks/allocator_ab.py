@@ -1,13 +1,21 @@
-"""minicnn's training step with and without ``minicnn.fast.reuse_freed_memory()``, each in fresh processes, in turns.
+"""minicnn with and without ``minicnn.fast.reuse_freed_memory()``, each in fresh processes, in turns.
 
-    python benchmarks/allocator_ab.py --pairs 4
+    python benchmarks/allocator_ab.py --pairs 4                  # the training step
+    python benchmarks/allocator_ab.py --pairs 4 --job predict    # the femur_app.predict command
 
 The setting is process-wide and cannot be undone, so one process cannot time both ways: each pair starts one
-process with the C library's defaults and one that calls ``reuse_freed_memory()`` first, one after the other. Each
-process trains two fresh AlexNet-BN models (``benchmarks/alexnet.py``, batch 32 at 224 px) for 2 warm-up and 4
-timed steps each - a model trained longer on one batch diverges, and non-finite numbers send the fast tier down
-its slow exact paths - and prints the median and best of its 8 timed steps, the kernel (system) time per step
-and its peak resident memory. Read the medians side by side: best-of times hide the page faults that come and go.
+process with the C library's defaults and one that calls ``reuse_freed_memory()`` first, one after the other.
+
+``--job step``: each process trains two fresh AlexNet-BN models (``benchmarks/alexnet.py``, batch 32 at 224 px)
+for 2 warm-up and 4 timed steps each - a model trained longer on one batch diverges, and non-finite numbers send
+the fast tier down its slow exact paths - and prints the median and best of its 8 timed steps, the kernel
+(system) time per step and its peak resident memory. Read the medians side by side: best-of times hide the page
+faults that come and go.
+
+``--job predict``: the set-up of ``benchmarks/predict_throughput.py`` (the paper's network with random weights
+saved as a checkpoint, ``--n`` synthetic 16-bit PNGs, the union of their lesion boxes as ``--roi``) is written
+once; each process then runs ``femur_app.predict.main`` on it once, as a user's command would (after the imports),
+and prints its time, the checkpoint loading's share, its kernel time, page faults and peak resident memory.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,24 +61,95 @@ def worker(reuse: bool, size) -> dict:
     return {"median": float(np.median(times)), "best": min(times), "kernel": float(np.median(kernel)), "peak": peak}
 
 
+TINY_PREDICT = ["data.input_size=64", "model.width=0.125"]  # --size tiny for --job predict
+
+
+def predict_worker(reuse: bool, folder: Path) -> dict:
+    """Runs in the subprocess: ``femur_app.predict`` once on the set-up in ``folder``, timed."""
+    from benchmarks.predict_throughput import run_predict
+    from femur_app.models import checkpoint
+
+    if reuse:
+        from minicnn.fast import reuse_freed_memory
+
+        reuse_freed_memory()
+    job = json.loads((folder / "job.json").read_text())
+    argv = job["argv"]
+    load_seconds = []
+    real_load = checkpoint.load_model
+
+    def timed_load(path):
+        start = time.perf_counter()
+        loaded = real_load(path)
+        load_seconds.append(time.perf_counter() - start)
+        return loaded
+
+    checkpoint.load_model = timed_load
+    before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    status, out, err = run_predict(argv)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    if status != 0 or len(out.splitlines()) != job["images"]:
+        raise SystemExit(f"femur_app.predict failed (exit status {status}): {err.strip()}")
+    return {"seconds": seconds, "load": load_seconds[0], "kernel": after.ru_stime - before.ru_stime,
+            "faults": after.ru_minflt - before.ru_minflt, "peak": after.ru_maxrss * 1024}
+
+
+def write_predict_setup(size: str, n: int, folder: Path) -> str:
+    """predict_throughput's checkpoint and images in ``folder``, predict's argv and the number of images in
+    ``folder/job.json``; a description of them."""
+    from benchmarks import predict_throughput as pt
+    from femur_app.data.synthetic import generate
+
+    config = pt.resolve_config(TINY_PREDICT if size == "tiny" else [])
+    cases = generate(n, round(n * 165 / 500), seed=config.data.synthetic_seed, n_jobs=1)
+    setup = pt.set_up(config, cases, "union", folder)
+    (folder / "job.json").write_text(json.dumps({"argv": setup.predict_argv(), "images": n}))
+    return (f"{config.model.name}, width {config.model.width}, {config.data.input_size} px, random weights; "
+            f"{n} synthetic 16-bit PNGs, --roi {setup.roi}")
+
+
+def run_worker(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("--job", choices=["step", "predict"], default="step")
     parser.add_argument("--size", choices=["full", "tiny"], default="full")
+    parser.add_argument("--n", type=int, default=64, help="images for --job predict (default 64)")
     parser.add_argument("--worker", choices=["default", "reuse"], help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    size = alexnet.FULL if args.size == "full" else alexnet.TINY
-    if args.worker:
-        print(json.dumps(worker(args.worker == "reuse", size)))
+    if args.pairs < 1 or args.n < 1:
+        parser.error("--pairs and --n must be at least 1")
+    if args.worker and args.job == "predict":
+        print(json.dumps(predict_worker(args.worker == "reuse", args.folder)))
         return 0
-    print(f"minicnn training step, AlexNet-BN {args.size}, median and best of 8 steps per process, {args.pairs} pairs")
-    for pair in range(1, args.pairs + 1):
-        for mode in ("default", "reuse"):
-            out = subprocess.run([sys.executable, __file__, "--worker", mode, "--size", args.size],
-                                 capture_output=True, text=True, check=True).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            print(f"pair {pair} {mode:8s} median {r['median'] * 1e3:7.1f} ms  best {r['best'] * 1e3:7.1f} ms  "
-                  f"kernel {r['kernel'] * 1e3:6.1f} ms/step  peak {r['peak'] >> 20} MiB", flush=True)
+    if args.worker:
+        print(json.dumps(worker(args.worker == "reuse", alexnet.FULL if args.size == "full" else alexnet.TINY)))
+        return 0
+    if args.job == "step":
+        print(f"minicnn training step, AlexNet-BN {args.size}, median and best of 8 steps per process, "
+              f"{args.pairs} pairs")
+        for pair in range(1, args.pairs + 1):
+            for mode in ("default", "reuse"):
+                r = run_worker(mode, "--size", args.size)
+                print(f"pair {pair} {mode:8s} median {r['median'] * 1e3:7.1f} ms  best {r['best'] * 1e3:7.1f} ms  "
+                      f"kernel {r['kernel'] * 1e3:6.1f} ms/step  peak {r['peak'] >> 20} MiB", flush=True)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="allocator_ab_") as folder:
+        print(f"femur_app.predict, one command per process: {write_predict_setup(args.size, args.n, Path(folder))}; "
+              f"{args.pairs} pairs")
+        for pair in range(1, args.pairs + 1):
+            for mode in ("default", "reuse"):
+                r = run_worker(mode, "--job", "predict", "--folder", folder)
+                print(f"pair {pair} {mode:8s} {args.n / r['seconds']:5.1f} images/s ({r['seconds']:.2f} s, of which "
+                      f"loading the checkpoint {r['load']:.2f} s)  kernel {r['kernel']:.2f} s  "
+                      f"{r['faults']} page faults  peak {r['peak'] >> 20} MiB", flush=True)
     return 0
 
 

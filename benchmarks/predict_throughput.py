@@ -2,6 +2,7 @@
 
     python benchmarks/predict_throughput.py                    # the paper's AlexNet-BN at 224 px, 64 images
     python benchmarks/predict_throughput.py --n 16 --set data.input_size=96 --set model.width=0.25
+    python benchmarks/predict_throughput.py --reuse-freed-memory   # glibc keeps freed blocks (both frameworks)
 
 Set-up, in a temporary folder:
 
@@ -16,6 +17,11 @@ Set-up, in a temporary folder:
 3. The ROI: ``predict`` takes one ``--roi`` box for all its images, and the synthetic lesions lie at different
    places in either femur, so the default ROI is the smallest box holding every image's lesion box
    (``--roi union``); ``--roi none`` predicts on the whole slices, ``--roi x0,y0,x1,y1`` on a given box.
+
+``--reuse-freed-memory`` makes the process keep freed memory for reuse from the start
+(``minicnn.fast.reuse_freed_memory``, process-wide, so for both frameworks). The timings below repeat the command
+in one warm process; a user's command runs once in a fresh process, which ``benchmarks/allocator_ab.py --job
+predict`` times, with and without that setting.
 
 What is timed (best of ``--repeat``; all timings take turns inside each repeat, as ``benchmarks/compare.py``'s
 ``interleaved``, so machine noise hits them alike):
@@ -45,6 +51,7 @@ import io
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -67,6 +74,7 @@ from femur_app.data.synthetic import generate  # noqa: E402
 from femur_app.evaluation.inference import prepare_image  # noqa: E402
 from femur_app.models import checkpoint  # noqa: E402
 from femur_app.training.fold import make_model  # noqa: E402
+from minicnn.fast import reuse_freed_memory  # noqa: E402
 from minicnn.losses import softmax  # noqa: E402
 
 SEED = 0
@@ -227,7 +235,7 @@ def agreement(outputs: dict) -> tuple[bool, str]:
 
 
 # --- report --------------------------------------------------------------------------------------------------------
-def environment(torch) -> list[str]:
+def environment(torch, reuse_freed: bool) -> list[str]:
     from threadpoolctl import threadpool_info
 
     from minicnn import fast
@@ -240,7 +248,9 @@ def environment(torch) -> list[str]:
     return [f"machine: {cpu}, {os.cpu_count()} cores",
             f"python {platform.python_version()}, numpy {np.__version__} (BLAS {blas}; minicnn fast tier "
             f"{fast.get_threads()} threads), " + (f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
-                                                  if torch else "torch: not installed - its rows are skipped")]
+                                                  if torch else "torch: not installed - its rows are skipped"),
+            "malloc: freed blocks kept for reuse (minicnn.fast.reuse_freed_memory), both frameworks" if reuse_freed
+            else "malloc: the C library's defaults (--reuse-freed-memory: keep freed blocks)"]
 
 
 def describe(config, cases, setup: Setup, args) -> str:
@@ -274,6 +284,9 @@ def parser() -> argparse.ArgumentParser:
                    help="change the configuration (default: femur_app/configs/paper.toml), e.g. "
                         "--set data.input_size=96 (repeatable)")
     p.add_argument("--repeat", type=int, default=3, help="timings per row; the best is reported (default 3)")
+    p.add_argument("--reuse-freed-memory", action="store_true",
+                   help="call minicnn.fast.reuse_freed_memory() first: glibc keeps freed blocks for reuse instead of "
+                        "returning them to the kernel, for both frameworks (process-wide)")
     p.add_argument("--roi", default="union", help="predict's --roi: 'union' of the images' lesion boxes "
                                                   "(default), 'none' (whole slices) or x0,y0,x1,y1")
     return p
@@ -285,8 +298,9 @@ def main(argv=None) -> int:
     if args.n < 1 or args.repeat < 1:
         p.error("--n and --repeat must be at least 1")
     config = resolve_config(args.set)
+    reuse_freed = args.reuse_freed_memory and reuse_freed_memory()  # False where glibc's mallopt is not there
     torch = try_import_torch()
-    print("\n".join(environment(torch)))
+    print("\n".join(environment(torch, reuse_freed)))
     cases = generate(args.n, round(args.n * 165 / 500), seed=config.data.synthetic_seed, n_jobs=-1)
     with tempfile.TemporaryDirectory(prefix="predict_throughput_") as folder:
         setup = set_up(config, cases, args.roi, Path(folder))
@@ -302,6 +316,9 @@ def main(argv=None) -> int:
     print(parts_line(best, args.n))
     print(inference_line(best, "1", args.n))
     print(inference_line(best, "n", args.n))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"this process: {usage.ru_utime:.1f} s user and {usage.ru_stime:.1f} s kernel (system) CPU time, "
+          f"{usage.ru_minflt} page faults (a fresh page costs a fault and its zeroing)")
     if "torch 1" not in outputs:
         return 0
     ok, line = agreement(outputs)

@@ -92,3 +92,27 @@ def test_allocator_ab_runs_both_ways(capsys):
     assert allocator_ab.main(["--pairs", "1", "--size", "tiny"]) == 0
     out = capsys.readouterr().out
     assert "pair 1 default" in out and "pair 1 reuse" in out
+
+
+def test_allocator_ab_times_the_predict_command_both_ways(capsys):
+    import re
+
+    from benchmarks import allocator_ab
+
+    assert allocator_ab.main(["--job", "predict", "--pairs", "1", "--size", "tiny", "--n", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("femur_app.predict, one command per process: alexnet_bn, width 0.125, 64 px")
+    assert "3 synthetic 16-bit PNGs, --roi " in lines[0]
+    row = (r"pair 1 {} +[0-9.]+ images/s \([0-9.]+ s, of which loading the checkpoint [0-9.]+ s\)  "
+           r"kernel [0-9.]+ s  \d+ page faults  peak \d+ MiB$")
+    assert re.match(row.format("default"), lines[1]) and re.match(row.format("reuse"), lines[2]), lines
+
+
+def test_first_touch_reports_every_process(capsys):
+    from benchmarks import first_touch
+
+    assert first_touch.main(["--mb", "8", "--processes", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("machine: ") and "2 fresh processes, each writing 8 MB once" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:]] == ["process 1", "process 2"]
+    assert all("s per GB" in line and "page faults" in line for line in lines[1:])

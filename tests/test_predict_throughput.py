@@ -49,6 +49,9 @@ def test_prints_the_machine_and_every_minicnn_row(run):
                      out, re.M), out
     for batch in ("1", str(N)):
         rate(re.search(rf"^inference only, batch {batch}: minicnn {RATE}", out, re.M).group(1))
+    assert "malloc: the C library's defaults" in out  # the test leaves the process's malloc as it is
+    assert re.search(r"^this process: [0-9.]+ s user and [0-9.]+ s kernel \(system\) CPU time, \d+ page faults",
+                     out, re.M), out
 
 
 def test_torch_rows_and_agreement(run):
