@@ -37,12 +37,8 @@ if str(ROOT) not in sys.path:
 from benchmarks import alexnet  # noqa: E402
 
 
-def worker(reuse: bool, size) -> dict:
+def step_worker(size) -> dict:
     """Runs in the subprocess: the timed steps of two fresh models."""
-    if reuse:
-        from minicnn.fast import reuse_freed_memory
-
-        reuse_freed_memory()
     x, labels = alexnet.batch(size)
     times, kernel = [], []
     for _ in range(2):
@@ -64,15 +60,11 @@ def worker(reuse: bool, size) -> dict:
 TINY_PREDICT = ["data.input_size=64", "model.width=0.125"]  # --size tiny for --job predict
 
 
-def predict_worker(reuse: bool, folder: Path) -> dict:
+def predict_worker(folder: Path) -> dict:
     """Runs in the subprocess: ``femur_app.predict`` once on the set-up in ``folder``, timed."""
     from benchmarks.predict_throughput import run_predict
     from femur_app.models import checkpoint
 
-    if reuse:
-        from minicnn.fast import reuse_freed_memory
-
-        reuse_freed_memory()
     job = json.loads((folder / "job.json").read_text())
     argv = job["argv"]
     load_seconds = []
@@ -99,20 +91,23 @@ def write_predict_setup(size: str, n: int, folder: Path) -> str:
     """predict_throughput's checkpoint and images in ``folder``, predict's argv and the number of images in
     ``folder/job.json``; a description of them."""
     from benchmarks import predict_throughput as pt
-    from femur_app.data.synthetic import generate
 
     config = pt.resolve_config(TINY_PREDICT if size == "tiny" else [])
-    cases = generate(n, round(n * 165 / 500), seed=config.data.synthetic_seed, n_jobs=1)
+    cases = pt.synthetic_cases(config, n, n_jobs=1)
     setup = pt.set_up(config, cases, "union", folder)
     (folder / "job.json").write_text(json.dumps({"argv": setup.predict_argv(), "images": n}))
     return (f"{config.model.name}, width {config.model.width}, {config.data.input_size} px, random weights; "
             f"{n} synthetic 16-bit PNGs, --roi {setup.roi}")
 
 
-def run_worker(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True, text=True,
-                         check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def run_pairs(pairs: int, worker_args: list[str], row) -> None:
+    """``pairs`` times: a fresh worker process with the C library's defaults, then one with reuse; each prints
+    ``row(its result)``."""
+    for pair in range(1, pairs + 1):
+        for mode in ("default", "reuse"):
+            out = subprocess.run([sys.executable, __file__, "--worker", mode, *worker_args], capture_output=True,
+                                 text=True, check=True).stdout
+            print(f"pair {pair} {mode:8s} {row(json.loads(out.strip().splitlines()[-1]))}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -126,30 +121,28 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.pairs < 1 or args.n < 1:
         parser.error("--pairs and --n must be at least 1")
-    if args.worker and args.job == "predict":
-        print(json.dumps(predict_worker(args.worker == "reuse", args.folder)))
-        return 0
     if args.worker:
-        print(json.dumps(worker(args.worker == "reuse", alexnet.FULL if args.size == "full" else alexnet.TINY)))
+        if args.worker == "reuse":
+            from minicnn.fast import reuse_freed_memory
+
+            reuse_freed_memory()
+        size = alexnet.FULL if args.size == "full" else alexnet.TINY
+        print(json.dumps(predict_worker(args.folder) if args.job == "predict" else step_worker(size)))
         return 0
     if args.job == "step":
         print(f"minicnn training step, AlexNet-BN {args.size}, median and best of 8 steps per process, "
               f"{args.pairs} pairs")
-        for pair in range(1, args.pairs + 1):
-            for mode in ("default", "reuse"):
-                r = run_worker(mode, "--size", args.size)
-                print(f"pair {pair} {mode:8s} median {r['median'] * 1e3:7.1f} ms  best {r['best'] * 1e3:7.1f} ms  "
-                      f"kernel {r['kernel'] * 1e3:6.1f} ms/step  peak {r['peak'] >> 20} MiB", flush=True)
+        run_pairs(args.pairs, ["--size", args.size],
+                  lambda r: f"median {r['median'] * 1e3:7.1f} ms  best {r['best'] * 1e3:7.1f} ms  "
+                            f"kernel {r['kernel'] * 1e3:6.1f} ms/step  peak {r['peak'] >> 20} MiB")
         return 0
     with tempfile.TemporaryDirectory(prefix="allocator_ab_") as folder:
         print(f"femur_app.predict, one command per process: {write_predict_setup(args.size, args.n, Path(folder))}; "
               f"{args.pairs} pairs")
-        for pair in range(1, args.pairs + 1):
-            for mode in ("default", "reuse"):
-                r = run_worker(mode, "--job", "predict", "--folder", folder)
-                print(f"pair {pair} {mode:8s} {args.n / r['seconds']:5.1f} images/s ({r['seconds']:.2f} s, of which "
-                      f"loading the checkpoint {r['load']:.2f} s)  kernel {r['kernel']:.2f} s  "
-                      f"{r['faults']} page faults  peak {r['peak'] >> 20} MiB", flush=True)
+        run_pairs(args.pairs, ["--job", "predict", "--folder", folder],
+                  lambda r: f"{args.n / r['seconds']:5.1f} images/s ({r['seconds']:.2f} s, of which loading the "
+                            f"checkpoint {r['load']:.2f} s)  kernel {r['kernel']:.2f} s  {r['faults']} page faults  "
+                            f"peak {r['peak'] >> 20} MiB")
     return 0
 
 

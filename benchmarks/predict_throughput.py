@@ -90,6 +90,11 @@ def resolve_config(assignments):
     return configuration.resolve(overrides=overrides)
 
 
+def synthetic_cases(config, n: int, n_jobs: int = -1):
+    """``n`` synthetic cases of the configured generator seed, malignant in the paper's proportion (165 of 500)."""
+    return generate(n, round(n * 165 / 500), seed=config.data.synthetic_seed, n_jobs=n_jobs)
+
+
 def write_images(cases, folder: Path) -> list[Path]:
     """Each case's uint16 slice as a 16-bit PNG in ``folder``."""
     paths = []
@@ -301,7 +306,7 @@ def main(argv=None) -> int:
     reuse_freed = args.reuse_freed_memory and reuse_freed_memory()  # False where glibc's mallopt is not there
     torch = try_import_torch()
     print("\n".join(environment(torch, reuse_freed)))
-    cases = generate(args.n, round(args.n * 165 / 500), seed=config.data.synthetic_seed, n_jobs=-1)
+    cases = synthetic_cases(config, args.n)
     with tempfile.TemporaryDirectory(prefix="predict_throughput_") as folder:
         setup = set_up(config, cases, args.roi, Path(folder))
         print(describe(config, cases, setup, args))

@@ -50,7 +50,7 @@ class WeightsToBeLoaded(np.random.Generator):
 
     The layers draw their starting weights with ``rng.normal``; here that returns zeros instead, so building
     the network costs no random draws (for the paper's 58-million-parameter AlexNet-BN the draws took about
-    1.9 s of the 2.3 s that loading its checkpoint took). Every other draw - dropout's masks, should the
+    2.0 s of the 2.3-2.6 s that loading its checkpoint took). Every other draw - dropout's masks, should the
     loaded model be trained further - comes from a real generator seeded 0."""
 
     def __init__(self):
