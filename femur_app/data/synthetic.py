@@ -22,7 +22,9 @@ classes overlap: some benign lesions look aggressive (giant-cell tumour, osteoid
 malignant ones look quiet. Every imaging sign is a *separate noisy* function of ``a`` (``LesionSigns``):
 
     zone of transition   0.4 mm (sharp) .. 5.5 mm (permeative)        sigmoid edge of that 10-90 % width
-    outline              round/oval + lobulation, irregular at high a Fourier harmonics of the radius
+    outline              round/oval + lobulation, irregular at high a Fourier harmonics of the radius: how many
+                         (``harmonics``) and how strong (``irregularity``) are two readings, each with its own
+                         wider noise (``OUTLINE_NOISE``), so the true outline's shape alone stays a weak sign
     heterogeneity        smooth texture, plus haemorrhage (bright) / necrosis (dark) foci at high a
     sclerotic rim        a dark 1-2 mm ring, mostly at low a
     marrow oedema        a hazy darker halo, fall-off 3-18 mm, mostly at high a; it tapers to exactly 0
@@ -66,12 +68,14 @@ from minicnn.serialize import write_atomic
 
 from femur_app.data.dataset import MALIGNANT, Case, box_of, default_cache_dir
 
-GENERATOR_VERSION = 3  # bump whenever the drawn images change, to invalidate cached sets
+GENERATOR_VERSION = 4  # bump whenever the drawn images change, to invalidate cached sets
 IMAGE_SHAPE = (460, 700)  # rows x columns, as the paper's images
 SPACING_MM = (0.45, 0.56)  # per-case pixel spacing range, mm per pixel
 DIAMETER_MM = (7.0, 39.0)  # the paper's 0.7-3.9 cm
 AGGRESSIVENESS_BETA = {0: (2.0, 5.0), 1: (5.0, 2.0)}  # (alpha, beta) of the Beta law of ``a`` per label
 DIAMETER_TAIL_MM = {0: 7.5, 1: 6.0}  # scale of the exponential tail below 39 mm per label
+OUTLINE_NOISE = 0.6  # sd of the outline's two readings of ``a``: no single shape feature of the true outline
+#                       (compactness, area, perimeter, harmonic count) reaches AUC 0.80 (test_synthetic.py)
 NULL_MALIGNANT_SHARE = 165 / 500  # a null set's lesions look malignant with the paper's prevalence, any label
 
 _ANGLES = 4096  # resolution of the radius lookup tables (0.1 mm at the thigh's edge)
@@ -86,6 +90,7 @@ class LesionSigns:
     diameter_mm: float
     transition_mm: float  # 10-90 % width of the edge
     irregularity: float  # amplitude of the outline's harmonics (fraction of the radius)
+    harmonics: int  # how many harmonics shape the outline: 5 (lobulated) .. 12 (irregular)
     heterogeneity: float  # relative amplitude of the internal texture
     rim: float  # sclerotic rim strength, 0 = none
     oedema: float  # marrow oedema strength, 0 = none
@@ -111,18 +116,16 @@ def sample_signs(label: int, rng: np.random.Generator) -> LesionSigns:
     if breach and _noisy(a, rng) > 0.55:
         periosteal = ("lamellated", "sunburst")[int(rng.integers(2))]
     rim_reading = _noisy(a, rng)
-    return LesionSigns(
-        aggressiveness=a,
-        diameter_mm=float(diameter),
-        transition_mm=0.4 + 5.0 * _noisy(a, rng) ** 2,
-        irregularity=0.02 + 0.16 * _noisy(a, rng),
-        heterogeneity=0.03 + 0.14 * _noisy(a, rng),
-        rim=float(rng.uniform(0.5, 0.9)) if rim_reading < 0.4 else 0.0,
-        oedema=max(0.0, _noisy(a, rng, 0.25) - 0.35) / 0.65,
-        breach=breach,
-        periosteal=periosteal,
-        contrast=float(rng.uniform(0.9, 1.3)),
-    )
+    transition = 0.4 + 5.0 * _noisy(a, rng) ** 2
+    irregularity = 0.02 + 0.16 * _noisy(a, rng, OUTLINE_NOISE)
+    heterogeneity = 0.03 + 0.14 * _noisy(a, rng)
+    rim = float(rng.uniform(0.5, 0.9)) if rim_reading < 0.4 else 0.0
+    oedema = max(0.0, _noisy(a, rng, 0.25) - 0.35) / 0.65
+    contrast = float(rng.uniform(0.9, 1.3))
+    harmonics = 5 + int(7 * _noisy(a, rng, OUTLINE_NOISE))  # its own reading (it once read ``a`` without noise)
+    return LesionSigns(aggressiveness=a, diameter_mm=float(diameter), transition_mm=transition,
+                       irregularity=irregularity, harmonics=harmonics, heterogeneity=heterogeneity, rim=rim,
+                       oedema=oedema, breach=breach, periosteal=periosteal, contrast=contrast)
 
 
 # --- geometry helpers: star-shaped outlines and smooth random fields -------------------------------------
@@ -330,7 +333,7 @@ def _lesion_centre(signs: LesionSigns, bone_table: np.ndarray, cortex: float, rn
 def _lesion_outline(signs: LesionSigns, rng) -> np.ndarray:
     """Radius table of the lesion: an oval with lobulation (few harmonics) or irregularity (many), scaled so
     that its largest diameter (maximum Feret diameter) is ``signs.diameter_mm``."""
-    harmonics = 2 + int(3 + 7 * signs.aggressiveness)
+    harmonics = signs.harmonics
     amplitudes = signs.irregularity * rng.uniform(0.3, 1.0, harmonics) / np.sqrt(np.arange(1, harmonics + 1))
     table = radius_table(1.0, rng.uniform(0.7, 1.0), rng.uniform(-np.pi, np.pi), amplitudes,
                          rng.uniform(0, 2 * np.pi, harmonics))

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
@@ -92,6 +93,20 @@ def predict(model, X, normalisation: Normalisation, batch_size: int, device: str
         logits = model.forward(to_device(x, device), train=False)
         probs.append(backend.to_cpu(softmax(logits))[:, 1])
     return np.concatenate(probs).astype(np.float64)
+
+
+def heldout_auc(probs, labels):
+    """The held-out AUC of one epoch's predictions; None when the held-out cases hold a single class."""
+    return float(roc_auc_score(labels, probs)) if len(np.unique(labels)) == 2 else None
+
+
+def peak_rss_mib():
+    """This process's peak resident memory so far (MiB), where the platform reports it (Linux: KiB); else None."""
+    if sys.platform != "linux":
+        return None
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def cross_entropy(probs, labels) -> float:
@@ -188,6 +203,7 @@ def _run_fold(fold, data, folds, config, run_dir, show_progress):
         history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
                         "heldout_loss": cross_entropy(heldout, data.y[test_idx]),
                         "heldout_acc": float(((heldout >= config.cv.threshold) == data.y[test_idx]).mean()),
+                        "heldout_auc": heldout_auc(heldout, data.y[test_idx]),
                         "l2_penalty": l2_penalty(model), "seconds": time.perf_counter() - started})
         last_good = copy_weights(model)
         if epoch == train.epochs or run_folder.checkpoint_due(last_saved, config.run.checkpoint_minutes):
@@ -212,7 +228,7 @@ def _run_fold(fold, data, folds, config, run_dir, show_progress):
                                  "preprocess": {"roi": config.data.roi}})
     result = {"fold": fold, "status": status, "message": message, "epochs_run": epoch,
               "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
-              "seconds": float(sum(h["seconds"] for h in history)),
+              "seconds": float(sum(h["seconds"] for h in history)), "peak_rss_mib": peak_rss_mib(),
               "case_ids": data.case_ids[test_idx].tolist(), "prob_malignant": probs.tolist(), "history": history}
     result = run_folder.write_finished(run_dir, fold, result)  # then deletes the training state
     run_folder.log(run_dir, f"fold {fold}: {status}, {epoch} epoch(s) trained")

@@ -108,6 +108,27 @@ def test_no_single_global_statistic_separates_the_classes(default_set, default_r
     assert max(aucs.values()) < 0.75, aucs
 
 
+def test_no_single_shape_feature_of_the_true_outline_separates_the_classes(default_set):
+    """The outline reads the hidden aggressiveness only through its own noise (generator v3 drew its harmonic count
+    from it without noise, and the outline's compactness alone reached AUC 0.908). Measured on the rendered masks of
+    the default 500 cases: compactness 0.719, solidity 0.719, perimeter 0.591, eccentricity 0.580, area 0.522;
+    the drawn harmonic count 0.754."""
+    labels = np.array([c.label for c in default_set])
+    props = [regionprops(c.mask.astype(np.uint8))[0] for c in default_set]
+    spacing = np.array([c.spacing_mm for c in default_set])
+    area = np.array([p.area for p in props]) * spacing**2
+    perimeter = np.array([p.perimeter for p in props]) * spacing
+    _, signs = synthetic.set_signs(500, 165, seed=0)
+    features = {"area (mm2)": area, "perimeter (mm)": perimeter,
+                "compactness": [4 * np.pi * p.area / p.perimeter**2 for p in props],
+                "solidity": [p.solidity for p in props], "eccentricity": [p.eccentricity for p in props],
+                "harmonic count": [s.harmonics for s in signs]}
+    aucs = {name: round(_auc(labels, values), 3) for name, values in features.items()}
+    assert max(aucs.values()) < 0.80, aucs
+    assert aucs == {"area (mm2)": 0.522, "perimeter (mm)": 0.591, "compactness": 0.719, "solidity": 0.719,
+                    "eccentricity": 0.58, "harmonic count": 0.754}
+
+
 def test_texture_features_learn_it_clearly_but_not_perfectly(default_rois):
     labels, rois = default_rois
     features = radiomics.feature_matrix(rois)
@@ -275,15 +296,15 @@ def test_hidden_likelihood_ratio_is_the_generators_true_posterior():
 def _sign_reader(labels, signs):
     """Cross-validated P(malignant) (5 folds) of a logistic regression that reads every sign exactly, the zone of
     transition on the scale it was drawn on (transition = 0.4 + 5 r^2)."""
-    features = np.array([[np.sqrt(s.transition_mm - 0.4), s.irregularity, s.heterogeneity, s.rim > 0, s.oedema,
-                          s.breach, s.periosteal != "none", s.diameter_mm, s.contrast] for s in signs], float)
+    features = np.array([[np.sqrt(s.transition_mm - 0.4), s.irregularity, s.harmonics, s.heterogeneity, s.rim > 0,
+                          s.oedema, s.breach, s.periosteal != "none", s.diameter_mm, s.contrast] for s in signs], float)
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
     reader = make_pipeline(StandardScaler(), LogisticRegression())
     return cross_val_predict(reader, features, labels, cv=folds, method="predict_proba")[:, 1]
 
 
 def test_a_fitted_reader_of_every_sign_stays_below_the_ceiling():
-    """It learns most of what there is (measured: 0.946 against a ceiling of 0.963), never more."""
+    """It learns most of what there is (measured: 0.942 against a ceiling of 0.963), never more."""
     labels, signs = synthetic.set_signs(2000, 660, seed=3)
     reader, ceiling = roc_auc_score(labels, _sign_reader(labels, signs)), synthetic.ceiling_auc(2000, 660, seed=3)
     assert ceiling - 0.05 < reader < ceiling, (reader, ceiling)

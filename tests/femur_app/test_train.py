@@ -48,6 +48,13 @@ def test_run_folder_holds_every_output(reference):
         folds = list(csv.DictReader(f))
     assert [(r["fold"], r["n_test"], r["epochs_run"], r["status"]) for r in folds] == [
         ("1", "8", "2", "finished"), ("2", "8", "2", "finished"), ("3", "8", "2", "finished")]
+    # each fold records its held-out AUC per epoch (the learning curve the paper run's record keeps) and its peak RSS
+    for k in (1, 2, 3):
+        result = json.loads((out / "folds" / f"fold_{k:02d}.json").read_text())
+        held_out = np.array([int(r["label"]) for r in rows if r["fold"] == str(k)])
+        assert [h["epoch"] for h in result["history"]] == [1, 2]
+        assert all(0 <= h["heldout_auc"] <= 1 for h in result["history"]) and len(set(held_out)) == 2
+        assert result["peak_rss_mib"] > 50  # MiB: at least the interpreter and NumPy (Linux)
     log = (out / "train.log").read_text()
     assert log.count(" epoch 1/2 ") == 3 and log.count(" epoch 2/2 ") == 3 and "Estimated training time" in log
     report = (out / "report.md").read_text()
