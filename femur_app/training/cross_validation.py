@@ -27,9 +27,8 @@ from femur_app.reporting.predictions import Predictions
 from femur_app.training import run_folder, test_set
 from femur_app.training.fold import batches, make_model, make_optimizer, run_fold, to_device
 from femur_app.training.folds import assign_folds
-from minicnn import backend
+from minicnn import backend, train_step
 from minicnn.fast import reuse_freed_memory
-from minicnn.losses import softmax_cross_entropy
 
 
 @dataclass
@@ -149,9 +148,7 @@ def estimate_seconds(config: Config, n_train: int, n_folds: int) -> tuple[float,
     with threadpool_limits(limits=config.run.blas_threads or None):
         for _ in range(2):
             started = time.perf_counter()
-            _, dlogits = softmax_cross_entropy(model.forward(x), labels)
-            model.backward(dlogits)
-            optimizer.step()
+            train_step(model, optimizer, x, labels)
     per_batch = time.perf_counter() - started
     per_fold = per_batch * len(batches(np.arange(n_train), batch)) * config.train.epochs * 1.1
     return per_fold * math.ceil(n_folds / min(config.run.jobs, n_folds)), per_batch

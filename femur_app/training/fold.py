@@ -15,7 +15,6 @@ the result says so.
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -31,10 +30,10 @@ from femur_app.data.dataset import Prepared
 from femur_app.data.normalise import Normalisation
 from femur_app.models import build_model, checkpoint
 from femur_app.training import run_folder
-from minicnn import backend, init, l2_penalty
+from minicnn import backend, init, l2_penalty, train_step
 from minicnn.fast import reuse_freed_memory
 from minicnn.layers import Conv2d
-from minicnn.losses import softmax, softmax_cross_entropy
+from minicnn.losses import softmax
 from minicnn.optim import SGD, CosineLR, StepLR
 
 
@@ -121,14 +120,11 @@ def train_epoch(model, optimizer, data: Prepared, train_idx, normalisation, conf
     loss_sum = correct = seen = 0
     for number, batch in enumerate(batches(order, config.train.batch_size), start=1):
         x = normalisation.apply(augment(data.X[batch], batch_rng, config.augment))
-        logits = model.forward(to_device(x, device), train=True)
-        loss, dlogits = softmax_cross_entropy(logits, to_device(data.y[batch], device))
-        if not math.isfinite(loss):
-            raise Diverged(f"loss {loss} on batch {number}")
-        model.backward(dlogits)
-        optimizer.step()
-        loss_sum += loss * len(batch)
-        correct += int((backend.to_cpu(logits).argmax(axis=1) == data.y[batch]).sum())
+        step = train_step(model, optimizer, to_device(x, device), to_device(data.y[batch], device))
+        if not step.finite:
+            raise Diverged(f"loss {step.loss} on batch {number}")
+        loss_sum += step.loss * len(batch)
+        correct += int((backend.to_cpu(step.logits).argmax(axis=1) == data.y[batch]).sum())
         seen += len(batch)
         if bar is not None:
             bar.update(1)
