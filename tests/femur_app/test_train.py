@@ -16,6 +16,7 @@ from femur_app.models import checkpoint
 from femur_app.reporting.predictions import Predictions
 from femur_app.train import main
 from femur_app.training import cross_validation, fold, load_data
+from minicnn import step as minicnn_step
 
 TINY = ["--folds", "3", "--epochs", "2", "--set", "data.n=24", "--set", "data.n_malignant=8",
         "--set", "data.input_size=40", "--set", "model.width=0.0625", "--set", "cv.bootstrap=200"]
@@ -166,14 +167,14 @@ def test_divergence_stops_the_fold_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_a_nan_loss_is_caught_on_its_batch(tmp_path, monkeypatch):
-    real, calls = fold.softmax_cross_entropy, []
+    real, calls = minicnn_step.softmax_cross_entropy, []
 
-    def nan_on_third_call(logits, labels):
+    def nan_on_third_call(logits, labels, class_weights=None):
         calls.append(1)
-        loss, dlogits = real(logits, labels)
+        loss, dlogits = real(logits, labels, class_weights)
         return (float("nan") if len(calls) == 3 else loss), dlogits
 
-    monkeypatch.setattr(fold, "softmax_cross_entropy", nan_on_third_call)
+    monkeypatch.setattr(minicnn_step, "softmax_cross_entropy", nan_on_third_call)  # the loss minicnn.train_step takes
     monkeypatch.setattr(cross_validation, "estimate_seconds", lambda *args: (0.0, 0.0))  # only training calls the loss
     out = tmp_path / "nan"
     run(out)
