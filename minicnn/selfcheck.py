@@ -18,9 +18,13 @@ import sys
 import numpy as np
 
 from minicnn import backend
-from minicnn.kernels import check
+from minicnn.kernel_checks import check
+from minicnn.kernel_checks.registry import REGISTRY
+from minicnn.kernels import nvrtc
 from minicnn.kernels.core import DTYPES
-from minicnn.kernels.registry import REGISTRY
+from minicnn.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from minicnn.optim import SGD
+from minicnn.step import train_step
 
 
 def _first_shape(args) -> str:
@@ -48,8 +52,6 @@ def small_network(seed: int, dtype):
     The convolutions before batch norm have no bias: batch norm removes it, so its gradient is zero up to
     rounding, and comparing rounding noise between devices says nothing.
     """
-    from minicnn.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
-
     rng = np.random.default_rng(seed)
     model = Sequential(
         Conv2d(3, 8, 5, stride=2, padding=2, bias=False, rng=rng), BatchNorm2d(8), ReLU(), MaxPool2d(3, 2),  # 15 -> 7
@@ -60,15 +62,9 @@ def small_network(seed: int, dtype):
     return model.astype(dtype)
 
 
-def train_step(model, x, labels, class_weights):
-    """Forward, loss, backward and one SGD step with momentum; returns the loss."""
-    from minicnn.losses import softmax_cross_entropy
-    from minicnn.optim import SGD
-
-    loss, dlogits = softmax_cross_entropy(model.forward(x, train=True), labels, class_weights)
-    model.backward(dlogits)
-    SGD(model, lr=0.01, momentum=0.9).step()
-    return loss
+def one_step(model, x, labels, class_weights) -> float:
+    """One training step (``minicnn.train_step``) with SGD at lr 0.01, momentum 0.9; returns the loss."""
+    return train_step(model, SGD(model, lr=0.01, momentum=0.9), x, labels, class_weights).loss
 
 
 def relative_errors(reference, model, reference_loss, loss) -> dict[str, float]:
@@ -98,8 +94,8 @@ def compare_train_step(dtype, seed: int = 0, N: int = 6) -> dict[str, float]:
     class_weights = np.array([1.0, 2.0])
     cpu = small_network(seed, dtype)
     gpu = backend.to_gpu(copy.deepcopy(cpu))  # deepcopy keeps the dropout Generator's state: same masks
-    cpu_loss = train_step(cpu, x, labels, class_weights)
-    gpu_loss = train_step(gpu, backend.to_gpu(x), backend.to_gpu(labels), class_weights)
+    cpu_loss = one_step(cpu, x, labels, class_weights)
+    gpu_loss = one_step(gpu, backend.to_gpu(x), backend.to_gpu(labels), class_weights)
     return relative_errors(cpu, gpu, cpu_loss, gpu_loss)
 
 
@@ -124,8 +120,6 @@ def check_train_step() -> list[tuple]:
 
 def compile_all(arch: str) -> list[tuple]:
     """One row per (kernel, dtype): NVRTC's verdict."""
-    from minicnn.kernels import nvrtc
-
     rows = []
     for name, entry in REGISTRY.items():
         for dtype in DTYPES:
@@ -169,8 +163,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if args.compile_only:
-        from minicnn.kernels import nvrtc
-
         try:
             _, version, where = nvrtc.load()
         except nvrtc.NvrtcUnavailable as error:

@@ -12,15 +12,17 @@ thread per output element. So for every op there are three things, kept side by 
     the reference          the fast tier's NumPy leaf of the same name: the kernel must equal it - bit for bit
                            where it only moves numbers, to rounding where it adds
 
-``minicnn/kernels/registry.py`` lists them (``REGISTRY``); the tests, ``python -m minicnn.selfcheck`` and the
-benchmarks walk it, so a new kernel is checked everywhere by adding one line there. How a kernel is verified
-without a GPU - NVRTC compilation (``nvrtc.py``) and a CPU emulation of the thread grid (``emulate.py``) - is
-described in ``docs/gpu.md``. Given NumPy arrays instead of CuPy ones, a launcher runs its kernel under that
-emulation (it needs a C++ compiler, and it is slow): that is how the kernels are tested, and how a reader can
-step through one.
+How a kernel is verified without a GPU - NVRTC compilation (``nvrtc.py``) and a CPU emulation of the thread grid
+(``emulate.py``) - is described in ``docs/gpu.md``. Given NumPy arrays instead of CuPy ones, a launcher runs its
+kernel under that emulation (it needs a C++ compiler, and it is slow): that is how the kernels are tested, and how
+a reader can step through one. What checks them lives apart, in ``minicnn.kernel_checks``: its ``REGISTRY`` pairs
+every launcher with its reference and its test inputs, and the tests, ``python -m minicnn.selfcheck`` and the
+benchmarks walk it, so a new kernel is checked everywhere by adding one line there.
 
-This package imports no layer and no tier: the fast tier imports it, not the other way round. CuPy is not
-imported here; a kernel is compiled by ``cupy.RawKernel`` the first time it is launched on a GPU.
+Imports run one way: the fast tier imports this package, and this package imports no tier, no layer and nothing
+that checks it - only ``minicnn.backend`` and, for the emulator's compiled files, ``minicnn.serialize``
+(``tests/minicnn/test_imports.py`` reads every import to hold this). CuPy is not imported here; a kernel is
+compiled by ``cupy.RawKernel`` the first time it is launched on a GPU.
 """
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
 """The kernels and the engine on a real GPU (CuPy), against NumPy: skipped cleanly where there is none.
 
 The kernel cases are the very ones tests/test_kernels_emulated.py runs under the CPU emulation, with the same
-comparison (``minicnn.kernels.check``); here the launcher runs on the GPU instead.
+comparison (``minicnn.kernel_checks.check``); here the launcher runs on the GPU instead.
 """
 import numpy as np
 import pytest
 
 from minicnn import backend
-from minicnn.kernels import check
+from minicnn.kernel_checks import check
+from minicnn.kernel_checks.registry import REGISTRY
 from minicnn.kernels.core import DTYPES
-from minicnn.kernels.registry import REGISTRY
 from test_kernels_emulated import KERNEL_CASES, case_args
 
 

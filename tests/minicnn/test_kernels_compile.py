@@ -9,9 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from minicnn.kernels.core import DTYPES
-from minicnn.kernels.registry import REGISTRY
-from minicnn.kernels.core import CudaKernel
+from minicnn.kernel_checks.registry import REGISTRY
+from minicnn.kernels.core import DTYPES, CudaKernel
 
 
 @pytest.fixture(scope="module")

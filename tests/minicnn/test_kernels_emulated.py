@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from minicnn import kernels
-from minicnn.kernels import check
-from minicnn.kernels.core import DTYPES
-from minicnn.kernels.registry import REGISTRY
-from minicnn.kernels.core import BLOCK, CudaKernel
+from minicnn.kernel_checks import check
+from minicnn.kernel_checks.registry import REGISTRY
+from minicnn.kernels.core import BLOCK, DTYPES, CudaKernel
 
 # Window geometries (conv and pool): odd sizes, asymmetric padding, strides above, equal to and below the
 # kernel size, output sizes that leave rows over, and AlexNet-BN's conv1 and pools on a 1-image batch.
@@ -173,14 +172,14 @@ def test_training_step_with_every_leaf_emulated_matches_numpy(dtype, tol, monkey
     import copy
 
     from minicnn.fast import activations, batchnorm, conv, dropout, losses, pool
-    from minicnn.selfcheck import relative_errors, small_network, train_step
+    from minicnn.selfcheck import one_step, relative_errors, small_network
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 3, 29, 29)).astype(dtype)
     labels, class_weights = rng.integers(0, 2, 5), np.array([1.0, 3.0])
     numpy_model = small_network(4, dtype)
     kernel_model = copy.deepcopy(numpy_model)
-    numpy_loss = train_step(numpy_model, x, labels, class_weights)
+    numpy_loss = one_step(numpy_model, x, labels, class_weights)
 
     calls = []
     for module in (conv, pool, batchnorm, activations, dropout, losses):
@@ -190,7 +189,7 @@ def test_training_step_with_every_leaf_emulated_matches_numpy(dtype, tol, monkey
                     calls.append(_name)
                     return REGISTRY[_name].launcher(*args)
                 monkeypatch.setattr(module, name, launcher)
-    kernel_loss = train_step(kernel_model, x, labels, class_weights)
+    kernel_loss = one_step(kernel_model, x, labels, class_weights)
 
     assert set(calls) == set(REGISTRY)  # every kernel took part
     errors = relative_errors(numpy_model, kernel_model, numpy_loss, kernel_loss)

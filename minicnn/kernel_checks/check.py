@@ -2,7 +2,7 @@
 
 Used by the tests (emulated and GPU) and by ``python -m minicnn.selfcheck``.
 
-``device`` is ``"emulator"`` (the kernel's CUDA source on the CPU, see ``emulate.py``) or ``"gpu"`` (CuPy).
+``device`` is ``"emulator"`` (the kernel's CUDA source on the CPU, see ``minicnn/kernels/emulate.py``) or ``"gpu"`` (CuPy).
 Kernels that only move or select numbers (im2col, max pool forward, ReLU, dropout, ...) must equal their
 reference exactly, on either device. Kernels that add or multiply (col2im, max pool backward, batch norm)
 may round differently from the reference, whose NumPy code orders its operations for CPU speed; they must
@@ -12,6 +12,8 @@ place for float32, far below any error that would matter, far above rounding noi
 from __future__ import annotations
 
 import numpy as np
+
+from minicnn.backend import to_cpu, to_gpu
 
 TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-13}
 
@@ -30,8 +32,6 @@ def run(entry, args, device: str):
     if device == "emulator":
         got = _as_list(entry.launcher(*_copy(args)))
     elif device == "gpu":
-        from minicnn.backend import to_cpu, to_gpu
-
         device_args = [to_gpu(a) if isinstance(a, (np.ndarray, np.generic)) else a for a in args]
         got = [to_cpu(out) for out in _as_list(entry.launcher(*device_args))]
     else:

@@ -1,7 +1,7 @@
 """Every GPU kernel with its launcher, its NumPy reference and its test inputs: ``REGISTRY``.
 
 Used by the tests (``tests/minicnn/test_kernels_*.py``), ``python -m minicnn.selfcheck`` and the benchmarks -
-never by the engine itself, so importing a layer or a launcher does not import this module.
+never by the engine itself (see ``minicnn/kernel_checks/__init__.py``).
 
 The reference of each kernel is the **fast tier's CPU leaf** of the same name (``minicnn.fast.conv.im2col``,
 ``minicnn.fast.batchnorm.bn_forward_apply``, ...), not a plain-tier function, because a kernel replaces exactly
@@ -18,9 +18,9 @@ from typing import Callable
 
 from minicnn import kernels
 from minicnn.fast import activations, batchnorm, conv, dropout, losses, pool
+from minicnn.kernel_checks import cases
 from minicnn.kernels import activations as relu_kernels
 from minicnn.kernels import batchnorm as bn_kernels
-from minicnn.kernels import cases
 from minicnn.kernels import conv as conv_kernels
 from minicnn.kernels import dropout as dropout_kernels
 from minicnn.kernels import losses as loss_kernels
@@ -35,7 +35,7 @@ class Entry:
     launcher: Callable  # minicnn.kernels.<name>: what the fast tier's leaf calls for CuPy arrays
     kernel: CudaKernel  # the CUDA source it launches
     reference: Callable  # the fast tier's NumPy leaf of the same name and signature; the kernel must equal it
-    case: Callable  # (rng, dtype, **sizes) -> arguments for both, see minicnn.kernels.cases
+    case: Callable  # (rng, dtype, **sizes) -> arguments for both, see minicnn.kernel_checks.cases
     alexnet: dict  # sizes of this op in AlexNet-BN on 224x224 inputs, batch N chosen by the caller
     exact: bool = True  # moves or selects numbers only: must equal the reference bit for bit
 
