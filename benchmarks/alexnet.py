@@ -26,7 +26,6 @@ import numpy as np
 
 from femur_app.models import alexnet_bn
 from femur_app.models.width import scaled
-from minicnn import softmax_cross_entropy
 from minicnn.layers import Sequential
 from minicnn.optim import SGD
 
@@ -62,16 +61,8 @@ def batch(size: Size, seed: int = 0):
     return x, rng.integers(0, 2, size.batch)
 
 
-def minicnn_step(model, optimizer, x, labels):
-    """One training step: forward, softmax cross-entropy, backward, SGD update. Returns the loss."""
-    logits = model.forward(x, train=True)
-    loss, dlogits = softmax_cross_entropy(logits, labels)
-    model.backward(dlogits)
-    optimizer.step()
-    return loss
-
-
 def minicnn_optimizer(model):
+    """The SGD every benchmark trains minicnn with (a step is ``minicnn.train_step(model, optimizer, x, labels)``)."""
     return SGD(model, lr=0.01, momentum=0.9)
 
 

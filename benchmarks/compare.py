@@ -34,7 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # appended, so a PYTHONPATH pointing at another minicnn still wins
 
+import minicnn  # noqa: E402
 from benchmarks import alexnet  # noqa: E402
+from minicnn import softmax_cross_entropy, train_step  # noqa: E402
 
 SIZES = {"full": alexnet.FULL, "tiny": alexnet.TINY}
 FRAMEWORKS = ("minicnn", "torch", "numpy-ml")
@@ -117,8 +119,6 @@ def _layer_row(name, fwd, bwd):
 # --- the training step -------------------------------------------------------------------------------------------
 def on_plain_tier(fn):
     """``fn`` run with every layer on minicnn's plain tier (``minicnn.plain``) instead of the fast one."""
-    import minicnn
-
     def run():
         with minicnn.tier("plain"):
             return fn()
@@ -131,13 +131,13 @@ def compare_step(size, repeat, torch):
     x, labels = alexnet.batch(size)
     losses = []
 
-    def minicnn_step():  # a model of its own per tier: one model taking every step would diverge sooner
+    def model_and_step():  # a model of its own per tier: one model taking every step would diverge sooner
         model = alexnet.build_minicnn(size)
         optimizer = alexnet.minicnn_optimizer(model)
-        return model, lambda: losses.append(alexnet.minicnn_step(model, optimizer, x, labels))
+        return model, lambda: losses.append(train_step(model, optimizer, x, labels).loss)
 
-    model, fast_step = minicnn_step()
-    fns = {"minicnn": fast_step, "minicnn plain": on_plain_tier(minicnn_step()[1])}
+    model, fast_step = model_and_step()
+    fns = {"minicnn": fast_step, "minicnn plain": on_plain_tier(model_and_step()[1])}
     if torch is not None:
         net, topt = alexnet.build_torch(model)
         tx, tlabels = torch.from_numpy(x), torch.from_numpy(labels)
@@ -172,9 +172,11 @@ def compare_eval(size, repeat, torch):
 
 
 def profile_step(size, repeat):
-    """Per-layer forward and backward time inside minicnn training steps (best of ``repeat``), plus loss and SGD."""
-    from minicnn import softmax_cross_entropy
+    """Per-layer forward and backward time inside minicnn training steps (best of ``repeat``), plus loss and SGD.
 
+    ``minicnn.train_step`` runs the whole model at once, so this one loop spells the step out layer by layer, to put
+    a clock around each layer's forward and backward; it is the step's only copy, and times, never trains.
+    """
     model = alexnet.build_minicnn(size)
     optimizer = alexnet.minicnn_optimizer(model)
     x, labels = alexnet.batch(size)
@@ -258,7 +260,7 @@ def memory_worker(framework, size, steps):
         optimizer = alexnet.minicnn_optimizer(model)
         built = _vm("VmRSS")
         for _ in range(steps):
-            alexnet.minicnn_step(model, optimizer, x, labels)
+            train_step(model, optimizer, x, labels)
     print(json.dumps({"built": built, "peak": _vm("VmHWM")}))
 
 
@@ -277,8 +279,6 @@ def compare_memory(size_name, steps, frameworks, reuse_freed=False):
 
 # --- report ------------------------------------------------------------------------------------------------------
 def environment(torch, nml, reuse_freed=False):
-    import minicnn
-
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, minicnn from {Path(minicnn.__file__).parent}"]
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())

@@ -36,7 +36,7 @@ from femur_app.models import checkpoint  # noqa: E402
 from femur_app.reporting.outputs import duration  # noqa: E402
 from femur_app.training.cross_validation import estimate_seconds  # noqa: E402
 from femur_app.training.fold import make_model, make_optimizer  # noqa: E402
-from minicnn.losses import softmax_cross_entropy  # noqa: E402
+from minicnn import train_step  # noqa: E402
 
 
 def state_saves(epochs: int, epoch_seconds: float, checkpoint_minutes: float) -> int:
@@ -56,9 +56,7 @@ def file_sizes(config) -> tuple[int, int]:
     optimizer, _ = make_optimizer(config, model)
     size = config.data.input_size
     x = rng.standard_normal((2, 1, size, size)).astype(np.float32)
-    _, dlogits = softmax_cross_entropy(model.forward(x), np.array([0, 1]))
-    model.backward(dlogits)
-    optimizer.step()  # the momentum buffers now exist, as in every saved state
+    train_step(model, optimizer, x, np.array([0, 1]))  # the momentum buffers now exist, as in every saved state
     with tempfile.TemporaryDirectory() as folder:
         state, model_file = Path(folder, "fold_01.state.npz"), Path(folder, "fold_01.npz")
         checkpoint.save_state(state, model, optimizer, {"model": rng, "batch": rng}, epoch=1,

@@ -3,8 +3,8 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from minicnn import train_step
 from minicnn.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
-from minicnn.losses import softmax_cross_entropy
 from minicnn.optim import SGD, StepLR
 
 
@@ -25,10 +25,7 @@ def test_small_cnn_learns_digits():
         order = rng.permutation(len(X_train))
         for start_index in range(0, len(order), 32):
             batch = order[start_index:start_index + 32]
-            loss, dlogits = softmax_cross_entropy(model.forward(X_train[batch]), y_train[batch])
-            model.backward(dlogits)
-            opt.step()
-            losses.append(loss)
+            losses.append(train_step(model, opt, X_train[batch], y_train[batch]).loss)
         schedule.step()
     accuracy = float((model.forward(X_test, train=False).argmax(axis=1) == y_test).mean())
     assert np.mean(losses[-20:]) < 0.25 * np.mean(losses[:20])

@@ -10,7 +10,6 @@ import pytest
 import minicnn
 from minicnn import fast, plain, tiers
 from minicnn.layers import BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
-from minicnn.losses import softmax_cross_entropy
 from minicnn.optim import SGD
 
 TOL = {np.float64: 1e-12, np.float32: 2e-5}
@@ -210,12 +209,9 @@ def alexnet_bn_like(dtype, seed=0):
 
 
 def training_step(model, x, labels):
-    optimizer = SGD(model, lr=0.01, momentum=0.9, nesterov=True)
-    loss, dlogits = softmax_cross_entropy(model.forward(x, train=True), labels, class_weights=[1.0, 2.0])
-    model.backward(dlogits)
-    optimizer.step()
-    logits_eval = model.forward(x, train=False)
-    return loss, logits_eval
+    """One step of Nesterov SGD with class weights (``minicnn.train_step``), then the logits in evaluation mode."""
+    step = minicnn.train_step(model, SGD(model, lr=0.01, momentum=0.9, nesterov=True), x, labels, [1.0, 2.0])
+    return step.loss, model.forward(x, train=False)
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 2e-4)])
