@@ -1,8 +1,10 @@
 """Sliding-window geometry shared by convolution and pooling, and by both tiers: padding, output sizes, window
-views, sample blocks."""
+views; and the fast tier's cache-sized blocks of a batch."""
 from __future__ import annotations
 
 import numpy as np
+
+from minicnn.backend import get_array_module
 
 
 def normalize_pair(value, what: str) -> tuple[int, int]:
@@ -78,7 +80,7 @@ def pad2d(x, pads, value=0.0):
     (top, bottom), (left, right) = pads
     if top == bottom == left == right == 0:
         return x
-    xp = _xp(x)
+    xp = get_array_module(x)
     N, C, H, W = x.shape
     out = xp.full((N, C, H + top + bottom, W + left + right), value, dtype=x.dtype)
     out[:, :, top : top + H, left : left + W] = x
@@ -97,12 +99,12 @@ def windows(x_pad, KH: int, KW: int, SH: int, SW: int):
 
     ``windows(x)[n, c, i, j]`` is the KH x KW patch whose top-left corner is ``x[n, c, i*SH, j*SW]``.
     """
-    xp = _xp(x_pad)
+    xp = get_array_module(x_pad)
     view = xp.lib.stride_tricks.sliding_window_view(x_pad, (KH, KW), axis=(2, 3))
     return view[:, :, ::SH, ::SW]
 
 
-def sample_blocks(x, block_bytes=1 << 20):
+def cache_blocks(x, block_bytes=1 << 20):
     """Slices along axis 0 of about ``block_bytes`` of ``x`` each (at least one sample).
 
     The unit of cache-sized work: a few element-wise passes over one block run in cache, where the same passes
@@ -110,9 +112,3 @@ def sample_blocks(x, block_bytes=1 << 20):
     """
     step = max(1, block_bytes // max(1, x[:1].nbytes))
     return [slice(start, start + step) for start in range(0, len(x), step)]
-
-
-def _xp(x):
-    from minicnn.backend import get_array_module
-
-    return get_array_module(x)

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from minicnn.backend import get_array_module
+
 
 def he_std(weight_shape) -> float:
     """sqrt(2 / fan_in) where fan_in = in_channels * KH * KW (conv) or in_features (linear)."""
@@ -26,8 +28,6 @@ def _weighted_layers(model):
 
 
 def _reinit(model, std_for, rng):
-    from minicnn.backend import get_array_module
-
     for layer in _weighted_layers(model):
         weight = layer.params["weight"]
         xp = get_array_module(weight)

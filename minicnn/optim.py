@@ -10,8 +10,9 @@ already contains the layer's L2 term ``l2 * p``)::
 Schedules change ``optimizer.lr`` once per epoch with ``scheduler.step()``.
 
 The update of one parameter is the selected tier's ``sgd_step`` (``minicnn/plain/optim.py`` is the one to read;
-``minicnn/fast/optim.py`` does it in place, in cache-sized blocks). The layers' L2 terms are already in their
-gradients, so the optimiser passes ``l2=0``.
+``minicnn/fast/optim.py`` does it in place, in cache-sized blocks). L2 is the layers' business: each adds its own
+``l2 * W`` to its weight gradient, so the optimiser leaves ``sgd_step``'s ``l2`` (PyTorch's ``weight_decay``, one
+decay for every parameter) at its default, 0.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class SGD:
             if key not in layer.grads:
                 raise ValueError(f"SGD: {layer!r} has no gradient for {key!r}; run backward() before step()")
             layer.params[key], self.velocity[index] = sgd_step(
-                layer.params[key], layer.grads[key], self.velocity[index], self.lr, self.momentum, self.nesterov, 0.0)
+                layer.params[key], layer.grads[key], self.velocity[index], self.lr, self.momentum, self.nesterov)
 
     def state_dict(self) -> dict:
         """Momentum buffers as arrays (``velocity.<index>``) plus ``lr``, for checkpoints without pickle."""

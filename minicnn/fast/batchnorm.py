@@ -2,7 +2,7 @@
 
 The same numbers are computed - (3) the mean, (4) the biased variance, (5) x_hat, (6) y, and the compact
 backward - but never as a chain of whole-batch temporaries: the batch is cut into blocks of samples of about
-1 MB (``sample_blocks``) and each block goes through all its element-wise passes while it sits in cache, in
+1 MB (``cache_blocks``) and each block goes through all its element-wise passes while it sits in cache, in
 place (``bn_forward_apply``, ``bn_backward_apply``). The per-channel sums use ``einsum`` or a contiguous
 reduction (``channel_sum``). On the GPU, ``bn_forward_apply`` and ``bn_backward_apply`` are the fused kernels of
 ``minicnn/kernels/batchnorm.py``; the sums are CuPy's reductions. The cache is the plain tier's.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from minicnn import kernels
-from minicnn._geometry import sample_blocks
+from minicnn._geometry import cache_blocks
 from minicnn.backend import get_array_module
 from minicnn.plain.batchnorm import BatchNormCache, batchnorm_update_running, channel_axes
 
@@ -21,12 +21,12 @@ def bn_forward_apply(x, mean, inv_std, gamma, beta):
     """Equations (5)-(6) given the per-channel statistics: returns (x_hat, y).
 
     x_hat = x - mu, x_hat *= inv_std, y = x_hat * gamma, y += beta: four in-place passes, run one block of
-    samples at a time (``sample_blocks``) so that the block stays in cache between them and the batch itself
+    samples at a time (``cache_blocks``) so that the block stays in cache between them and the batch itself
     is read once and written twice. The per-channel values come spread over a block (``_channel_planes``).
     """
     if get_array_module(x) is not np:
         return kernels.bn_forward_apply(x, mean, inv_std, gamma, beta)
-    blocks = sample_blocks(x)
+    blocks = cache_blocks(x)
     mean, inv_std, gamma, beta = _channel_planes(x[blocks[0]].shape, mean, inv_std, gamma, beta)
     x_hat, y = np.empty_like(x), np.empty_like(x)
     for block in blocks:
@@ -47,7 +47,7 @@ def bn_backward_apply(dy, x_hat, gamma, inv_std, sum_dy, sum_dy_xhat, M):
     """
     if get_array_module(dy) is not np:
         return kernels.bn_backward_apply(dy, x_hat, gamma, inv_std, sum_dy, sum_dy_xhat, M)
-    blocks = sample_blocks(dy)
+    blocks = cache_blocks(dy)
     mean_dy, mean_dy_xhat, scale = _channel_planes(dy[blocks[0]].shape, sum_dy / M, sum_dy_xhat / M, gamma * inv_std)
     dx = np.empty_like(dy)
     for block in blocks:
@@ -91,7 +91,7 @@ def channel_var(x, mean):
     instead of costing a copy of the whole batch as ``x.var`` does.
     """
     xp = get_array_module(x)
-    blocks = sample_blocks(x)
+    blocks = cache_blocks(x)
     (mean,) = _channel_planes(x[blocks[0]].shape, mean)
     centred = xp.empty_like(mean)
     total = 0

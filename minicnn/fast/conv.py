@@ -15,6 +15,8 @@ The maths is the plain tier's; what changes is how the products are laid out and
   of asking the kernel for fresh zeroed pages every time.
 * The cache keeps the padded input, not cols (KH*KW times larger); backward rebuilds cols block by block.
 * ``need_dx=False`` skips dcols and col2im: nobody needs the gradient with respect to the input image.
+* ``conv2d_backward_into`` writes dw into an array the caller passes - the layers pass last step's dw - instead
+  of a new one, which would be fresh memory the size of the filters every step (see ``minicnn/layers/base.py``).
 * Stride-1 5x5 kernels (AlexNet's conv2) go through Winograd's F(2x2, 5x5) instead (``minicnn/fast/winograd.py``):
   2.6x fewer multiplications, 0.8-0.9x of the time, the same result to a few float32 roundings.
   ``USE_WINOGRAD = False`` turns it off; ``choose_tile`` says which shapes use it.
@@ -134,13 +136,17 @@ def conv2d_forward(x, w, b, stride, padding):
     return y, FastConvCache(x_pad, w, b is not None, (SH, SW), padding)
 
 
-def conv2d_backward(dy, cache, *, need_dx=True, dw_out=None):
+def conv2d_backward(dy, cache, *, need_dx=True):
     """(dx, dw, db) from dy (N, F, H_out, W_out); see ``minicnn.plain.conv2d_backward``."""
+    return conv2d_backward_into(get_array_module(dy).empty_like(cache.w), dy, cache, need_dx=need_dx)
+
+
+def conv2d_backward_into(dw, dy, cache, *, need_dx=True):
+    """``conv2d_backward`` with dw written into ``dw`` (C-contiguous, the filters' shape and dtype), which it returns."""
     xp = get_array_module(dy)
     x_pad, w, (SH, SW) = cache.x_pad, cache.w, cache.stride
     N, F, (KH, KW), (H_out, W_out) = x_pad.shape[0], w.shape[0], w.shape[2:], dy.shape[2:]
     weight_rows = w.reshape(F, -1)
-    dw = xp.empty_like(w) if dw_out is None else dw_out
     if cache.tile:
         dx_ext, dw = winograd_backward(dy, x_pad, w, cache.tile, dw, need_dx)
         (top, bottom), (left, right) = cache.padding

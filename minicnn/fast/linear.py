@@ -1,8 +1,9 @@
 """Fully connected layer, fast: the plain tier's three products (``minicnn/plain/linear.py``), with the bias
-added in place and dw written into the caller's buffer. On the CPU a large layer's output features are shared
-among the fast tier's threads (``minicnn/fast/threads.py``), each with a single-threaded GEMM: y's and dw's
-columns and rows of each share are its own, and dx is the sum of the shares' dy[:, share] @ w[share].
-The cache is the plain tier's ``LinearCache``."""
+added in place. ``linear_backward_into`` writes dw into an array the caller passes - the layers pass last step's
+dw (150 MB for AlexNet's fc6) - instead of a new one (see ``minicnn/layers/base.py``). On the CPU a large layer's
+output features are shared among the fast tier's threads (``minicnn/fast/threads.py``), each with a
+single-threaded GEMM: y's and dw's columns and rows of each share are its own, and dx is the sum of the shares'
+dy[:, share] @ w[share]. The cache is the plain tier's ``LinearCache``."""
 from __future__ import annotations
 
 import numpy as np
@@ -40,15 +41,20 @@ def linear_forward(x, w, b):
     return y, LinearCache(x, w, b is not None)
 
 
-def linear_backward(dy, cache, *, need_dx=True, dw_out=None):
+def linear_backward(dy, cache, *, need_dx=True):
     """(dx, dw, db); see ``minicnn.plain.linear_backward``."""
+    dw = get_array_module(dy).empty(cache.w.shape, dtype=np.result_type(dy.dtype, cache.x.dtype))
+    return linear_backward_into(dw, dy, cache, need_dx=need_dx)
+
+
+def linear_backward_into(dw, dy, cache, *, need_dx=True):
+    """``linear_backward`` with dw written into ``dw`` (w's shape, dy's dtype), which it returns."""
     x, w = cache.x, cache.w
     db = dy.sum(axis=0) if cache.has_bias else None
     shares = _shares(w)
     if shares is None:
-        dw = get_array_module(dy).matmul(dy.T, x, out=dw_out)
+        get_array_module(dy).matmul(dy.T, x, out=dw)
         return (dy @ w if need_dx else None), dw, db
-    dw = np.empty(w.shape, dtype=np.result_type(dy, x)) if dw_out is None else dw_out
 
     def backward_share(share):
         np.matmul(dy[:, share].T, x, out=dw[share])

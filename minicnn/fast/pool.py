@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from minicnn import kernels
-from minicnn._geometry import pad2d, pool2d_geometry, sample_blocks, unpad2d, windows
+from minicnn._geometry import cache_blocks, pad2d, pool2d_geometry, unpad2d, windows
 from minicnn.backend import get_array_module
 from minicnn.plain.pool import PoolCache, avgpool2d_backward, avgpool2d_forward
 
@@ -41,7 +41,7 @@ def _max_walk(patches, KH, KW, exact_select):
     """
     y = np.empty(patches.shape[:4], dtype=patches.dtype)
     argmax = np.zeros(y.shape, dtype=np.int32)
-    for block in sample_blocks(y, 1 << 18):
+    for block in cache_blocks(y, 1 << 18):
         y_b, argmax_b, patches_b = y[block], argmax[block], patches[block]
         better = np.empty(y_b.shape, dtype=bool)
         k_better = np.empty(y_b.shape, dtype=np.int32)

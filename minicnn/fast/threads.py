@@ -19,6 +19,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
+from threadpoolctl import ThreadpoolController
+
 _override = None  # set_threads(n); None: follow the BLAS limit
 _controller = None  # threadpoolctl's controller of the libraries loaded, made once
 _pools = {}  # thread count -> its ThreadPoolExecutor
@@ -36,8 +38,6 @@ def set_threads(n):
 def _blas_controller():
     global _controller
     if _controller is None:
-        from threadpoolctl import ThreadpoolController
-
         _controller = ThreadpoolController().select(user_api="blas")
     return _controller
 

@@ -17,12 +17,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from minicnn.backend import get_array_module
+
 
 class Layer:
     """Base class: bookkeeping only, no maths.
 
     Subclasses implement ``forward(x, train=True)`` and ``backward(dy)``. After one forward and one backward
     pass, ``grads[k]`` holds dL/d``params[k]`` (including the layer's own L2 term, where it has one).
+
+    **A gradient lasts until the next backward.** ``backward`` replaces ``grads``; it never adds to them. On the
+    fast tier (the default) ``Conv2d`` and ``Linear`` write each step's weight gradient into the very array
+    their last fast backward left in ``grads["weight"]`` (``_grad_buffer``): a fresh one every step would cost
+    memory the size of the weights (150 MB for AlexNet's fc6) at the moment memory is fullest, and the time to
+    clear it. So an array taken from ``grads`` changes with the next backward: keep ``grads[k].copy()`` to hold
+    on to a step's gradient. The plain tier returns new arrays (``tests/minicnn/test_grads.py`` shows both).
 
     ``needs_input_grad`` (default True): when False, a layer whose input gradient costs work (``Conv2d``,
     ``Linear``) fills its parameter gradients only and returns None from ``backward`` - what the first layer of
@@ -39,6 +48,7 @@ class Layer:
         self.layers: list[Layer] = []
         self._cache = None  # what the last forward's tier returned for its backward
         self._ops = None  # that tier (minicnn.plain or minicnn.fast)
+        self._grad_buffers = {}  # key -> the array the fast tier writes this parameter's gradient into
 
     # --- the contract -------------------------------------------------------------------------------------
     def forward(self, x, train: bool = True):
@@ -62,16 +72,23 @@ class Layer:
         return self._cache
 
     def _grad_buffer(self, key):
-        """``grads[key]``, reused when it already has the parameter's shape, dtype and device, else a new array.
+        """The array a tier's ``<op>_backward_into`` writes dL/d``params[key]`` into: the one it wrote last step's
+        into, or a new one the first time and whenever the parameter's shape, dtype or device has changed.
 
-        A tier writes each step's weight gradient into last step's buffer (its ``dw_out``), which saves an
-        allocation the size of the weights (150 MB for AlexNet's fc6) at the moment memory is fullest. Copy a
-        gradient if you need it after the next backward.
+        It is the layer's own: a gradient a step on another tier left in ``grads`` is never written into.
         """
-        param, grad = self.params[key], self.grads.get(key)
-        if grad is None or grad.shape != param.shape or grad.dtype != param.dtype or type(grad) is not type(param):
-            grad = self.grads[key] = _array_module(param).empty_like(param)
-        return grad
+        param, buffer = self.params[key], self._grad_buffers.get(key)
+        if buffer is None or buffer.shape != param.shape or buffer.dtype != param.dtype or type(buffer) is not type(param):
+            buffer = self._grad_buffers[key] = get_array_module(param).empty_like(param)
+        return buffer
+
+    def _set_weight_grads(self, dw, db):
+        """``grads["weight"] = dw + l2 * W`` (the layer's L2 term, added in place) and ``grads["bias"] = db``."""
+        if self.l2:
+            dw += self.l2 * self.params["weight"]
+        self.grads["weight"] = dw
+        if db is not None:
+            self.grads["bias"] = db
 
     def _check_input(self, x, ndim: int, channels: int | None = None, what: str = "(N, C, H, W)"):
         """Raise a clear TypeError/ValueError if ``x`` is not a float array of the expected shape."""
@@ -138,7 +155,7 @@ class Layer:
             for store in (layer.params, layer.buffers):
                 for key in store:
                     value = state[f"{path}.{key}" if path else key]
-                    xp = _array_module(store[key])
+                    xp = get_array_module(store[key])
                     store[key] = xp.asarray(value, dtype=store[key].dtype).copy()
 
     def astype(self, dtype) -> Layer:
@@ -148,10 +165,5 @@ class Layer:
                 for key in store:
                     store[key] = store[key].astype(dtype)
             layer._cache = None
+            layer._grad_buffers.clear()
         return self
-
-
-def _array_module(x):
-    from minicnn.backend import get_array_module
-
-    return get_array_module(x)

@@ -56,13 +56,12 @@ class Conv2d(Layer):
         expected = self._cache_output_shape(cache)
         if tuple(dy.shape) != expected:
             raise ValueError(f"{self!r}: dy has shape {tuple(dy.shape)}, expected {expected} (the forward output)")
-        dx, dw, db = self._ops.conv2d_backward(dy, cache, need_dx=self.needs_input_grad,
-                                               dw_out=self._grad_buffer("weight"))
-        if self.l2:
-            dw += self.l2 * self.params["weight"]
-        self.grads["weight"] = dw
-        if db is not None:
-            self.grads["bias"] = db
+        if hasattr(self._ops, "conv2d_backward_into"):  # the fast tier: dW into last step's array (see Layer)
+            dx, dw, db = self._ops.conv2d_backward_into(self._grad_buffer("weight"), dy, cache,
+                                                        need_dx=self.needs_input_grad)
+        else:
+            dx, dw, db = self._ops.conv2d_backward(dy, cache, need_dx=self.needs_input_grad)
+        self._set_weight_grads(dw, db)
         return dx
 
     def _cache_output_shape(self, cache):

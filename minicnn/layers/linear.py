@@ -1,8 +1,8 @@
 """``Linear``: the fully connected layer, y = x @ W.T + b. It holds W and b and calls the selected tier.
 
 The algorithm is ``minicnn/plain/linear.py`` (dW = dy.T @ x, db = sum_n dy[n], dx = dy @ W). ``l2`` adds
-``l2 * W`` to dW (penalty ``0.5 * l2 * ||W||^2``; never on the bias); dW is written into last step's
-``grads["weight"]`` (``Layer._grad_buffer``), and ``needs_input_grad = False`` skips dx, as for ``Conv2d``.
+``l2 * W`` to dW (penalty ``0.5 * l2 * ||W||^2``; never on the bias); on the fast tier dW is written into the
+array that held last step's (see ``Layer``), and ``needs_input_grad = False`` skips dx, as for ``Conv2d``.
 """
 from __future__ import annotations
 
@@ -36,11 +36,10 @@ class Linear(Layer):
         cache = self._require_cache()
         if tuple(dy.shape) != (cache.x.shape[0], self.out_features):
             raise ValueError(f"{self!r}: dy has shape {tuple(dy.shape)}, expected {(cache.x.shape[0], self.out_features)}")
-        dx, dw, db = self._ops.linear_backward(dy, cache, need_dx=self.needs_input_grad,
-                                               dw_out=self._grad_buffer("weight"))
-        if self.l2:
-            dw += self.l2 * self.params["weight"]
-        self.grads["weight"] = dw
-        if db is not None:
-            self.grads["bias"] = db
+        if hasattr(self._ops, "linear_backward_into"):  # the fast tier: dW into last step's array (see Layer)
+            dx, dw, db = self._ops.linear_backward_into(self._grad_buffer("weight"), dy, cache,
+                                                        need_dx=self.needs_input_grad)
+        else:
+            dx, dw, db = self._ops.linear_backward(dy, cache, need_dx=self.needs_input_grad)
+        self._set_weight_grads(dw, db)
         return dx

@@ -27,7 +27,7 @@ The caches are small dataclasses:
     LinearCache(x, w, has_bias)
 
 ``b`` may be None (then db is None). ``conv2d_backward`` and ``linear_backward`` also take keyword-only
-``need_dx=True`` (False: dx is None, for a network's first layer) and ``dw_out=None`` (an array to write dw into).
+``need_dx=True`` (False: dx is None, for a network's first layer). Every result is a new array.
 The tests hold each function against float64 finite differences, PyTorch and the fast tier.
 """
 from minicnn.plain.activations import ReLUCache, relu_backward, relu_forward

@@ -73,20 +73,15 @@ def conv2d_forward(x, w, b, stride, padding):
     return get_array_module(x).ascontiguousarray(y), cache
 
 
-def conv2d_backward(dy, cache, *, need_dx=True, dw_out=None):
-    """(dx, dw, db) from dy (N, F, H_out, W_out); db is None without a bias, dx None when ``need_dx`` is False.
-
-    ``dw_out`` (optional, shape and dtype of w) receives dw instead of a new array: the layer passes last
-    step's gradient so that its memory is reused.
-    """
-    xp = get_array_module(dy)
+def conv2d_backward(dy, cache, *, need_dx=True):
+    """(dx, dw, db) from dy (N, F, H_out, W_out); db is None without a bias, dx None when ``need_dx`` is False."""
     F, _, KH, KW = cache.w.shape
     (SH, SW), (H_out, W_out) = cache.stride, dy.shape[2:]
     dY = dy.transpose(0, 2, 3, 1).reshape(-1, F)
-    dw = xp.matmul(dY.T, cache.cols, out=None if dw_out is None else dw_out.reshape(F, -1)).reshape(cache.w.shape)
+    dw = (dY.T @ cache.cols).reshape(cache.w.shape)
     db = dY.sum(axis=0) if cache.has_bias else None
     if not need_dx:
         return None, dw, db
     dcols = dY @ cache.w.reshape(F, -1)
     dx_pad = col2im(dcols, cache.x_pad_shape, KH, KW, SH, SW, H_out, W_out)
-    return xp.ascontiguousarray(unpad2d(dx_pad, cache.padding)), dw, db
+    return get_array_module(dy).ascontiguousarray(unpad2d(dx_pad, cache.padding)), dw, db

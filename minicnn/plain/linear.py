@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minicnn.backend import get_array_module
-
 
 @dataclass
 class LinearCache:
@@ -30,11 +28,8 @@ def linear_forward(x, w, b):
     return y, LinearCache(x, w, b is not None)
 
 
-def linear_backward(dy, cache, *, need_dx=True, dw_out=None):
-    """(dx, dw, db); db is None without a bias, dx None when ``need_dx`` is False.
-
-    ``dw_out`` (optional, shape and dtype of w) receives dw instead of a new array, as in ``conv2d_backward``.
-    """
-    dw = get_array_module(dy).matmul(dy.T, cache.x, out=dw_out)
+def linear_backward(dy, cache, *, need_dx=True):
+    """(dx, dw, db); db is None without a bias, dx None when ``need_dx`` is False."""
+    dw = dy.T @ cache.x
     db = dy.sum(axis=0) if cache.has_bias else None
     return (dy @ cache.w if need_dx else None), dw, db

@@ -14,6 +14,6 @@ def sgd_step(param, grad, velocity, lr, momentum=0.0, nesterov=False, l2=0.0):
     g = grad + l2 * param if l2 else grad
     if not momentum:
         return param - lr * g, None
-    velocity = g.copy() if velocity is None else momentum * velocity + g  # a copy: grad's buffer is reused
+    velocity = g.copy() if velocity is None else momentum * velocity + g  # the optimiser's own array, not grad
     step = g + momentum * velocity if nesterov else velocity
     return param - lr * step, velocity

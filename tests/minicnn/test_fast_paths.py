@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from minicnn import naive
-from minicnn._geometry import pad2d, sample_blocks, windows
+from minicnn._geometry import cache_blocks, pad2d, windows
 from minicnn.layers import BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from minicnn.fast import batchnorm as bn
 from minicnn.fast import conv as fast_conv
@@ -244,11 +244,11 @@ def test_blocked_batch_norm_matches_the_plain_formulas(dtype, tol, shape):
     assert np.all(np.abs(layer.grads["gamma"] - sum_dy_xhat) <= bound * np.abs(x_hat).max())
 
 
-def test_sample_blocks_cover_the_batch():
+def test_cache_blocks_cover_the_batch():
     x = np.zeros((10, 3, 100, 100))  # 240 KB a sample
-    blocks = sample_blocks(x)
+    blocks = cache_blocks(x)
     assert len(blocks) == 3 and [i for b in blocks for i in range(10)[b]] == list(range(10))
-    assert sample_blocks(np.zeros((2, 5000, 100))) == [slice(0, 1), slice(1, 2)]  # at least one sample
+    assert cache_blocks(np.zeros((2, 5000, 100))) == [slice(0, 1), slice(1, 2)]  # at least one sample
 
 
 # --- SGD --------------------------------------------------------------------------------------------------------------

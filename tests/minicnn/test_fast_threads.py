@@ -43,9 +43,9 @@ def test_conv_on_threads_equals_plain(thread_count, n_threads, dtype, x_shape, w
     dy = rng.standard_normal(y_p.shape).astype(dtype)
     for grad_p, grad_f in zip(plain.conv2d_backward(dy, cache_p), fast.conv2d_backward(dy, cache_f)):
         same(grad_p, grad_f, dtype)
-    dw_out = np.full_like(w, np.nan)  # every entry must be overwritten
-    dx, dw, _ = fast.conv2d_backward(dy, cache_f, need_dx=False, dw_out=dw_out)
-    assert dx is None and dw is dw_out
+    buffer = np.full_like(w, np.nan)  # every entry must be overwritten
+    dx, dw, _ = fast.conv2d_backward_into(buffer, dy, cache_f, need_dx=False)
+    assert dx is None and dw is buffer
     same(plain.conv2d_backward(dy, cache_p)[1], dw, dtype)
 
 
@@ -112,8 +112,8 @@ def test_linear_on_threads_equals_plain(thread_count, n_threads, bias):
     dy = rng.standard_normal(y_p.shape).astype(np.float32)
     for grad_p, grad_f in zip(plain.linear_backward(dy, cache_p), fast.linear_backward(dy, cache_f)):
         same(grad_p, grad_f, np.float32)
-    dw_out = np.full_like(w, np.nan)
-    dx, dw, _ = fast.linear_backward(dy, cache_f, need_dx=False, dw_out=dw_out)
-    assert dx is None and dw is dw_out
+    buffer = np.full_like(w, np.nan)
+    dx, dw, _ = fast.linear_backward_into(buffer, dy, cache_f, need_dx=False)
+    assert dx is None and dw is buffer
     same(plain.linear_backward(dy, cache_p)[1], dw, np.float32)
 

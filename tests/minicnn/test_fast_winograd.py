@@ -64,9 +64,9 @@ def test_winograd_conv_equals_plain_in_float64(x_shape, F, padding, bias, n_thre
                 continue
             assert grad_f.shape == grad_p.shape
             np.testing.assert_allclose(grad_f, grad_p, rtol=0, atol=1e-12 * np.abs(grad_p).max())
-        dw_out = np.full_like(w, np.nan)
-        dx, dw, _ = fast.conv2d_backward(dy, cache_f, need_dx=False, dw_out=dw_out)
-        assert dx is None and dw is dw_out
+        buffer = np.full_like(w, np.nan)
+        dx, dw, _ = fast.conv2d_backward_into(buffer, dy, cache_f, need_dx=False)
+        assert dx is None and dw is buffer
         np.testing.assert_allclose(dw, plain.conv2d_backward(dy, cache_p)[1], rtol=0, atol=1e-12 * np.abs(dw).max())
     finally:
         threads.set_threads(None)
