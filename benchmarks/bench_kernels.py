@@ -5,8 +5,8 @@
 
 ``numpy`` times the NumPy leaf on the CPU; ``cupy`` times the CUDA kernel's launcher on the GPU (synchronised,
 so the time is the kernel's and not just its launch), and is skipped without a GPU. The inputs come from
-``minicnn.kernel_checks.cases``, the same as the tests', at the sizes ``minicnn.kernel_checks.registry.REGISTRY`` gives each op in
-AlexNet-BN; the batch is the ``--bench-size`` one (benchmarks/conftest.py).
+``minicnn.kernel_checks.cases``, the same as the tests', at the sizes ``minicnn.kernel_checks.registry.REGISTRY``
+gives each op in AlexNet-BN; the batch is the ``--bench-size`` one (benchmarks/conftest.py).
 """
 import numpy as np
 import pytest

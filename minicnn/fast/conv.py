@@ -142,7 +142,7 @@ def conv2d_backward(dy, cache, *, need_dx=True):
 
 
 def conv2d_backward_into(dw, dy, cache, *, need_dx=True):
-    """``conv2d_backward`` with dw written into ``dw`` (C-contiguous, the filters' shape and dtype), which it returns."""
+    """``conv2d_backward`` with dw written into ``dw`` (C-contiguous, w's shape and dtype), which it returns."""
     xp = get_array_module(dy)
     x_pad, w, (SH, SW) = cache.x_pad, cache.w, cache.stride
     N, F, (KH, KW), (H_out, W_out) = x_pad.shape[0], w.shape[0], w.shape[2:], dy.shape[2:]

@@ -2,7 +2,8 @@
 
 Used by the tests (emulated and GPU) and by ``python -m minicnn.selfcheck``.
 
-``device`` is ``"emulator"`` (the kernel's CUDA source on the CPU, see ``minicnn/kernels/emulate.py``) or ``"gpu"`` (CuPy).
+``device`` is ``"emulator"`` (the kernel's CUDA source on the CPU, see ``minicnn/kernels/emulate.py``) or ``"gpu"``
+(CuPy).
 Kernels that only move or select numbers (im2col, max pool forward, ReLU, dropout, ...) must equal their
 reference exactly, on either device. Kernels that add or multiply (col2im, max pool backward, batch norm)
 may round differently from the reference, whose NumPy code orders its operations for CPU speed; they must

@@ -78,12 +78,14 @@ class Layer:
         It is the layer's own: a gradient a step on another tier left in ``grads`` is never written into.
         """
         param, buffer = self.params[key], self._grad_buffers.get(key)
-        if buffer is None or buffer.shape != param.shape or buffer.dtype != param.dtype or type(buffer) is not type(param):
+        if (buffer is None or buffer.shape != param.shape or buffer.dtype != param.dtype
+                or type(buffer) is not type(param)):
             buffer = self._grad_buffers[key] = get_array_module(param).empty_like(param)
         return buffer
 
     def _set_weight_grads(self, dw, db):
-        """``grads["weight"] = dw + l2 * W`` (the layer's L2 term, added in place) and ``grads["bias"] = db``."""
+        """For a layer with a weight and ``l2`` (``Conv2d``, ``Linear``): ``grads["weight"] = dw + l2 * W`` (the L2
+        term added in place) and ``grads["bias"] = db``."""
         if self.l2:
             dw += self.l2 * self.params["weight"]
         self.grads["weight"] = dw

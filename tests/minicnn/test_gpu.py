@@ -1,6 +1,6 @@
 """The kernels and the engine on a real GPU (CuPy), against NumPy: skipped cleanly where there is none.
 
-The kernel cases are the very ones tests/test_kernels_emulated.py runs under the CPU emulation, with the same
+The kernel cases are the very ones tests/minicnn/test_kernels_emulated.py runs under the CPU emulation, with the same
 comparison (``minicnn.kernel_checks.check``); here the launcher runs on the GPU instead.
 """
 import numpy as np

@@ -3,7 +3,7 @@ NumPy reference (the engine's leaf), on odd sizes and on AlexNet-BN's own shapes
 only moves or selects numbers, to ``check.TOLERANCE`` where it adds and multiplies.
 
 The kernels are compiled once per session (cached by content under the temporary directory), so this file
-runs in seconds. ``KERNEL_CASES`` and ``case_args`` are shared with tests/test_gpu.py, which runs the same
+runs in seconds. ``KERNEL_CASES`` and ``case_args`` are shared with tests/minicnn/test_gpu.py, which runs the same
 cases on a GPU.
 """
 import numpy as np
