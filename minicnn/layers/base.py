@@ -83,14 +83,23 @@ class Layer:
             buffer = self._grad_buffers[key] = get_array_module(param).empty_like(param)
         return buffer
 
-    def _set_weight_grads(self, dw, db):
-        """For a layer with a weight and ``l2`` (``Conv2d``, ``Linear``): ``grads["weight"] = dw + l2 * W`` (the L2
-        term added in place) and ``grads["bias"] = db``."""
+    def _weighted_backward(self, backward, backward_into, dy, cache):
+        """dx from a tier's backward of a layer with a weight and ``l2`` (``Conv2d``, ``Linear``), which leaves
+        ``grads["weight"] = dW + l2 * W`` (the L2 term added in place) and ``grads["bias"] = db``.
+
+        ``backward_into`` is the tier's version that writes dW into an array passed to it (the fast tier has one):
+        given, it writes into ``_grad_buffer("weight")``; None, ``backward`` returns a new array.
+        """
+        if backward_into is None:
+            dx, dw, db = backward(dy, cache, need_dx=self.needs_input_grad)
+        else:
+            dx, dw, db = backward_into(self._grad_buffer("weight"), dy, cache, need_dx=self.needs_input_grad)
         if self.l2:
             dw += self.l2 * self.params["weight"]
         self.grads["weight"] = dw
         if db is not None:
             self.grads["bias"] = db
+        return dx
 
     def _check_input(self, x, ndim: int, channels: int | None = None, what: str = "(N, C, H, W)"):
         """Raise a clear TypeError/ValueError if ``x`` is not a float array of the expected shape."""

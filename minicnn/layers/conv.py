@@ -56,13 +56,9 @@ class Conv2d(Layer):
         expected = self._cache_output_shape(cache)
         if tuple(dy.shape) != expected:
             raise ValueError(f"{self!r}: dy has shape {tuple(dy.shape)}, expected {expected} (the forward output)")
-        if hasattr(self._ops, "conv2d_backward_into"):  # the fast tier: dW into last step's array (see Layer)
-            dx, dw, db = self._ops.conv2d_backward_into(self._grad_buffer("weight"), dy, cache,
-                                                        need_dx=self.needs_input_grad)
-        else:
-            dx, dw, db = self._ops.conv2d_backward(dy, cache, need_dx=self.needs_input_grad)
-        self._set_weight_grads(dw, db)
-        return dx
+        # on the fast tier, dW goes into the array last step's went into (see Layer)
+        return self._weighted_backward(self._ops.conv2d_backward, getattr(self._ops, "conv2d_backward_into", None),
+                                       dy, cache)
 
     def _cache_output_shape(self, cache):
         (KH, KW), (SH, SW) = self.kernel_size, self.stride

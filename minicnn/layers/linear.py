@@ -36,10 +36,6 @@ class Linear(Layer):
         cache = self._require_cache()
         if tuple(dy.shape) != (cache.x.shape[0], self.out_features):
             raise ValueError(f"{self!r}: dy has shape {tuple(dy.shape)}, expected {(cache.x.shape[0], self.out_features)}")
-        if hasattr(self._ops, "linear_backward_into"):  # the fast tier: dW into last step's array (see Layer)
-            dx, dw, db = self._ops.linear_backward_into(self._grad_buffer("weight"), dy, cache,
-                                                        need_dx=self.needs_input_grad)
-        else:
-            dx, dw, db = self._ops.linear_backward(dy, cache, need_dx=self.needs_input_grad)
-        self._set_weight_grads(dw, db)
-        return dx
+        # on the fast tier, dW goes into the array last step's went into (see Layer)
+        return self._weighted_backward(self._ops.linear_backward, getattr(self._ops, "linear_backward_into", None),
+                                       dy, cache)
