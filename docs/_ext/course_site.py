@@ -64,7 +64,20 @@ def read_page(text: str) -> nbformat.NotebookNode:
         return nbformat.reads(text, as_version=4)
     notebook = nbformat.v4.new_notebook()
     notebook.cells.append(nbformat.v4.new_markdown_cell(text))
+    notebook.metadata["source_map"] = source_map(text, notebook.cells)  # warnings name the page's own lines
     return notebook
+
+
+def source_map(text: str, cells) -> list[int]:
+    """Where each cell's source starts in the file, as MyST-NB counts (the line from 0, less 1), so that warnings
+    give the file's own line numbers rather than MyST-NB's default, 10000 times the cell's number plus the line."""
+    starts, position = [], 0
+    for cell in cells:
+        found = text.find(cell.source, position) if cell.source else -1
+        found = found if found >= 0 else position
+        starts.append(text.count("\n", 0, found) - 1)
+        position = found + len(cell.source)
+    return starts
 
 
 def kernel_environment() -> dict:
@@ -114,6 +127,7 @@ def execute_lab(app, docname, source):
     app.env.course_labs[docname] = nbformat.writes(notebook)
     for dependency in engine_files():  # a change in the code the lab runs re-executes it in an incremental build
         app.env.note_dependency(str(dependency))
+    notebook.metadata["source_map"] = source_map(source[0], notebook.cells)
     source[0] = nbformat.writes(notebook)
 
 
@@ -243,7 +257,7 @@ class RepositoryLinks(SphinxTransform):
             if path in repository_files():
                 used.add(path)
                 line = definition_line(path, match["name"]) if match["name"] else None
-                node.replace_self(self.link([node.deepcopy()], CODE_PAGES + "/" + path, f"L{line}" if line else ""))
+                node.replace_self(self.link([node.deepcopy()], CODE_PAGES + "/" + path, f"L-{line}" if line else ""))
             elif path in repository_folders() and not match["name"]:
                 used.add(path + "/")
                 node.replace_self(self.link([node.deepcopy()], folder_page(path, env)))
