@@ -147,7 +147,9 @@ def lab_downloads(app, doctree):
     paragraph += nodes.reference("", "the notebook with these outputs (.ipynb)", refuri=f"{name}.ipynb")
     paragraph += nodes.Text(" or ")
     paragraph += nodes.reference("", "its source (jupytext Markdown, .md)", refuri=f"{name}.md")
-    paragraph += nodes.Text(". Run it from the repository root (Jupyter, or `jupytext --to ipynb` first).")
+    paragraph += nodes.Text(". Run it from the repository root, in Jupyter (the .md with the jupytext extension, or after ")
+    paragraph += nodes.literal("", f"jupytext --to ipynb {name}.md")
+    paragraph += nodes.Text(").")
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is not None and section.children and isinstance(section[0], nodes.title):
         section.insert(1, paragraph)
