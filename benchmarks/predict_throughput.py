@@ -12,7 +12,7 @@ Set-up, in a temporary folder:
    a training fold would have (those of the preprocessed lesion ROIs of the images below). The weights are
    random, never trained: the time of a forward pass does not depend on their values, so throughput needs no
    training - the probabilities themselves mean nothing.
-2. ``--n`` synthetic MRI slices (``femur_app.data.synthetic.generate``: 460 x 700, uint16) are written as
+2. ``--n`` synthetic MRI slices (``femur_app.data.synthetic.SyntheticSet``: 460 x 700, uint16) are written as
    16-bit PNG files, read by femur_app's loaders as they read a user's files.
 3. The ROI: ``predict`` takes one ``--roi`` box for all its images, and the synthetic lesions lie at different
    places in either femur, so the default ROI is the smallest box holding every image's lesion box
@@ -29,7 +29,7 @@ What is timed (best of ``--repeat``; all timings take turns inside each repeat, 
 a. the whole command, in process: ``femur_app.predict.main(["--model", CHECKPOINT, "--roi", ROI, *PNGS])`` -
    loading the checkpoint, then per image reading, preprocessing, standardising, classifying and printing a
    JSON line (stdout captured and checked: one line per image). Python's start-up and imports are not counted.
-   Its parts are timed apart too: ``checkpoint.load_model``, ``prepare_image`` of every file, and (b) at batch 1.
+   Its parts are timed apart too: ``checkpoint.load``, ``prepare_image`` of every file, and (b) at batch 1.
 b. inference only, minicnn: ``model.forward(x, train=False)`` of the checkpoint's model on the inputs that
    ``femur_app.evaluation.inference.prepare_image`` makes of the files (as predict does), one image at a time
    (batch 1, as predict runs) and as one batch of n.
@@ -70,7 +70,7 @@ from femur_app import config as configuration  # noqa: E402
 from femur_app import predict  # noqa: E402
 from femur_app.data.dataset import prepare_arrays  # noqa: E402
 from femur_app.data.normalise import Normalisation  # noqa: E402
-from femur_app.data.synthetic import generate  # noqa: E402
+from femur_app.data.synthetic import SyntheticSet  # noqa: E402
 from femur_app.evaluation.inference import prepare_image  # noqa: E402
 from femur_app.models import checkpoint  # noqa: E402
 from femur_app.training.fold import make_model  # noqa: E402
@@ -92,7 +92,7 @@ def resolve_config(assignments):
 
 def synthetic_cases(config, n: int, n_jobs: int = -1):
     """``n`` synthetic cases of the configured generator seed, malignant in the paper's proportion (165 of 500)."""
-    return generate(n, round(n * 165 / 500), seed=config.data.synthetic_seed, n_jobs=n_jobs)
+    return SyntheticSet(n, round(n * 165 / 500), config.data.synthetic_seed).cases(n_jobs)
 
 
 def write_images(cases, folder: Path) -> list[Path]:
@@ -194,14 +194,14 @@ def copy_batch_norm(torch, layer, twin) -> None:
             getattr(twin, name).copy_(torch.from_numpy(np.asarray(value)))
 
 
-def timed_calls(setup: Setup, model, metadata, inputs, torch, net) -> dict:
+def timed_calls(setup: Setup, model, inputs, torch, net) -> dict:
     """{row: callable} for every timing: predict's whole command and its parts (returning predict's output, a
     model, inputs) and the forward passes (returning logits), minicnn and torch alternating."""
     calls = {"command": lambda: run_predict(setup.predict_argv()),
-             "load": lambda: checkpoint.load_model(setup.model_path),
-             "prepare": lambda: [prepare_image(p, metadata, setup.roi_box()) for p in setup.paths]}
+             "load": lambda: checkpoint.load(setup.model_path),
+             "prepare": lambda: [prepare_image(p, model, setup.roi_box()) for p in setup.paths]}
     for size, xs in {"1": list(inputs), "n": [np.concatenate(inputs)]}.items():
-        calls[f"minicnn {size}"] = lambda xs=xs: minicnn_logits(model, xs)
+        calls[f"minicnn {size}"] = lambda xs=xs: minicnn_logits(model.model, xs)
         if net is not None:
             txs = [torch.from_numpy(x) for x in xs]
             calls[f"torch {size}"] = lambda txs=txs: torch_logits(torch, net, txs)
@@ -310,10 +310,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="predict_throughput_") as folder:
         setup = set_up(config, cases, args.roi, Path(folder))
         print(describe(config, cases, setup, args))
-        model, metadata = checkpoint.load_model(setup.model_path)
-        inputs = [prepare_image(p, metadata, setup.roi_box()) for p in setup.paths]
-        net = torch_twin(torch, model) if torch is not None else None
-        calls = timed_calls(setup, model, metadata, inputs, torch, net)
+        model = checkpoint.load(setup.model_path)
+        inputs = [prepare_image(p, model, setup.roi_box()) for p in setup.paths]
+        net = torch_twin(torch, model.model) if torch is not None else None
+        calls = timed_calls(setup, model, inputs, torch, net)
         outputs = {key: fn() for key, fn in calls.items()}  # a warm-up round, whose outputs are checked
         print(check_command(outputs["command"], args.n, probabilities(outputs["minicnn 1"])))
         best = interleaved(calls, args.repeat)

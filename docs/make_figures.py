@@ -148,15 +148,15 @@ def figure_im2col() -> dict:
 # --- AlexNet vs AlexNet-BN ------------------------------------------------------------------------------------
 def _require_femur_app():
     try:
-        from femur_app.data import load_dataset, prepare_arrays
+        from femur_app.data import SyntheticSet, prepare_arrays
         from femur_app.models import alexnet, alexnet_bn
     except ImportError as error:  # the application is written alongside these docs
         raise SystemExit(
             f"make_figures: the batch-norm figures need femur_app.models (alexnet, alexnet_bn) and femur_app.data "
-            f"(load_dataset, prepare_arrays), which could not be imported ({error}). The im2col figure does not; "
+            f"(SyntheticSet, prepare_arrays), which could not be imported ({error}). The im2col figure does not; "
             f"run `python docs/make_figures.py im2col` for it alone."
         ) from error
-    return load_dataset, prepare_arrays, alexnet, alexnet_bn
+    return SyntheticSet, prepare_arrays, alexnet, alexnet_bn
 
 
 def held_out_split(y: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -269,10 +269,10 @@ def train(name: str, builder, X, y, train_idx, held_idx, probe, settings: dict) 
 
 
 def figure_batchnorm() -> dict:
-    load_dataset, prepare_arrays, alexnet, alexnet_bn = _require_femur_app()
+    SyntheticSet, prepare_arrays, alexnet, alexnet_bn = _require_femur_app()
     s = SETTINGS
     t0 = time.time()
-    cases = load_dataset(s["data"], n=s["n"], n_malignant=s["n_malignant"], seed=s["synthetic_seed"])
+    cases = SyntheticSet(s["n"], s["n_malignant"], s["synthetic_seed"]).cached_cases()  # s["data"]: "synthetic"
     X, y, _, _ = prepare_arrays(cases, size=s["input_size"], n_jobs=1)
     rng = np.random.default_rng(s["seed"])
     train_idx, held_idx = held_out_split(y, s["held_out"], rng)
@@ -505,9 +505,9 @@ REDUCED = "reduced AlexNet variants (width 0.125, 40 x 40 input, {epochs} epochs
 
 
 def _dynamics_data():
-    load_dataset, prepare_arrays, _, _ = _require_femur_app()
+    SyntheticSet, prepare_arrays, _, _ = _require_femur_app()
     s = DYNAMICS
-    cases = load_dataset(s["data"], n=s["n"], n_malignant=s["n_malignant"], seed=s["synthetic_seed"])
+    cases = SyntheticSet(s["n"], s["n_malignant"], s["synthetic_seed"]).cached_cases()  # s["data"]: "synthetic"
     X, y, _, _ = prepare_arrays(cases, size=s["input_size"], n_jobs=1)
     train_idx, held_idx = held_out_split(y, s["held_out"], np.random.default_rng(0))
     mean, std = X[train_idx].mean(), X[train_idx].std()

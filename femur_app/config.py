@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from femur_app.data.augment import AugmentConfig
-from femur_app.data.preprocess import ROIS
-from femur_app.errors import ConfigError
+from femur_app.data.source import DataConfig
+from femur_app.errors import ConfigError, problem
 from femur_app.models.registry import L2_LAYERS, MODELS
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -33,45 +33,7 @@ INITS = ("normal", "he")
 DEVICES = ("cpu", "cuda")
 
 
-# --- the sections ----------------------------------------------------------------------------------------------
-def _problem(name: str, value, expected: str) -> str:
-    return f"{name}: got {value!r} ({expected})"
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    source: str  # "synthetic" or a data folder
-    n: int
-    n_malignant: int
-    synthetic_seed: int
-    input_size: int
-    skip_bad: bool
-    max_pixels: int  # folder data: images of more pixels are refused before decoding (0: femur_app.data.limits.MAX_PIXELS)
-    allow_outside: bool  # folder data: labels.csv may name files outside the folder (absolute paths, ..)
-    null: bool  # synthetic set: same labels and counts, no class signal (femur_app.data.synthetic)
-    test_source: str  # "" (none), a data folder, or "synthetic:SEED": the independent test set (training.test_set)
-    modality: str  # "" = from the data (synthetic: MRI phantoms; a folder: its import_summary.json), else as given
-    roi: str  # what the network sees: "otsu" (the paper's mask), "box" (the plain crop) or "mask" (the true mask)
-
-    def problems(self) -> list[str]:
-        found = []
-        if self.roi not in ROIS:
-            found.append(_problem("data.roi", self.roi, f"expected one of {ROIS}"))
-        if self.test_source.startswith("synthetic") and not self.test_source.removeprefix("synthetic:").isdigit():
-            found.append(_problem("data.test_source", self.test_source, "expected a folder or synthetic:SEED, "
-                                                                        "e.g. synthetic:2"))
-        if self.test_source == f"synthetic:{self.synthetic_seed}" and self.source == "synthetic":
-            found.append(_problem("data.test_source", self.test_source, "the training set's own synthetic_seed; "
-                                                                        "expected another seed"))
-        if self.source == "synthetic" and not 0 < self.n_malignant < self.n:
-            found.append(_problem("data.n_malignant", self.n_malignant, f"expected 0 < n_malignant < data.n = {self.n}"))
-        if self.input_size < 1:
-            found.append(_problem("data.input_size", self.input_size, "expected a positive number of pixels"))
-        if self.max_pixels < 0:
-            found.append(_problem("data.max_pixels", self.max_pixels, "expected 0 (the default cap) or a pixel count"))
-        return found
-
-
+# --- the sections (data's and augment's live with the data: femur_app.data.source, femur_app.data.augment) -------
 @dataclass(frozen=True)
 class ModelConfig:
     name: str  # a key of femur_app.models.MODELS
@@ -82,17 +44,17 @@ class ModelConfig:
 
     def problems(self) -> list[str]:
         if self.name not in MODELS:
-            return [_problem("model.name", self.name, f"expected one of {sorted(MODELS)}")]
+            return [problem("model.name", self.name, f"expected one of {sorted(MODELS)}")]
         found = []
         if not (math.isfinite(self.width) and self.width > 0):
-            found.append(_problem("model.width", self.width, "expected a finite channel multiplier > 0"))
+            found.append(problem("model.width", self.width, "expected a finite channel multiplier > 0"))
         if not 0 <= self.dropout < 1:
-            found.append(_problem("model.dropout", self.dropout, "expected a drop probability 0 <= p < 1"))
+            found.append(problem("model.dropout", self.dropout, "expected a drop probability 0 <= p < 1"))
         if not (math.isfinite(self.l2) and self.l2 >= 0):
-            found.append(_problem("model.l2", self.l2, "expected a finite L2 factor >= 0"))
+            found.append(problem("model.l2", self.l2, "expected a finite L2 factor >= 0"))
         unknown = sorted(set(self.l2_layers) - set(L2_LAYERS[self.name]))
         if unknown:
-            found.append(_problem("model.l2_layers", self.l2_layers,
+            found.append(problem("model.l2_layers", self.l2_layers,
                                   f"{unknown} are not layers of {self.name}; expected some of {list(L2_LAYERS[self.name])}"))
         return found
 
@@ -117,23 +79,23 @@ class TrainConfig:
     def problems(self) -> list[str]:
         found = []
         if self.epochs < 1:
-            found.append(_problem("train.epochs", self.epochs, "expected at least 1"))
+            found.append(problem("train.epochs", self.epochs, "expected at least 1"))
         if self.batch_size < 2:
-            found.append(_problem("train.batch_size", self.batch_size, "expected at least 2: batch norm needs two cases"))
+            found.append(problem("train.batch_size", self.batch_size, "expected at least 2: batch norm needs two cases"))
         if not (math.isfinite(self.lr) and self.lr > 0):
-            found.append(_problem("train.lr", self.lr, "expected a finite learning rate > 0, e.g. 0.01"))
+            found.append(problem("train.lr", self.lr, "expected a finite learning rate > 0, e.g. 0.01"))
         if not 0 <= self.momentum < 1:
-            found.append(_problem("train.momentum", self.momentum, "expected 0 <= momentum < 1"))
+            found.append(problem("train.momentum", self.momentum, "expected 0 <= momentum < 1"))
         if self.schedule not in SCHEDULES:
-            found.append(_problem("train.schedule", self.schedule, f"expected one of {SCHEDULES}"))
+            found.append(problem("train.schedule", self.schedule, f"expected one of {SCHEDULES}"))
         if self.step_size < 1:
-            found.append(_problem("train.step_size", self.step_size, "expected at least 1 epoch"))
+            found.append(problem("train.step_size", self.step_size, "expected at least 1 epoch"))
         if not (math.isfinite(self.gamma) and self.gamma > 0):
-            found.append(_problem("train.gamma", self.gamma, "expected a finite factor > 0"))
+            found.append(problem("train.gamma", self.gamma, "expected a finite factor > 0"))
         if self.init not in INITS:
-            found.append(_problem("train.init", self.init, f"expected one of {INITS}"))
+            found.append(problem("train.init", self.init, f"expected one of {INITS}"))
         if not (math.isfinite(self.init_std) and self.init_std > 0):
-            found.append(_problem("train.init_std", self.init_std, "expected a finite standard deviation > 0"))
+            found.append(problem("train.init_std", self.init_std, "expected a finite standard deviation > 0"))
         return found
 
 
@@ -147,13 +109,13 @@ class CVConfig:
     def problems(self) -> list[str]:
         found = []
         if self.repeats < 1:
-            found.append(_problem("cv.repeats", self.repeats, "expected at least 1"))
+            found.append(problem("cv.repeats", self.repeats, "expected at least 1"))
         if self.folds < 2:
-            found.append(_problem("cv.folds", self.folds, "expected at least 2"))
+            found.append(problem("cv.folds", self.folds, "expected at least 2"))
         if not 0 < self.threshold < 1:
-            found.append(_problem("cv.threshold", self.threshold, "expected a probability strictly between 0 and 1"))
+            found.append(problem("cv.threshold", self.threshold, "expected a probability strictly between 0 and 1"))
         if self.bootstrap < 1:
-            found.append(_problem("cv.bootstrap", self.bootstrap, "expected at least 1 replicate"))
+            found.append(problem("cv.bootstrap", self.bootstrap, "expected at least 1 replicate"))
         return found
 
 
@@ -170,13 +132,13 @@ class RunConfig:
     def problems(self) -> list[str]:
         found = []
         if self.device not in DEVICES:
-            found.append(_problem("run.device", self.device, f"expected one of {DEVICES}"))
+            found.append(problem("run.device", self.device, f"expected one of {DEVICES}"))
         if self.jobs < 1:
-            found.append(_problem("run.jobs", self.jobs, "expected at least 1"))
+            found.append(problem("run.jobs", self.jobs, "expected at least 1"))
         if self.blas_threads < 0:
-            found.append(_problem("run.blas_threads", self.blas_threads, "expected 0 (the default) or more"))
+            found.append(problem("run.blas_threads", self.blas_threads, "expected 0 (the default) or more"))
         if not (math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes >= 0):
-            found.append(_problem("run.checkpoint_minutes", self.checkpoint_minutes,
+            found.append(problem("run.checkpoint_minutes", self.checkpoint_minutes,
                                   "expected finite minutes >= 0; 0 writes the training state after every epoch"))
         return found
 

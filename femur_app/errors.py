@@ -20,3 +20,8 @@ class DataError(UserError):
 
 class MissingDependency(UserError, ImportError):
     """An optional package that this input needs is not installed; the message says which extra installs it."""
+
+
+def problem(name: str, value, expected: str) -> str:
+    """One configuration problem in the words every section uses: ``"<key>: got <value> (<expected>)"``."""
+    return f"{name}: got {value!r} ({expected})"

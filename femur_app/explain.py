@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from femur_app import cli
-from femur_app.data.normalise import Normalisation
+from femur_app.data.dataset import LABEL_NAMES
 from femur_app.errors import ConfigError, DataError
 from femur_app.evaluation.inference import explain, prepare_image
 from femur_app.models import checkpoint
@@ -46,29 +46,27 @@ def execute(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file (expected a folder for the heat maps)")
-    model, metadata = checkpoint.load_model(args.model)
-    layer = args.layer or model.gradcam_layer
-    named = [child.name for child in model.layers if child.name]
+    model = checkpoint.load(args.model)
+    layer = args.layer or model.model.gradcam_layer
+    named = [child.name for child in model.model.layers if child.name]
     if layer not in named:
-        raise ConfigError(f"--layer {layer}: no such top-level layer in {metadata['architecture']} "
+        raise ConfigError(f"--layer {layer}: no such top-level layer in {model.architecture} "
                           f"(expected one of {named})")
-    labels = metadata["class_names"]
-    target = None if args.target is None else labels.index(args.target)
-    normalisation = Normalisation.from_dict(metadata["normalisation"])
+    target = None if args.target is None else list(LABEL_NAMES.values()).index(args.target)
     failures = 0
     names = output_names(args.images)
     for image_path in args.images:
         try:
-            x = prepare_image(image_path, metadata, args.roi, args.max_pixels)
+            x = prepare_image(image_path, model, args.roi, args.max_pixels)
         except DataError as error:
             print(f"error: {cli.one_line(error)}", file=sys.stderr)
             failures += 1
             continue
-        prob, cls, heat, sal = explain(model, metadata, x, layer, target)
+        prob, cls, heat, sal = explain(model, x, layer, target)
         checked_probability(prob, args.model, image_path)
         name = Path(image_path).name
-        print(plot_explanation(normalisation.invert(x[0])[0], heat, sal, out / names[image_path],
-                               f"{name}: P(malignant) = {prob:.3f}, explaining '{labels[cls]}' at {layer}"))
+        print(plot_explanation(model.normalisation.invert(x[0])[0], heat, sal, out / names[image_path],
+                               f"{name}: P(malignant) = {prob:.3f}, explaining '{LABEL_NAMES[cls]}' at {layer}"))
     return 1 if failures else 0
 
 

@@ -9,7 +9,7 @@ An unreadable or invalid input (more pixels than ``--max-pixels``, non-finite or
 line on stderr (``error: PATH: problem``, no traceback); the other images are still predicted, and the exit
 status is 1 if any input failed. A bad checkpoint or option is one line and exit status 2: the checkpoint is a
 pickle-free ``.npz`` (loading it never runs code from the file) whose metadata are checked against sane bounds
-before a network is built, and whose weights must be finite (``femur_app.models.checkpoint.load_model``). A
+before a network is built, and whose weights must be finite (``femur_app.models.checkpoint.load``). A
 probability is always a finite number in [0, 1] and every line valid JSON; a model that computes anything else
 is refused, naming the checkpoint.
 """
@@ -60,11 +60,11 @@ def checked_probability(prob: float, model_path, image_path) -> float:
 
 
 def execute(args) -> int:
-    model, metadata = checkpoint.load_model(args.model)
+    model = checkpoint.load(args.model)
     failures = 0
     for path in args.images:
         try:
-            record = predict_one(model, metadata, prepare_image(path, metadata, args.roi, args.max_pixels))
+            record = predict_one(model, prepare_image(path, model, args.roi, args.max_pixels))
         except DataError as error:
             print(f"error: {cli.one_line(error)}", file=sys.stderr)
             failures += 1

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from femur_app import cli
-from femur_app.data import load_dataset, load_folder
+from femur_app.data import SyntheticSet, load_folder
 from femur_app.errors import UserError
 from femur_app.reporting.data_figures import write_previews
 
@@ -36,7 +36,7 @@ def execute(args) -> int:
         n_malignant = round(args.n * 165 / 500)
         if not 0 < n_malignant < args.n:
             raise UserError(f"--n {args.n}: too few cases for both classes (expected at least 2)")
-        cases = load_dataset(args.data, n=args.n, n_malignant=n_malignant, seed=args.seed)
+        cases = SyntheticSet(args.n, n_malignant, args.seed).cached_cases()
     else:
         cases = load_folder(args.data, allow_outside=args.allow_outside, max_pixels=args.max_pixels)
     written = write_previews(cases, args.out, seed=args.seed)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from femur_app import cli
-from femur_app.data import generate
+from femur_app.data import SyntheticSet
 from femur_app.data.folder import write_folder
 from femur_app.errors import UserError
 
@@ -35,7 +35,7 @@ def execute(args) -> int:
                         "n >= 2 and 0 < n_malignant < n)")
     if (args.out / "labels.csv").exists() and not args.force:
         raise UserError(f"{args.out / 'labels.csv'}: exists; use --force to overwrite it (expected a new folder)")
-    cases = generate(args.n, n_malignant, args.seed, n_jobs=-1)
+    cases = SyntheticSet(args.n, n_malignant, args.seed).cases(n_jobs=-1)
     table = write_folder(cases, args.out)
     print(f"wrote {len(cases)} cases ({n_malignant} malignant) to {table.parent}")
     return 0

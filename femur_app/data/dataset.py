@@ -13,6 +13,7 @@ the result depends on: each case's pixels, shape, dtype, box, label and ids, the
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -152,7 +153,9 @@ class Prepared:
 
     ``X``: float32 (N, 1, S, S) preprocessed ROIs; ``y``: int64 (N,), 1 = malignant; ``patient_ids``,
     ``case_ids``: str (N,); ``masks``: per case the true lesion mask in the ROI's coordinates (bool S x S), or
-    None where no mask is known; ``description``: where the cases came from, for the report.
+    None where no mask is known; ``description``: where the cases came from, for the report; ``source``: the
+    source as given to ``femur_app.data.load`` ("synthetic", "synthetic:SEED" or a folder); for a synthetic set,
+    ``synthetic``: its ``SyntheticSet`` and ``signs``: the ``LesionSigns`` each case was drawn with (else None).
     """
 
     X: np.ndarray
@@ -161,12 +164,23 @@ class Prepared:
     case_ids: np.ndarray
     masks: list
     description: str = ""
+    source: str = ""
+    synthetic: object = None  # femur_app.data.synthetic.SyntheticSet
+    signs: list | None = None
+
+    def take(self, index) -> Prepared:
+        """The cases at positions ``index``, in that order (their signs too)."""
+        index = np.asarray(index, dtype=np.int64)
+        return dataclasses.replace(self, X=self.X[index], y=self.y[index], patient_ids=self.patient_ids[index],
+                                   case_ids=self.case_ids[index], masks=[self.masks[i] for i in index],
+                                   signs=None if self.signs is None else [self.signs[i] for i in index])
 
 
 def prepare(cases, size: int = 224, *, margin: int = 20, description: str = "", cache: bool = True,
-            roi: str = "otsu") -> Prepared:
-    """``prepare_arrays`` (cached) plus each case's lesion mask carried through the same crop and resize."""
+            roi: str = "otsu", source: str = "", synthetic=None, signs=None) -> Prepared:
+    """``prepare_arrays`` (cached) plus each case's lesion mask carried through the same crop and resize; ``source``,
+    ``synthetic`` and ``signs`` are kept beside (``Prepared``)."""
     cases = list(cases)
     X, y, patient_ids, case_ids = prepare_arrays(cases, size=size, margin=margin, cache=cache, roi=roi)
     masks = [None if case.mask is None else roi_mask(case.mask, case.box, size, margin) for case in cases]
-    return Prepared(X, y, patient_ids, case_ids, masks, description)
+    return Prepared(X, y, patient_ids, case_ids, masks, description, source, synthetic, signs)

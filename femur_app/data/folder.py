@@ -1,7 +1,7 @@
 """Writing cases as a data folder: the layout users give their own data in (``femur_app.data.loaders`` reads it).
 
 ``labels.csv`` (path,label,patient_id,x0,y0,x1,y1,mask_path), ``images/<case_id>.png`` (16-bit grey PNG, the raw
-intensities) and ``masks/<case_id>.png`` (8-bit, 255 = lesion), so that ``load_dataset(DIR)`` reads back exactly
+intensities) and ``masks/<case_id>.png`` (8-bit, 255 = lesion), so that ``load_folder(DIR)`` reads back exactly
 the written pixels, labels, boxes and masks. Case ids read back as ``images/<case_id>`` (the path without suffix).
 """
 from __future__ import annotations

@@ -40,18 +40,20 @@ D = 39 mm - Exponential(scale), truncated at 7 mm, with scale 7.5 mm (benign) an
 Lesion contrast, position, side and every anatomical and acquisition parameter are drawn independently of the
 class, so no global statistic gives the label away (``tests/femur_app/test_synthetic.py`` measures this).
 
-What only the generator knows: ``set_signs`` gives the signs every case was drawn with (no rendering);
-``hidden_log_likelihood_ratio`` is the Bayes-optimal score from the hidden aggressiveness and diameter (the
-label acts through nothing else), and ``ceiling_auc`` its AUC on a set: the best any reader can expect.
-``sign_rates`` measures the class-conditional sign rates. ``generate(..., null=True)`` keeps the labels and
-counts but draws every lesion from one class-independent law: a set without class signal, ceiling 0.5.
-``rerender`` draws a case again with some signs switched (a counterfactual): the lesion has its own random
-stream, so the anatomy, the acquisition and its noise stay identical.
+A set is one value, ``SyntheticSet(n, n_malignant, seed, null)``: ``.cases()`` draws it (``.cached_cases()``
+keeps it on disk), ``.signs()`` gives the signs every case was drawn with (no rendering), and ``.case(index,
+**changes)`` draws a case again with some signs switched (a counterfactual): the lesion has its own random stream,
+so the anatomy, the acquisition and its noise stay identical. ``null=True`` keeps the labels and counts but draws
+every lesion from one class-independent law: a set without class signal, ceiling 0.5.
+
+What only the generator knows, from the drawn signs: ``hidden_log_likelihood_ratio`` is the Bayes-optimal score
+from the hidden aggressiveness and diameter (the label acts through nothing else), and ``ceiling_auc`` its AUC on
+a set: the best any reader can expect. ``sign_rates`` measures the class-conditional sign rates.
 
 Determinism: case generators come from ``numpy.random.SeedSequence(seed, spawn_key=(label, k))`` for the
-k-th case of a class, so a case does not depend on ``n``: ``generate(20, 7)`` holds exactly the first 13
-benign and 7 malignant phantoms of ``generate(500, 165)``. Which positions hold malignant cases is a seeded
-permutation.
+k-th case of a class, so a case does not depend on ``n``: ``SyntheticSet(20, 7).cases()`` holds exactly the first
+13 benign and 7 malignant phantoms of ``SyntheticSet(500, 165).cases()``. Which positions hold malignant cases is
+a seeded permutation.
 """
 from __future__ import annotations
 
@@ -376,7 +378,7 @@ def _draw_femur(image, mask, spacing, bone_centre, tissue: _Tissue, marrow_noise
     to the marrow, and where it outgrows it the bone is expanded (union of outlines) inside a thin shell.
     The bone's numbers come from ``rng`` (always as many), the lesion's from ``lesion_rng`` and the marrow's
     mottling from the whole-image field ``marrow_noise``, so a lesion drawn with other signs leaves the rest of
-    the scene unchanged (``rerender``). Returns the lesion's ``Placement`` (None without a lesion).
+    the scene unchanged (``SyntheticSet.case``). Returns the lesion's ``Placement`` (None without a lesion).
     """
     s = spacing
     a_b, b_b = rng.uniform(24, 31), rng.uniform(19, 24)
@@ -536,21 +538,11 @@ def _draw_signs(seed: int, label: int, k: int, null: bool):
     return sample_signs(looks_like, rng), rng
 
 
-def _make_case(seed: int, label: int, k: int, index: int, null: bool) -> Case:
+def _make_case(seed: int, label: int, k: int, index: int, null: bool, **changes) -> Case:
     signs, rng = _draw_signs(seed, label, k, null)
-    image, mask, spacing = render(signs, rng)
+    image, mask, spacing = render(dataclasses.replace(signs, **changes), rng)
     return Case(case_id=f"case_{index:04d}", patient_id=f"P{index:04d}", label=label, image=image, box=box_of(mask),
                 mask=mask, source="synthetic", spacing_mm=spacing)
-
-
-def labels_for(n: int, n_malignant: int, seed: int) -> np.ndarray:
-    """Which of the n positions are malignant: a seeded permutation with exactly ``n_malignant`` ones."""
-    if not 0 <= n_malignant <= n:
-        raise ValueError(f"synthetic.generate: n_malignant must lie in [0, n={n}], got {n_malignant}")
-    labels = np.zeros(n, np.int64)
-    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,))).permutation(n)
-    labels[order[:n_malignant]] = MALIGNANT
-    return labels
 
 
 def _index_within_class(labels: np.ndarray) -> np.ndarray:
@@ -562,46 +554,83 @@ def _index_within_class(labels: np.ndarray) -> np.ndarray:
     return within_class
 
 
-def generate(n: int = 500, n_malignant: int = 165, seed: int = 0, n_jobs: int = 1, null: bool = False) -> list[Case]:
-    """``n`` synthetic cases, ``n_malignant`` of them malignant, one per patient; deterministic for ``seed``.
+@dataclass(frozen=True)
+class SyntheticSet:
+    """One synthetic set, named by the four values that fix every case of it: ``n`` cases, ``n_malignant`` of them
+    malignant, the generator's ``seed``, and ``null`` (same labels and counts, no class signal: every lesion drawn
+    from one class-independent law, see ``_draw_signs``). Case ids are ``case_0000``..., patient ids
+    ``P0000``..., one case per patient."""
 
-    Case ids are ``case_0000``..., patient ids ``P0000``...; ``n_jobs`` > 1 (or -1) draws in that many threads
-    (same result: every case has its own generator). ``null=True`` keeps the labels and counts but draws every
-    lesion from the same class-independent law (see ``_draw_signs``): a set without any class signal.
-    """
-    labels = labels_for(n, n_malignant, seed)
-    within_class = _index_within_class(labels)
-    jobs = [delayed(_make_case)(seed, int(labels[i]), int(within_class[i]), i, null) for i in range(n)]
-    return list(Parallel(n_jobs=n_jobs, prefer="threads")(jobs))
+    n: int = 500
+    n_malignant: int = 165
+    seed: int = 0
+    null: bool = False
 
+    def labels(self) -> np.ndarray:
+        """Which of the n positions are malignant: a seeded permutation with exactly ``n_malignant`` ones."""
+        if not 0 <= self.n_malignant <= self.n:
+            raise ValueError(f"synthetic set: n_malignant must lie in [0, n={self.n}], got {self.n_malignant}")
+        labels = np.zeros(self.n, np.int64)
+        order = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(2,))).permutation(self.n)
+        labels[order[:self.n_malignant]] = MALIGNANT
+        return labels
 
-def rerender(n: int, n_malignant: int, seed: int, index: int, null: bool = False, **changes) -> Case:
-    """Case ``index`` of ``generate(n, n_malignant, seed, null=null)`` drawn again with the ``LesionSigns`` fields
-    named in ``changes`` replaced, e.g. ``breach=False, periosteal="none"``, ``rim=0.7`` or ``oedema=0.0``:
-    a counterfactual of one sign. The anatomy, the acquisition and its noise stay identical; only the lesion
-    and its surroundings change (switching ``breach`` also moves the lesion, which must cross the cortex or fit
-    inside it). Without ``changes`` it returns the case exactly as ``generate`` drew it.
-    """
-    labels = labels_for(n, n_malignant, seed)
-    if not 0 <= index < n:
-        raise ValueError(f"synthetic.rerender: index must lie in [0, n={n}), got {index}")
-    label, k = int(labels[index]), int(_index_within_class(labels)[index])
-    signs, rng = _draw_signs(seed, label, k, null)
-    image, mask, spacing = render(dataclasses.replace(signs, **changes), rng)
-    return Case(case_id=f"case_{index:04d}", patient_id=f"P{index:04d}", label=label, image=image, box=box_of(mask),
-                mask=mask, source="synthetic", spacing_mm=spacing)
+    def cases(self, n_jobs: int = 1) -> list[Case]:
+        """Every case of the set, drawn; ``n_jobs`` > 1 (or -1) draws in that many threads (same result: every
+        case has its own generator)."""
+        labels = self.labels()
+        within_class = _index_within_class(labels)
+        jobs = [delayed(_make_case)(self.seed, int(labels[i]), int(within_class[i]), i, self.null)
+                for i in range(self.n)]
+        return list(Parallel(n_jobs=n_jobs, prefer="threads")(jobs))
+
+    def case(self, index: int, **changes) -> Case:
+        """Case ``index`` of the set drawn again with the ``LesionSigns`` fields named in ``changes`` replaced,
+        e.g. ``breach=False, periosteal="none"``, ``rim=0.7`` or ``oedema=0.0``: a counterfactual of one sign.
+        The anatomy, the acquisition and its noise stay identical; only the lesion and its surroundings change
+        (switching ``breach`` also moves the lesion, which must cross the cortex or fit inside it). Without
+        ``changes`` it is the case exactly as ``cases`` drew it."""
+        if not 0 <= index < self.n:
+            raise ValueError(f"synthetic set: a case index must lie in [0, n={self.n}), got {index}")
+        labels = self.labels()
+        return _make_case(self.seed, int(labels[index]), int(_index_within_class(labels)[index]), index, self.null,
+                          **changes)
+
+    def signs(self) -> list[LesionSigns]:
+        """The ``LesionSigns`` every case was drawn with, in case order, without rendering any image (the signs
+        are drawn before the image)."""
+        labels = self.labels()
+        return [_draw_signs(self.seed, int(label), int(k), self.null)[0]
+                for label, k in zip(labels, _index_within_class(labels))]
+
+    def cached_cases(self, cache_dir=None, n_jobs: int = 1) -> list[Case]:
+        """``cases()``, stored in ``cache_dir`` (default ``default_cache_dir()``) and read back on later calls.
+
+        The file (an uncompressed ``.npz``, about 0.7 MB per case; masks bit-packed) is named after the four values
+        (``_null`` for a null set) and ``GENERATOR_VERSION``, and read with ``allow_pickle=False``.
+        """
+        name = (f"synthetic_v{GENERATOR_VERSION}_n{self.n}_m{self.n_malignant}_s{self.seed}"
+                f"{'_null' if self.null else ''}.npz")
+        path = Path(cache_dir or default_cache_dir()) / name
+        if path.exists():
+            with np.load(path, allow_pickle=False) as f:
+                masks = np.unpackbits(f["masks"], axis=-1, count=IMAGE_SHAPE[1]).astype(bool)
+                return [Case(case_id=str(cid), patient_id=str(pid), label=int(label), image=image,
+                             box=tuple(int(v) for v in box), mask=mask, source="synthetic", spacing_mm=float(spacing))
+                        for cid, pid, label, image, box, mask, spacing in zip(
+                            f["case_ids"], f["patient_ids"], f["labels"], f["images"], f["boxes"], masks,
+                            f["spacing"])]
+        cases = self.cases(n_jobs)
+        with write_atomic(path) as f:
+            np.savez(f, images=np.stack([c.image for c in cases]),
+                     masks=np.packbits(np.stack([c.mask for c in cases]), axis=-1),
+                     labels=np.array([c.label for c in cases]), boxes=np.array([c.box for c in cases]),
+                     spacing=np.array([c.spacing_mm for c in cases]), case_ids=np.array([c.case_id for c in cases]),
+                     patient_ids=np.array([c.patient_id for c in cases]))
+        return cases
 
 
 # --- what only the generator knows: the hidden variables, the best possible AUC, the signs per class --------
-
-def set_signs(n: int = 500, n_malignant: int = 165, seed: int = 0, null: bool = False):
-    """The labels and the drawn ``LesionSigns`` of every case of ``generate(n, n_malignant, seed, null=null)``,
-    in case order, without rendering any image (the signs are drawn before the image)."""
-    labels = labels_for(n, n_malignant, seed)
-    within_class = _index_within_class(labels)
-    return labels, [_draw_signs(seed, int(label), int(k), null)[0] for label, k in zip(labels, within_class)]
-
-
 def hidden_log_likelihood_ratio(signs: LesionSigns, null: bool = False) -> float:
     """log p(a, D | malignant) - log p(a, D | benign) under the generator's own laws: the Bayes-optimal score.
 
@@ -629,11 +658,10 @@ def hidden_log_likelihood_ratio(signs: LesionSigns, null: bool = False) -> float
     return log_density(MALIGNANT) - log_density(0)
 
 
-def ceiling_auc(n: int = 500, n_malignant: int = 165, seed: int = 0, null: bool = False) -> float:
-    """The best AUC achievable on ``generate(n, n_malignant, seed, null=null)``: the AUC of the generator's
-    hidden-variable likelihood ratio (``hidden_log_likelihood_ratio``) on that set's cases. A classifier well
-    above it has seen something it should not (leakage); a null set's ceiling is exactly 0.5."""
-    labels, signs = set_signs(n, n_malignant, seed, null)
+def ceiling_auc(labels, signs, null: bool = False) -> float:
+    """The best AUC achievable on a synthetic set with these ``labels`` and drawn ``signs`` (``SyntheticSet.signs``):
+    the AUC of the generator's hidden-variable likelihood ratio (``hidden_log_likelihood_ratio``) on its cases. A
+    classifier well above it has seen something it should not (leakage); a null set's ceiling is exactly 0.5."""
     return float(roc_auc_score(labels, [hidden_log_likelihood_ratio(s, null) for s in signs]))
 
 
@@ -652,36 +680,10 @@ SIGN_RATES = {  # name: what is measured per case (a share when boolean, else a 
 }
 
 
-def sign_rates(n: int = 500, n_malignant: int = 165, seed: int = 0, null: bool = False) -> dict:
-    """Class-conditional sign rates of ``generate(n, n_malignant, seed, null=null)``, measured from the signs
-    the generator drew for its cases: {name: (benign value, malignant value)}, a share for a yes/no sign and a
-    mean otherwise (names and definitions in ``SIGN_RATES``)."""
-    labels, signs = set_signs(n, n_malignant, seed, null)
+def sign_rates(labels, signs) -> dict:
+    """Class-conditional sign rates of a synthetic set, measured from the ``signs`` the generator drew for its cases
+    (``SyntheticSet.signs``) and their ``labels``: {name: (benign value, malignant value)}, a share for a yes/no
+    sign and a mean otherwise (names and definitions in ``SIGN_RATES``)."""
+    labels = np.asarray(labels)
     values = {name: np.array([float(read(s)) for s in signs]) for name, read in SIGN_RATES.items()}
     return {name: (float(v[labels == 0].mean()), float(v[labels == 1].mean())) for name, v in values.items()}
-
-
-def cached_generate(n: int = 500, n_malignant: int = 165, seed: int = 0, cache_dir=None, n_jobs: int = 1,
-                    null: bool = False):
-    """``generate``, stored in ``cache_dir`` (default ``default_cache_dir()``) and read back on later calls.
-
-    The file (an uncompressed ``.npz``, about 0.7 MB per case; masks bit-packed) is named after the
-    arguments (``_null`` for a null set) and ``GENERATOR_VERSION``, and read with ``allow_pickle=False``.
-    """
-    name = f"synthetic_v{GENERATOR_VERSION}_n{n}_m{n_malignant}_s{seed}{'_null' if null else ''}.npz"
-    path = Path(cache_dir or default_cache_dir()) / name
-    if path.exists():
-        with np.load(path, allow_pickle=False) as f:
-            masks = np.unpackbits(f["masks"], axis=-1, count=IMAGE_SHAPE[1]).astype(bool)
-            return [Case(case_id=str(cid), patient_id=str(pid), label=int(label), image=image,
-                         box=tuple(int(v) for v in box), mask=mask, source="synthetic", spacing_mm=float(spacing))
-                    for cid, pid, label, image, box, mask, spacing in zip(
-                        f["case_ids"], f["patient_ids"], f["labels"], f["images"], f["boxes"], masks, f["spacing"])]
-    cases = generate(n, n_malignant, seed, n_jobs, null)
-    with write_atomic(path) as f:
-        np.savez(f, images=np.stack([c.image for c in cases]),
-                 masks=np.packbits(np.stack([c.mask for c in cases]), axis=-1),
-                 labels=np.array([c.label for c in cases]), boxes=np.array([c.box for c in cases]),
-                 spacing=np.array([c.spacing_mm for c in cases]), case_ids=np.array([c.case_id for c in cases]),
-                 patient_ids=np.array([c.patient_id for c in cases]))
-    return cases

@@ -1,9 +1,10 @@
 """Counterfactual sign tests on the synthetic set: does the network's P(malignant) follow the imaging signs?
 
 For each sign - cortical breach, sclerotic rim, periosteal reaction, marrow oedema - a few cases are drawn again
-with only that sign switched (``femur_app.data.synthetic.rerender``: the same anatomy, acquisition and noise;
+with only that sign switched (``SyntheticSet.case``, ``femur_app.data.synthetic``: the same anatomy, acquisition and noise;
 switching the breach also moves the lesion, which must cross the cortex or fit inside it), preprocessed exactly
-as in training, and predicted by the model of the fold that held the case out, with that fold's normalisation.
+as in training, and predicted by the model of the fold that held the case out (a ``FoldModel``: with that fold's
+normalisation).
 The change is ``P(switched) - P(as drawn)``, where P(as drawn) is the case's out-of-fold prediction.
 
     switched off: the first ``k`` cases (in case order) that show the sign
@@ -18,10 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from femur_app.data import synthetic
-from femur_app.data.normalise import Normalisation
+from femur_app.data.dataset import Prepared
 from femur_app.data.preprocess import preprocess
-from femur_app.models import checkpoint
+from femur_app.models.fold_model import FoldModel
 from minicnn.losses import softmax
 
 # sign: (is it present?, changes that switch it off, changes that switch it on, does "on" raise P(malignant)?)
@@ -46,27 +46,22 @@ def candidates(signs, sign: str, switch_on: bool) -> list[int]:
     return [i for i, s in enumerate(signs) if bool(present(s)) != switch_on]
 
 
-def sign_tests(run_dir, config, predictions) -> list[dict]:
-    """One row per sign and direction: {"sign", "switch", "cases", "mean_change", "toward_expected", "changes"}."""
-    d = config.data
-    _, signs = synthetic.set_signs(d.n, d.n_malignant, d.synthetic_seed, d.null)
-    k = cases_per_switch(d.n)
-    models = {}
+def sign_tests(models: dict[int, FoldModel], data: Prepared, predictions) -> list[dict]:
+    """One row per sign and direction: {"sign", "switch", "cases", "mean_change", "toward_expected", "changes"};
+    ``models``: the fold models by fold; ``data``: a synthetic set (with its ``SyntheticSet`` and signs);
+    ``predictions``: its out-of-fold predictions, in case order."""
+    spec, signs = data.synthetic, data.signs
+    k = cases_per_switch(spec.n)
     rows = []
     for sign, (_, off, on, raises) in SIGNS.items():
         for switch_on in (False, True):
             chosen = candidates(signs, sign, switch_on)[:k]
             changes = []
             for i in chosen:
-                fold = int(predictions.folds[i])
-                if fold not in models:
-                    model, meta = checkpoint.load_model(run_dir / "checkpoints" / f"fold_{fold:02d}.npz")
-                    models[fold] = (model, Normalisation.from_dict(meta["normalisation"]))
-                model, normalisation = models[fold]
-                case = synthetic.rerender(d.n, d.n_malignant, d.synthetic_seed, i, d.null, **(on if switch_on else off))
-                roi = preprocess(case.image, case.box, size=d.input_size, roi=d.roi, mask=case.mask).image
-                x = normalisation.apply(roi[None, None]).astype(np.float32)
-                p = float(softmax(model.forward(x, train=False))[0, 1])
+                model = models[int(predictions.folds[i])]
+                case = spec.case(i, **(on if switch_on else off))
+                image = preprocess(case.image, case.box, size=model.input_size, mask=case.mask, **model.preprocess).image
+                p = float(softmax(model.model.forward(model.standardise(image[None, None]), train=False))[0, 1])
                 changes.append(p - float(predictions.probs[i]))
             expected_sign = 1 if raises == switch_on else -1
             rows.append({"sign": sign, "switch": "on" if switch_on else "off", "cases": len(changes),

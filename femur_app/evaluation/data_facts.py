@@ -5,8 +5,8 @@ synthetic set only - the best AUC any reader could reach on it (the generator's 
 folder's ``import_summary.json`` (written by ``python -m femur_app.import_btxrd``) names it; else "not stated".
 ``patients``: how patient ids were formed (the synthetic set: one case per patient; a BTXRD import: the
 importer's stand-in rule, since BTXRD has no patient identifier; any other folder: the ``patient_id`` column).
-``ceiling_auc``: ``femur_app.data.synthetic.ceiling_auc`` for the very set in use (None for folder data): a
-cross-validated AUC above it would mean leakage.
+``ceiling_auc``: ``femur_app.data.synthetic.ceiling_auc`` for the very set in use, from the signs its ``Prepared``
+carries (None for folder data): a cross-validated AUC above it would mean leakage.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from femur_app.data import synthetic
+from femur_app.data.dataset import Prepared
 
 SYNTHETIC_MODALITY = "MRI (synthetic T1-weighted phantoms, not patient data)"
 
@@ -30,23 +31,20 @@ def import_summary(folder) -> dict | None:
     return summary if isinstance(summary, dict) else None
 
 
-def facts(source: str, *, n: int, n_malignant: int, null: bool, modality: str = "") -> dict:
-    """{"modality", "patients", "dataset", "ceiling_auc", "null", "sign_rates"} of one data source.
-
-    ``source``: "synthetic", "synthetic:SEED" (seed in the name) or a folder; for "synthetic" pass the seed as
-    ``source="synthetic:SEED"`` too.
-    """
-    if source.startswith("synthetic:"):
-        seed = int(source.removeprefix("synthetic:"))
-        return {"modality": modality or SYNTHETIC_MODALITY, "dataset": f"synthetic phantoms, synthetic_seed {seed}",
+def facts(data: Prepared, modality: str = "") -> dict:
+    """{"modality", "patients", "dataset", "ceiling_auc", "null", "sign_rates"} of a prepared data set (a synthetic
+    set's ceiling and sign rates from the signs it carries); ``modality``: the configured one, "" for the data's."""
+    spec = data.synthetic
+    if spec is not None:
+        return {"modality": modality or SYNTHETIC_MODALITY, "dataset": f"synthetic phantoms, synthetic_seed {spec.seed}",
                 "patients": "one case per patient (the generator draws every case independently)",
-                "ceiling_auc": synthetic.ceiling_auc(n, n_malignant, seed, null=null), "null": null,
-                "sign_rates": synthetic.sign_rates(n, n_malignant, seed, null=null)}
-    summary = import_summary(source) or {}
+                "ceiling_auc": synthetic.ceiling_auc(data.y, data.signs, null=spec.null), "null": spec.null,
+                "sign_rates": synthetic.sign_rates(data.y, data.signs)}
+    summary = import_summary(data.source) or {}
     patients = summary.get("patients", {})
     rule = patients.get("rule") if isinstance(patients, dict) else None
     return {"modality": modality or str(summary.get("modality", "not stated")),
-            "dataset": str(summary.get("dataset", f"image folder {source}")),
+            "dataset": str(summary.get("dataset", f"image folder {data.source}")),
             "patients": (f"stand-in patients formed by the importer (no patient identifier in the source): {rule}"
                          if rule else "as given in labels.csv's patient_id column"),
             "ceiling_auc": None, "null": False, "sign_rates": None}

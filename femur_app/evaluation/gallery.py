@@ -1,7 +1,7 @@
 """The Grad-CAM gallery of a finished run: true/false positives/negatives and where the network looked.
 
 For each outcome (TP, FP, FN, TN at the run's threshold) it takes up to ``per_outcome`` cases, the most confident
-first, explains each with the model of the fold that held it out (``checkpoints/fold_NN.npz``) at the layer that
+first, explains each with the model of the fold that held it out (a ``FoldModel``) at the layer that
 model names (``model.gradcam_layer``) and draws the preprocessed ROI with its heat map. Where the true lesion
 mask is known (the synthetic set, or a ``mask_path`` column), the prepared data carry it in the ROI's
 coordinates, and the report gives the share of the heat map that falls inside it - for every held-out case, not
@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from femur_app.data.dataset import Prepared
-from femur_app.data.normalise import Normalisation
 from femur_app.evaluation.gradcam import fraction_inside, grad_cam
-from femur_app.models import checkpoint
+from femur_app.models.fold_model import FoldModel
 from femur_app.reporting.predictions import Predictions
 
 OUTCOMES = ("TP", "FP", "FN", "TN")
@@ -28,20 +27,18 @@ def outcome(label: int, pred: int) -> str:
     return {(1, 1): "TP", (0, 1): "FP", (1, 0): "FN", (0, 0): "TN"}[(label, pred)]
 
 
-def build(run_dir, data: Prepared, predictions: Predictions, per_outcome: int = 2):
+def build(models: dict[int, FoldModel], data: Prepared, predictions: Predictions, per_outcome: int = 2):
     """Heat maps of the whole run -> (gallery entries, per outcome the (Grad-CAM share, uniform-map share)
     inside the lesion of every case with a mask).
 
-    ``predictions`` are in ``data``'s case order.
+    ``predictions`` are in ``data``'s case order; ``models``: the fold models by fold.
     """
-    run_dir = Path(run_dir)
     preds = predictions.preds
     entries, inside = [], {o: [] for o in OUTCOMES}
     for fold in np.unique(predictions.folds):
-        model, meta = checkpoint.load_model(run_dir / "checkpoints" / f"fold_{fold:02d}.npz")
-        normalisation = Normalisation.from_dict(meta["normalisation"])
+        model = models[int(fold)].model
         idx = np.flatnonzero(predictions.folds == fold)
-        x = normalisation.apply(data.X[idx]).astype(np.float32)
+        x = models[int(fold)].standardise(data.X[idx])
         maps = np.concatenate([grad_cam(model, x[s:s + 32], preds[idx[s:s + 32]], model.gradcam_layer)
                                for s in range(0, len(x), 32)])
         for i, heat in zip(idx, maps):

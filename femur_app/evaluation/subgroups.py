@@ -1,7 +1,7 @@
 """Results by subgroup and the worst errors: where the model fails, not only how often.
 
 Subgroups (synthetic data only, where the generator's drawn signs are known for every case, in case order:
-``femur_app.data.synthetic.set_signs``): lesion size (largest diameter <= 30 mm or larger) and cortical breach
+``SyntheticSet.signs``, carried by the prepared data): lesion size (largest diameter <= 30 mm or larger) and cortical breach
 (absent or present). Each subgroup gets its cases, malignant cases, AUC (NaN with one class) and sensitivity and
 specificity at the run's threshold, with Wilson intervals.
 

@@ -3,7 +3,8 @@
 * A **model checkpoint** (``checkpoints/fold_03.npz``): the trained fold's parameters and batch-norm buffers,
   with metadata that is all a later prediction needs - the architecture's registry name and keyword
   arguments, the input size, the normalisation statistics of the training fold, the decision threshold and
-  the class names. ``load_model`` rebuilds the network from them.
+  the class names. ``load_model`` rebuilds the network from them; ``load`` gives it as a ``FoldModel``
+  (``femur_app.models.fold_model``), the one value every consumer of a trained model takes.
 * A **training state** (``checkpoints/fold_03.state.npz``): what resuming an interrupted fold needs - the
   model, the optimiser's momentum buffers and learning rate (arrays ``model.*`` and ``optim.*``), the number
   of finished epochs, the learning-curve history, and the state of every random generator (its
@@ -23,9 +24,11 @@ import numpy as np
 from femur_app.data.normalise import Normalisation
 from femur_app.data.preprocess import ROIS
 from femur_app.errors import DataError
+from femur_app.models.fold_model import FoldModel
 from femur_app.models.registry import MODELS, build_model
 from minicnn import serialize
 from minicnn.backend import to_cpu
+from minicnn.layers import Dropout
 
 CLASS_NAMES = ["benign", "malignant"]
 FORMAT = "femur_app.model/1"
@@ -45,16 +48,14 @@ MAX_WIDTH = 4.0  # channel multiplier; the paper's network is 1.0
 MAX_CHANNELS = 4
 
 
-class WeightsToBeLoaded(np.random.Generator):
-    """The generator a network is built with when its weights are about to be overwritten by a checkpoint's.
+class ZeroWeights:
+    """What a network is built with when a checkpoint's weights are about to replace its starting weights.
 
-    The layers draw their starting weights with ``rng.normal``; here that returns zeros instead, so building
-    the network costs no random draws (for the paper's 58-million-parameter AlexNet-BN the draws took about
-    2.0 s of the 2.3-2.6 s that loading its checkpoint took). Every other draw - dropout's masks, should the
-    loaded model be trained further - comes from a real generator seeded 0."""
-
-    def __init__(self):
-        super().__init__(np.random.PCG64(0))
+    The layers draw their starting weights with ``rng.normal(0, std, size)`` (``minicnn.layers.Conv2d``,
+    ``Linear``); this answers every such call with float32 zeros, which the layers keep without a copy, so building
+    the network costs no random draws (for the paper's 58-million-parameter AlexNet-BN the draws took about 2.0 s of
+    the 2.3-2.6 s that loading its checkpoint took). It is not a random generator: ``load_model`` gives each dropout
+    layer a real one (``numpy.random.default_rng(0)``) once the network is built."""
 
     def normal(self, loc=0.0, scale=1.0, size=None):
         return np.zeros(size, dtype=np.float32)
@@ -71,9 +72,12 @@ def load_model(path):
     check_metadata(path, metadata)
     in_channels = len(metadata["normalisation"]["mean"])
     try:
-        model = build_model(metadata["architecture"], rng=WeightsToBeLoaded(), in_channels=in_channels,
+        model = build_model(metadata["architecture"], rng=ZeroWeights(), in_channels=in_channels,
                             num_classes=len(metadata["class_names"]), input_size=metadata["input_size"],
                             **metadata["model_kwargs"])
+        for _, layer in model.named_layers():
+            if isinstance(layer, Dropout):
+                layer.rng = np.random.default_rng(0)  # its masks, should the loaded model be trained further
         model.load_state_dict(state)
     except (ValueError, TypeError, KeyError) as error:
         raise DataError(f"{path}: {error} (expected the weights of the architecture its metadata name)") from error
@@ -82,6 +86,15 @@ def load_model(path):
         raise DataError(f"{path}: non-finite values (NaN or inf) in {', '.join(bad[:5])} (expected the finite "
                         "weights of a trained model)")
     return model, metadata
+
+
+def load(path) -> FoldModel:
+    """A model checkpoint as a ``FoldModel``: the network with its normalisation, threshold, fold, input size and
+    preprocessing (read and checked by ``load_model``)."""
+    model, metadata = load_model(path)
+    return FoldModel(model, Normalisation.from_dict(metadata["normalisation"]), float(metadata["threshold"]),
+                     metadata.get("fold"), metadata["architecture"], metadata["input_size"],
+                     metadata.get("preprocess", {}))
 
 
 def check_metadata(path, metadata) -> None:

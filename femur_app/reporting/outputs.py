@@ -12,12 +12,12 @@ import numpy as np
 from femur_app.config import Config
 from femur_app.data.dataset import Prepared
 from femur_app.evaluation import counterfactual, gallery, roi_agreement
-from femur_app.data import synthetic
 from femur_app.evaluation.calibration import calibration_slope_intercept, plot_reliability, reliability
 from femur_app.evaluation.data_facts import facts
 from femur_app.evaluation.metrics import auc, summarize, to_json_safe
 from femur_app.evaluation.subgroups import synthetic_subgroups, worst_false_negatives
 from femur_app.models.alexnet import ALEXNET_CHANNELS, ALEXNET_FC, feature_sizes
+from femur_app.models.fold_model import FoldModel
 from femur_app.models.width import scaled
 from femur_app.reporting import plots
 from femur_app.reporting.predictions import Predictions, csv_text
@@ -25,10 +25,11 @@ from femur_app.reporting.report import PAPER_TABLES, write_report
 from minicnn.serialize import write_text_atomic
 
 
-def write_outputs(run_dir: Path, data: Prepared, predictions: Predictions, results: list[dict], config: Config,
-                  run_info: dict, test=None) -> dict:
-    """Every output file of the run from the finished folds' ``results`` and, when one was configured, the
-    independent test set's ``test`` (``femur_app.training.test_set.TestResult``); returns metrics.json's content."""
+def write_outputs(run_dir: Path, data: Prepared, predictions: Predictions, results: list[dict],
+                  models: dict[int, FoldModel], config: Config, run_info: dict, test=None) -> dict:
+    """Every output file of the run from the finished folds' ``results`` and ``models`` and, when one was
+    configured, the independent test set's ``test`` (``femur_app.training.test_set.TestResult``); returns
+    metrics.json's content."""
     predictions.write_csv(run_dir / "predictions.csv")
     labels, probs, folds = predictions.labels, predictions.probs, predictions.folds
     metrics = summarize(labels, probs, folds, predictions.patient_ids, threshold=predictions.threshold,
@@ -36,17 +37,17 @@ def write_outputs(run_dir: Path, data: Prepared, predictions: Predictions, resul
     rel = reliability(labels, probs)
     metrics["calibration"] = calibration_entry(labels, probs)
     plot_reliability(rel, run_dir / "reliability.png", "Reliability of the out-of-fold P(malignant)")
-    chosen, inside = gallery.build(run_dir, data, predictions)
+    chosen, inside = gallery.build(models, data, predictions)
     gallery.plot(chosen, run_dir / "gallery.png")
     metrics["gradcam_inside_lesion"] = gallery.summarize(inside)
-    metrics["data_facts"] = data_facts_of(config)
+    metrics["data_facts"] = facts(data, config.data.modality)
     metrics["otsu_vs_truth"] = (roi_agreement.by_class(data.X, data.masks, data.y) if config.data.roi == "otsu"
                                 else {})
-    signs = synthetic_signs(config)
+    signs = data.signs  # None for folder data
     metrics["subgroups"] = ([] if signs is None else
                             synthetic_subgroups(labels, probs, signs, predictions.threshold))
     metrics["worst_false_negatives"] = write_failures(run_dir, data, predictions, signs)
-    metrics["counterfactual_signs"] = [] if signs is None else counterfactual.sign_tests(run_dir, config, predictions)
+    metrics["counterfactual_signs"] = [] if signs is None else counterfactual.sign_tests(models, data, predictions)
     if test is not None:
         metrics["test"] = write_test(run_dir, test, config, predictions)
     write_text_atomic(run_dir / "metrics.json", json.dumps(to_json_safe(metrics), indent=2))
@@ -74,19 +75,6 @@ def calibration_entry(labels, probs) -> dict:
             **calibration_slope_intercept(labels, probs)}
 
 
-def data_facts_of(config: Config) -> dict:
-    """``femur_app.evaluation.data_facts.facts`` of the training data (sign rates as [benign, malignant])."""
-    d = config.data
-    source = f"synthetic:{d.synthetic_seed}" if d.source == "synthetic" else d.source
-    return facts(source, n=d.n, n_malignant=d.n_malignant, null=d.null, modality=d.modality)
-
-
-def synthetic_signs(config: Config):
-    """The drawn signs of every synthetic case, in case order; None for folder data."""
-    d = config.data
-    return None if d.source != "synthetic" else synthetic.set_signs(d.n, d.n_malignant, d.synthetic_seed, d.null)[1]
-
-
 def write_failures(run_dir: Path, data: Prepared, predictions: Predictions, signs) -> list[dict]:
     """``failures.png`` (the worst false negatives' ROIs) and their list for metrics.json."""
     worst = worst_false_negatives(predictions.labels, predictions.probs, predictions.threshold)
@@ -111,9 +99,8 @@ def write_test(run_dir: Path, test, config: Config, predictions: Predictions) ->
     test.predictions.write_csv(run_dir / "test_predictions.csv")
     y, p = test.predictions.labels, test.predictions.probs
     plots.plot_roc_cv_test(predictions.labels, predictions.probs, y, p, run_dir / "roc_test.png")
-    d = config.data
     return {**test.metrics, "source": test.source, "description": test.data.description,
-            "facts": facts(test.source, n=d.n, n_malignant=d.n_malignant, null=d.null, modality=d.modality),
+            "facts": facts(test.data, config.data.modality),
             "calibration": calibration_entry(y, p), "shared_patients": test.shared_patients,
             "per_model_auc": [auc(y, q) for q in test.per_model],
             "predictor": f"mean P(malignant) of the {len(test.per_model)} fold models"}

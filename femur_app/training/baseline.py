@@ -6,16 +6,19 @@ fitted on the training fold predicts the held-out fold. Writes ``predictions.csv
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 
 from femur_app.config import Config
+from femur_app.data import load
 from femur_app.evaluation.metrics import summarize, to_json_safe
 from femur_app.models import radiomics
 from femur_app.reporting.predictions import Predictions
-from femur_app.training.cross_validation import RunResult, load_data
+from femur_app.training import run_folder
+from femur_app.training.cross_validation import RunResult
 from femur_app.training.folds import assign_folds
 from minicnn.serialize import write_text_atomic
 
@@ -23,7 +26,7 @@ from minicnn.serialize import write_text_atomic
 def run_radiomics(config: Config, run_dir) -> RunResult:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    data = load_data(config, run_dir)
+    data = load(config.data.source, config.data, functools.partial(run_folder.log, run_dir))
     folds = assign_folds(data.y, data.patient_ids, config.cv.folds, config.seed)
     features = radiomics.feature_matrix(data.X, n_jobs=config.run.jobs)
     probs = np.empty(len(data.y))

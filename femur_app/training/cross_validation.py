@@ -10,6 +10,7 @@ interrupted fold continues after its last finished epoch, and the outputs are re
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from femur_app.config import Config
-from femur_app.data import load_dataset
-from femur_app.data.dataset import Prepared, prepare
+from femur_app.data import load
+from femur_app.data.dataset import Prepared
 from femur_app.reporting.outputs import describe_model, describe_protocol, duration, software_versions, write_outputs
 from femur_app.reporting.predictions import Predictions
 from femur_app.training import run_folder, test_set
@@ -39,20 +40,6 @@ class RunResult:
     metrics: dict  # metrics.json's content
 
 
-def load_data(config: Config, run_dir=None) -> Prepared:
-    """The configured cases (synthetic or a folder), prepared; skipped files are logged in ``run_dir``."""
-    data = config.data
-    if data.source == "synthetic":
-        cases = load_dataset("synthetic", n=data.n, n_malignant=data.n_malignant, seed=data.synthetic_seed,
-                             null=data.null)
-        description = (f"built-in synthetic femur-MRI phantoms (femur_app.data.synthetic, synthetic_seed "
-                       f"{data.synthetic_seed}{', a null set: no class signal' if data.null else ''}), "
-                       "not patient data")
-    else:
-        cases, description = run_folder.read_folder(data.source, data, run_dir, role="input")
-    return prepare(cases, size=data.input_size, description=description, roi=data.roi)
-
-
 def run(config: Config, run_dir, command: str = "", profile: str = "", restart: bool = False) -> RunResult:
     """The whole cross-validation into ``run_dir`` (created, or resumed; ``restart``: started over); ``command``
     and ``profile`` go into the report (how to reproduce the run, and its name). The folder is locked meanwhile."""
@@ -66,7 +53,9 @@ def _run(config: Config, run_dir: Path, command: str, profile: str, restart: boo
     if config.run.device == "cuda":
         backend.use("cupy")  # fails now, with the fix, when there is no GPU
     run_folder.log(run_dir, f"start: {command}")
-    data = load_data(config, run_dir)
+    log = functools.partial(run_folder.log, run_dir)
+    data = load(config.data.source, config.data, log)
+    test_data = load(config.data.test_source, config.data, log, test=True) if config.data.test_source else None
     folds = assign_folds(data.y, data.patient_ids, config.cv.folds, config.seed)
     run_folder.check_fingerprint(run_dir, config, data, folds)  # the same run, or a UserError naming the change
     data_seconds = time.perf_counter() - session_start
@@ -84,13 +73,20 @@ def _run(config: Config, run_dir: Path, command: str, profile: str, restart: boo
         run_folds(todo, data, folds, config, run_dir)
         results.update({f: run_folder.load_finished(run_dir, f, data.case_ids, folds) for f in todo})
     predictions = pooled_predictions(data, folds, results.values(), config.cv.threshold)
-    test = test_set.evaluate(config, run_dir, data)  # None without data.test_source
+    models = run_folder.fold_models(run_dir, sorted(results))  # each checkpoint read once, for every use below
+    test = None
+    if test_data is not None:
+        test = test_set.evaluate(test_data, models, data, threshold=config.cv.threshold,
+                                 bootstrap=config.cv.bootstrap, seed=config.seed, batch_size=config.train.batch_size)
+        if test.shared_patients:
+            run_folder.log(run_dir, f"test set: {len(test.shared_patients)} patient id(s) also in the training set: "
+                                    f"{test.shared_patients[:20]}")
     run_info = {"profile": profile, "data": data.description, "model": describe_model(config),
                 "protocol": describe_protocol(config), "seed": config.seed,
                 "software": software_versions(config.run.device), "command": command, "data_seconds": data_seconds,
                 "session_seconds": time.perf_counter() - session_start}
     with run_folder.staged_outputs(run_dir) as staging:  # moved in together once all are written
-        metrics = write_outputs(staging, data, predictions, list(results.values()), config, run_info, test)
+        metrics = write_outputs(staging, data, predictions, list(results.values()), models, config, run_info, test)
     run_folder.log(run_dir, f"done: pooled AUC {metrics['pooled']['auc']['value']:.3f}, "
                             f"accuracy {metrics['pooled']['accuracy']['value']:.3f}")
     return RunResult(run_dir, data, predictions, metrics)

@@ -29,11 +29,11 @@ from femur_app.data.augment import augment
 from femur_app.data.dataset import Prepared
 from femur_app.data.normalise import Normalisation
 from femur_app.models import build_model, checkpoint
+from femur_app.models.fold_model import predict
 from femur_app.training import run_folder
 from minicnn import backend, init, l2_penalty, train_step
 from minicnn.fast import reuse_freed_memory
 from minicnn.layers import Conv2d
-from minicnn.losses import softmax
 from minicnn.optim import SGD, CosineLR, StepLR
 
 
@@ -82,16 +82,6 @@ def copy_weights(model) -> dict:
 
 def to_device(x, device: str):
     return backend.to_gpu(x) if device == "cuda" else x
-
-
-def predict(model, X, normalisation: Normalisation, batch_size: int, device: str) -> np.ndarray:
-    """P(malignant) of every image, in evaluation mode (running BN statistics, no dropout)."""
-    probs = []
-    for start in range(0, len(X), batch_size):
-        x = normalisation.apply(X[start : start + batch_size])
-        logits = model.forward(to_device(x, device), train=False)
-        probs.append(backend.to_cpu(softmax(logits))[:, 1])
-    return np.concatenate(probs).astype(np.float64)
 
 
 def heldout_auc(probs, labels):

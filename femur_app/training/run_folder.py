@@ -44,9 +44,10 @@ from pathlib import Path
 import numpy as np
 
 from femur_app.config import Config, flat_diff, read_toml, to_toml
-from femur_app.data import load_folder
 from femur_app.errors import UserError
 from femur_app.evaluation.metrics import to_json_safe
+from femur_app.models import checkpoint
+from femur_app.models.fold_model import FoldModel
 from femur_app.training import fingerprint as fingerprints
 from minicnn.serialize import write_text_atomic
 
@@ -65,27 +66,16 @@ def fold_paths(run_dir, fold: int) -> dict[str, Path]:
             "result": run_dir / "folds" / f"fold_{fold:02d}.json"}
 
 
+def fold_models(run_dir, folds) -> dict[int, FoldModel]:
+    """The trained model of each fold in ``folds``, each checkpoint read once: what the test set, the gallery and
+    the counterfactuals of a run all predict with."""
+    return {int(fold): checkpoint.load(fold_paths(run_dir, fold)["model"]) for fold in folds}
+
+
 def log(run_dir, message: str) -> None:
     """Append one time-stamped line to ``train.log`` (appends of one short line do not interleave)."""
     with open(Path(run_dir) / "train.log", "a") as f:
         f.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
-
-
-def read_folder(source, data, run_dir=None, role: str = "input"):
-    """A data folder's cases, read with the run's ``[data]`` settings; every skipped file and every warning goes to
-    ``train.log`` (when there is a ``run_dir``) as a line naming ``role`` ("input", "test input") and the file.
-    -> (cases, a description for the report)."""
-    cases = load_folder(source, skip_bad=data.skip_bad, allow_outside=data.allow_outside,
-                        max_pixels=data.max_pixels or None, input_size=data.input_size)
-    if run_dir is not None:
-        for skipped in cases.skipped:
-            log(run_dir, f"skipped {role} {skipped.path}: {skipped.reason}")
-        for warning in cases.warnings:
-            log(run_dir, f"{role} warning: {warning}")
-    description = f"image folder {Path(source).resolve()}"
-    if cases.skipped:
-        description += f" ({len(cases.skipped)} unreadable file(s) skipped, listed in train.log)"
-    return cases, description
 
 
 # --- one run per folder -----------------------------------------------------------------------------------------

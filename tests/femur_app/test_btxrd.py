@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from btxrd_miniature import BOXES, MASK_PIXELS, NESTED_COPIES, PATIENTS, ROWS, table_row, write_miniature, write_table
-from femur_app.data import load_dataset
+from femur_app.data import load_folder
 from femur_app.data.btxrd import (COLUMNS, HASH_SIZE, BTXRDError, Row, dhash, group_patients, import_btxrd,
                                   read_annotation)
 from femur_app.import_btxrd import main
@@ -45,7 +45,7 @@ def source_pixels(source, stem):
 
 def test_femur_import_loads_with_the_projects_loader(source, femur_import):
     out, _ = femur_import
-    cases = load_dataset(out)
+    cases = load_folder(out)
     assert [case.case_id for case in cases] == [f"images/{stem}" for stem in FEMUR]
     assert not cases.skipped
     for case in cases:
@@ -134,7 +134,7 @@ def test_true_colour_becomes_luma_and_two_lesions_one_box(source, tmp_path):
     summary = import_btxrd(source, tmp_path, site="all", centers=[3], n_jobs=1)
     assert summary["grey_conversion"]["rgb-to-luma"] == ["IMG000006"]
     assert summary["annotations"]["several_lesions"] == ["IMG000006"]
-    case = next(case for case in load_dataset(tmp_path) if case.case_id == "images/IMG000006")
+    case = next(case for case in load_folder(tmp_path) if case.case_id == "images/IMG000006")
     pillow_luma = np.asarray(Image.open(source / "images" / "IMG000006.jpeg").convert("L")).astype(int)
     assert np.abs(case.image.astype(int) - pillow_luma).max() <= 1
     assert case.box == BOXES["IMG000006"] and case.mask.sum() == MASK_PIXELS["IMG000006"]
@@ -156,7 +156,7 @@ def test_selection(source, tmp_path, options, images, excluded):
 def test_consecutive_rule_chains_through_images_left_out(source, tmp_path):
     """IMG000002 (lateral) is left out, but IMG000001 and IMG000005 stay one patient through the hash."""
     summary = import_btxrd(source, tmp_path, views=["frontal"])
-    cases = {case.case_id: case.patient_id for case in load_dataset(tmp_path)}
+    cases = {case.case_id: case.patient_id for case in load_folder(tmp_path)}
     assert cases == {"images/IMG000001": "btxrd-IMG000001", "images/IMG000003": "btxrd-IMG000003",
                      "images/IMG000005": "btxrd-IMG000001", "images/IMG000008": "btxrd-IMG000008"}
     assert summary["patients"]["consecutive_same_key"] == [["IMG000001", "IMG000002"]]
@@ -277,7 +277,7 @@ def test_command_writes_and_reports(source, tmp_path, capsys):
     assert main(["--src", str(source.parent), "--out", str(tmp_path), "--centers", "1,3", "--jobs", "1"]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("wrote 5 radiograph (X-ray) images (3 benign, 2 malignant) as 3 stand-in patients")
-    assert len(load_dataset(tmp_path)) == 5
+    assert len(load_folder(tmp_path)) == 5
 
 
 @pytest.mark.parametrize("arguments, line", [

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from femur_app import synth
-from femur_app.data import DataError, generate, load_dataset
+from femur_app.data import DataError, SyntheticSet
 from femur_app.data.loaders import load_folder, read_image
 
 pydicom = pytest.importorskip("pydicom")
@@ -136,7 +136,7 @@ def test_labels_csv_gives_cases_with_boxes_masks_and_patients(loader_folder):
         ("img1.png", "Malignant", "A", 1, 2, 11, 12, ""),
         ("img2.png", "0", "B", "", "", "", "", ""),
     ])
-    cases = load_dataset(loader_folder)
+    cases = load_folder(loader_folder)
     assert [c.label for c in cases] == [0, 1, 0] and [c.patient_id for c in cases] == ["A", "A", "B"]
     assert [c.case_id for c in cases] == ["img0", "img1", "img2"] and cases.skipped == []
     assert cases[0].box == (10, 5, 16, 9)  # from the mask
@@ -176,9 +176,9 @@ def test_each_bad_row_raises_naming_file_and_problem_or_is_skipped_and_reported(
     iio.imwrite(loader_folder / "dot.png", np.full((1, 1), 9, np.uint8))
     _write_folder(loader_folder, [("img0.png", "benign", "A", "", "", "", "", ""), row])
     with pytest.raises(DataError, match=problem):
-        load_dataset(loader_folder)
+        load_folder(loader_folder)
     with caplog.at_level(logging.WARNING, logger="femur_app.data"):
-        result = load_dataset(loader_folder, skip_bad=True)
+        result = load_folder(loader_folder, skip_bad=True)
     assert [c.case_id for c in result] == ["img0"]
     assert len(result.skipped) == 1 and result.skipped[0].path == row[0]
     assert any(rec.getMessage().startswith("skipped ") and row[0] in rec.getMessage() for rec in caplog.records)
@@ -187,11 +187,11 @@ def test_each_bad_row_raises_naming_file_and_problem_or_is_skipped_and_reported(
 def test_a_missing_column_names_the_table_and_the_column(loader_folder):
     _write_folder(loader_folder, [("img0.png", "benign")], header=("path", "label"))
     with pytest.raises(DataError, match=r"labels.csv: missing column\(s\) patient_id; found \['path', 'label'\]"):
-        load_dataset(loader_folder, skip_bad=True)  # a broken table is never skippable
+        load_folder(loader_folder, skip_bad=True)  # a broken table is never skippable
     _write_folder(loader_folder, [("img0.png", "benign", "A", 1, 2)],
                   header=("path", "label", "patient_id", "x0", "y0"))
     with pytest.raises(DataError, match=r"has box column\(s\) \['x0', 'y0'\] but not all of x0, y0, x1, y1"):
-        load_dataset(loader_folder)
+        load_folder(loader_folder)
 
 
 def test_class_subfolders_without_csv_and_a_folder_of_neither(tmp_path):
@@ -201,15 +201,15 @@ def test_class_subfolders_without_csv_and_a_folder_of_neither(tmp_path):
     (tmp_path / "benign" / ".DS_Store").write_bytes(b"\0")
     (tmp_path / "malignant" / "broken.png").write_bytes(b"\x89PNG")
     with pytest.raises(DataError, match="broken.png: unreadable or truncated image"):
-        load_dataset(tmp_path)
-    cases = load_dataset(tmp_path, skip_bad=True)
+        load_folder(tmp_path)
+    cases = load_folder(tmp_path, skip_bad=True)
     assert [(c.case_id, c.patient_id, c.label) for c in cases] == [("benign/x", "benign/x", 0),
                                                                    ("malignant/x", "malignant/x", 1)]
     assert [s.path for s in cases.skipped] == [str(tmp_path / "malignant" / "broken.png")]
     with pytest.raises(DataError, match=r"expected labels.csv, or subfolders benign/ and malignant/"):
-        load_dataset(tmp_path / "benign")
+        load_folder(tmp_path / "benign")
     with pytest.raises(DataError, match=r"nowhere: not found; expected a data folder"):
-        load_dataset(tmp_path / "nowhere")
+        load_folder(tmp_path / "nowhere")
 
 
 # --- never a silent wrong answer ---------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def test_float_tiff_with_nan_or_inf_is_refused_naming_the_count_and_skippable(lo
         read_image(loader_folder / "nan.tif")
     _write_folder(loader_folder, [("img0.png", "benign", "A", "", "", "", "", ""),
                                   ("nan.tif", "malignant", "B", "", "", "", "", "")])
-    result = load_dataset(loader_folder, skip_bad=True)
+    result = load_folder(loader_folder, skip_bad=True)
     assert [c.case_id for c in result] == ["img0"] and [s.path for s in result.skipped] == ["nan.tif"]
     assert "2 of 600 pixels are not finite" in result.skipped[0].reason
 
@@ -254,15 +254,15 @@ def test_a_latin1_table_names_the_line_of_the_first_bad_byte(loader_folder):
     (loader_folder / "labels.csv").write_bytes("path,label,patient_id\nimg0.png,benign,A\nimg1.png,benign,"
                                                "Jos\u00e9\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"labels.csv line 3: byte 0xe9 is not UTF-8 text \(expected a UTF-8 file"):
-        load_dataset(loader_folder, skip_bad=True)  # a table that cannot be read is never skipped
+        load_folder(loader_folder, skip_bad=True)  # a table that cannot be read is never skipped
 
 
 def test_the_line_after_a_quoted_multi_line_cell_is_counted_right(loader_folder):
     (loader_folder / "labels.csv").write_text('path,label,patient_id\nimg0.png,benign,"two\nlines"\n\n'
                                               'img1.png,maybe,B\n')
     with pytest.raises(DataError, match=r"labels.csv line 5 \(img1.png\): unknown label 'maybe'"):
-        load_dataset(loader_folder)
-    assert load_dataset(loader_folder, skip_bad=True)[0].patient_id == "two\nlines"
+        load_folder(loader_folder)
+    assert load_folder(loader_folder, skip_bad=True)[0].patient_id == "two\nlines"
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -273,7 +273,7 @@ def test_the_line_after_a_quoted_multi_line_cell_is_counted_right(loader_folder)
 def test_a_broken_table_is_refused_as_a_whole(loader_folder, text, problem):
     (loader_folder / "labels.csv").write_text(text)
     with pytest.raises(DataError, match=problem):
-        load_dataset(loader_folder, skip_bad=True)
+        load_folder(loader_folder, skip_bad=True)
 
 
 def test_allow_outside_reads_absolute_and_climbing_paths_under_their_written_names(tmp_path):
@@ -284,7 +284,7 @@ def test_allow_outside_reads_absolute_and_climbing_paths_under_their_written_nam
     _write_folder(data, [("../elsewhere/a.png", "benign", "A"), (str(elsewhere / "b.png"), "malignant", "B")],
                   header=("path", "label", "patient_id"))
     with pytest.raises(DataError, match="climbs out of the data folder"):
-        load_dataset(data)
+        load_folder(data)
     cases = load_folder(data, allow_outside=True)
     assert [c.case_id for c in cases] == ["../elsewhere/a", str(elsewhere / "b")]
     assert cases[1].image[0, 0] == 5
@@ -297,8 +297,8 @@ def test_x_png_beside_x_dcm_in_a_class_folder_is_a_duplicate_case_id(tmp_path):
     (tmp_path / "benign" / "x.dcm").write_bytes(open(_dicom("MR_small.dcm"), "rb").read())
     with pytest.raises(DataError, match=r"benign/x.png: case id 'benign/x' is already used by .*benign/x.dcm; "
                                         r"expected one image per case id"):
-        load_dataset(tmp_path)
-    result = load_dataset(tmp_path, skip_bad=True)
+        load_folder(tmp_path)
+    result = load_folder(tmp_path, skip_bad=True)
     assert [c.source for c in result] == [str(tmp_path / "benign" / "x.dcm"), str(tmp_path / "malignant" / "x.png")]
     assert [s.path for s in result.skipped] == [str(tmp_path / "benign" / "x.png")]
 
@@ -311,15 +311,15 @@ def test_linked_class_subfolders_are_followed_and_a_link_loop_or_second_link_is_
     for name in ("p", "q"):
         iio.imwrite(tmp_path / "elsewhere" / f"{name}.png", _ramp(start=3))
     (tmp_path / "benign" / "more").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
-    cases = load_dataset(tmp_path)
+    cases = load_folder(tmp_path)
     assert [c.case_id for c in cases] == ["benign/more/p", "benign/more/q", "benign/x", "malignant/x"]
     assert cases.skipped == []
 
     (tmp_path / "benign" / "loop").symlink_to(tmp_path / "benign", target_is_directory=True)
     (tmp_path / "malignant" / "again").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     with pytest.raises(DataError, match=r"benign/loop: is the folder .*benign again \(a symbolic link loop"):
-        load_dataset(tmp_path)
-    result = load_dataset(tmp_path, skip_bad=True)
+        load_folder(tmp_path)
+    result = load_folder(tmp_path, skip_bad=True)
     assert [c.case_id for c in result] == ["benign/more/p", "benign/more/q", "benign/x", "malignant/x"]
     assert [s.path for s in result.skipped] == [str(tmp_path / "benign" / "loop"), str(tmp_path / "malignant" / "again")]
     assert result.skipped[1].reason.endswith(f"again: is the folder {tmp_path / 'benign' / 'more'} again (a symbolic "
@@ -332,8 +332,8 @@ def test_a_symlink_loop_listed_in_labels_csv_is_a_named_skippable_error(loader_f
     _write_folder(loader_folder, [("img0.png", "benign", "A"), ("a.png", "benign", "B")],
                   header=("path", "label", "patient_id"))
     with pytest.raises(DataError, match=r"line 3 \(a.png\): .*a.png: is a broken symbolic link or a link loop"):
-        load_dataset(loader_folder)
-    result = load_dataset(loader_folder, skip_bad=True)
+        load_folder(loader_folder)
+    result = load_folder(loader_folder, skip_bad=True)
     assert [c.case_id for c in result] == ["img0"] and [s.path for s in result.skipped] == ["a.png"]
 
 
@@ -351,13 +351,13 @@ def test_images_smaller_than_the_network_input_load_with_a_warning(loader_folder
 
 # --- the synth CLI writes exactly what the loader reads ---------------------------------------------------
 
-def test_synth_cli_round_trips_through_load_dataset(tmp_path, capsys):
+def test_synth_cli_round_trips_through_load_folder(tmp_path, capsys):
     out = tmp_path / "set"
     assert synth.main(["--out", str(out), "--n", "6", "--seed", "4"]) == 0
     assert "wrote 6 cases (2 malignant)" in capsys.readouterr().out
     with open(out / "labels.csv") as f:
         assert f.readline().strip() == "path,label,patient_id,x0,y0,x1,y1,mask_path"
-    loaded, generated = load_dataset(out), generate(6, 2, seed=4)
+    loaded, generated = load_folder(out), SyntheticSet(6, 2, seed=4).cases()
     assert loaded.skipped == []
     for a, b in zip(loaded, generated):
         assert a.case_id == f"images/{b.case_id}" and (a.label, a.patient_id, a.box) == (b.label, b.patient_id, b.box)

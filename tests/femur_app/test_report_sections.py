@@ -9,11 +9,10 @@ from sklearn.metrics import roc_auc_score
 
 from femur_app.config import resolve_options
 from femur_app.data.preprocess import preprocess
-from femur_app.data.synthetic import rerender, set_signs
+from femur_app.data import SyntheticSet, load
 from femur_app.evaluation.calibration import calibration_slope_intercept
 from femur_app.models import checkpoint
 from femur_app.train import main
-from femur_app.training import load_data
 from minicnn.losses import softmax
 
 SMOKE = ["--quick", "--config", "femur_app/configs/smoke.toml", "--set", "cv.bootstrap=200"]
@@ -62,7 +61,7 @@ def test_calibration_and_subgroups_recomputed(run):
     expected = calibration_slope_intercept(labels, probs)
     assert metrics["calibration"]["slope"] == pytest.approx(expected["slope"])
     assert metrics["calibration"]["intercept"] == pytest.approx(expected["intercept"])
-    _, signs = set_signs(40, 14, 0)
+    signs = SyntheticSet(40, 14, 0).signs()
     breach = np.array([s.breach for s in signs])
     by_name = {g["subgroup"]: g for g in metrics["subgroups"]}
     for name, held in (("cortical breach", breach), ("no cortical breach", ~breach)):
@@ -87,7 +86,8 @@ def test_gradcam_baseline_is_the_lesion_share(run, tmp_path, monkeypatch):
     """A uniform map puts the lesion's share of the ROI inside the lesion: the mean of mask.mean() per outcome."""
     _, rows, metrics, _ = run
     monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path))
-    data = load_data(resolve_options(quick=True, config_file="femur_app/configs/smoke.toml"))
+    settings = resolve_options(quick=True, config_file="femur_app/configs/smoke.toml").data
+    data = load(settings.source, settings)
     outcome = {(1, 1): "TP", (0, 1): "FP", (1, 0): "FN", (0, 0): "TN"}
     shares = {}
     for r, mask in zip(rows, data.masks):
@@ -98,11 +98,11 @@ def test_gradcam_baseline_is_the_lesion_share(run, tmp_path, monkeypatch):
 
 
 def test_counterfactual_path_reproduces_the_out_of_fold_prediction(run):
-    """rerender without changes + preprocess + the holding fold's model gives predictions.csv's probability, so
+    """the case drawn again without changes + preprocess + the holding fold's model gives predictions.csv's probability, so
     the sign tests measure only the switched sign; their summary rows follow from their changes."""
     out, rows, metrics, _ = run
     for i in (0, 7):
-        case = rerender(40, 14, 0, i)
+        case = SyntheticSet(40, 14, 0).case(i)
         model, meta = checkpoint.load_model(out / "checkpoints" / f"fold_{int(rows[i]['fold']):02d}.npz")
         mean, std = meta["normalisation"]["mean"][0], meta["normalisation"]["std"][0]
         x = ((preprocess(case.image, case.box, size=40).image - mean) / std)[None, None].astype(np.float32)

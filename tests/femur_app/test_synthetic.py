@@ -15,14 +15,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from femur_app.models import radiomics
-from femur_app.data import load_dataset, synthetic
+from femur_app.data import SyntheticSet, synthetic
 from femur_app.data.preprocess import preprocess
 
 
 @pytest.fixture(scope="module")
 def default_set():
     """The default 500 cases."""
-    return synthetic.generate(n_jobs=2)
+    return SyntheticSet().cases(n_jobs=2)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,11 @@ def default_rois(default_set):
     return np.array([c.label for c in cases]), np.stack(rois)
 
 
+def labels_and_signs(n, n_malignant, seed, null=False):
+    spec = SyntheticSet(n, n_malignant, seed, null)
+    return spec.labels(), spec.signs()
+
+
 def _auc(labels, values):
     """Separation by one statistic, whichever direction: max(AUC, 1 - AUC)."""
     auc = roc_auc_score(labels, values)
@@ -41,7 +46,7 @@ def _auc(labels, values):
 
 
 def test_a_small_set_has_the_documented_structure():
-    cases = synthetic.generate(6, 2, seed=1)
+    cases = SyntheticSet(6, 2, seed=1).cases()
     assert [c.case_id for c in cases] == [f"case_{i:04d}" for i in range(6)]
     assert [c.patient_id for c in cases] == [f"P{i:04d}" for i in range(6)]
     assert sum(c.label for c in cases) == 2
@@ -55,14 +60,14 @@ def test_a_small_set_has_the_documented_structure():
 def test_default_set_is_deterministic_and_case_k_does_not_depend_on_n(default_set):
     cases = default_set
     assert len(cases) == 500 and sum(c.label for c in cases) == 165
-    small = synthetic.generate(12, 4, seed=0)
+    small = SyntheticSet(12, 4, seed=0).cases()
     for label in (0, 1):
         big_k = [c for c in cases if c.label == label]
         for k, case in enumerate(c for c in small if c.label == label):
             assert np.array_equal(case.image, big_k[k].image) and case.box == big_k[k].box
-    again = synthetic.generate(12, 4, seed=0)
+    again = SyntheticSet(12, 4, seed=0).cases()
     assert all(np.array_equal(a.image, b.image) for a, b in zip(small, again))
-    other = synthetic.generate(12, 4, seed=1)
+    other = SyntheticSet(12, 4, seed=1).cases()
     assert not any(np.array_equal(a.image, b.image) for a, b in zip(small, other))
 
 
@@ -118,7 +123,7 @@ def test_no_single_shape_feature_of_the_true_outline_separates_the_classes(defau
     spacing = np.array([c.spacing_mm for c in default_set])
     area = np.array([p.area for p in props]) * spacing**2
     perimeter = np.array([p.perimeter for p in props]) * spacing
-    _, signs = synthetic.set_signs(500, 165, seed=0)
+    signs = SyntheticSet(500, 165, seed=0).signs()
     features = {"area (mm2)": area, "perimeter (mm)": perimeter,
                 "compactness": [4 * np.pi * p.area / p.perimeter**2 for p in props],
                 "solidity": [p.solidity for p in props], "eccentricity": [p.eccentricity for p in props],
@@ -137,13 +142,12 @@ def test_texture_features_learn_it_clearly_but_not_perfectly(default_rois):
     assert 0.75 < roc_auc_score(labels, p) < 0.97
 
 
-def test_load_dataset_caches_the_synthetic_set(tmp_path, monkeypatch):
+def test_cached_cases_are_stored_and_read_back(tmp_path, monkeypatch):
     monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path))
-    first = load_dataset("synthetic", n=3, n_malignant=1, seed=2)
+    first = SyntheticSet(3, 1, seed=2).cached_cases()
     assert [p.name for p in tmp_path.iterdir()] == [f"synthetic_v{synthetic.GENERATOR_VERSION}_n3_m1_s2.npz"]
-    monkeypatch.setattr(synthetic, "generate", None)  # a second call must not draw again
-    second = load_dataset("synthetic", n=3, n_malignant=1, seed=2)
-    assert second.skipped == []
+    monkeypatch.setattr(SyntheticSet, "cases", None)  # a second call must not draw again
+    second = SyntheticSet(3, 1, seed=2).cached_cases()
     for a, b in zip(first, second):
         for field in ("case_id", "patient_id", "label", "box", "spacing_mm"):
             assert getattr(a, field) == getattr(b, field)
@@ -152,7 +156,7 @@ def test_load_dataset_caches_the_synthetic_set(tmp_path, monkeypatch):
 
 def test_bad_class_counts_are_refused():
     with pytest.raises(ValueError, match=r"n_malignant must lie in \[0, n=4\], got 5"):
-        synthetic.generate(4, 5)
+        SyntheticSet(4, 5).cases()
 
 
 # --- anatomy: muscle compartments and oedema -----------------------------------------------------------------
@@ -263,13 +267,13 @@ def _oracle_log_ratio(signs):
 
 
 def test_ceiling_is_the_auc_of_the_hidden_likelihood_ratio(default_set):
-    labels, signs = synthetic.set_signs(500, 165, seed=0)
+    labels, signs = SyntheticSet(500, 165, seed=0).labels(), SyntheticSet(500, 165, seed=0).signs()
     oracle = [_oracle_log_ratio(s) for s in signs]
     np.testing.assert_allclose([synthetic.hidden_log_likelihood_ratio(s) for s in signs], oracle, rtol=1e-9)
-    ceiling = synthetic.ceiling_auc(500, 165, seed=0)
+    ceiling = synthetic.ceiling_auc(labels, signs)
     assert ceiling == roc_auc_score(labels, oracle)
     assert round(ceiling, 3) == 0.967  # the default set's figure, as the docs state it
-    # set_signs holds the signs the drawn cases were rendered from: same labels, the masks' diameters
+    # signs() holds the signs the drawn cases were rendered from: same labels, the masks' diameters
     cases = default_set
     assert np.array_equal(labels, [c.label for c in cases])
     for case, s in zip(cases[:20], signs):
@@ -305,25 +309,25 @@ def _sign_reader(labels, signs):
 
 def test_a_fitted_reader_of_every_sign_stays_below_the_ceiling():
     """It learns most of what there is (measured: 0.942 against a ceiling of 0.963), never more."""
-    labels, signs = synthetic.set_signs(2000, 660, seed=3)
-    reader, ceiling = roc_auc_score(labels, _sign_reader(labels, signs)), synthetic.ceiling_auc(2000, 660, seed=3)
+    labels, signs = labels_and_signs(2000, 660, seed=3)
+    reader, ceiling = roc_auc_score(labels, _sign_reader(labels, signs)), synthetic.ceiling_auc(labels, signs)
     assert ceiling - 0.05 < reader < ceiling, (reader, ceiling)
 
 
 # --- the null set: same labels and counts, no class signal --------------------------------------------------
 
 def test_null_set_keeps_the_labels_and_removes_the_class_signal():
-    real, null = synthetic.generate(8, 3, seed=5), synthetic.generate(8, 3, seed=5, null=True)
+    real, null = SyntheticSet(8, 3, seed=5).cases(), SyntheticSet(8, 3, seed=5, null=True).cases()
     assert [c.label for c in null] == [c.label for c in real] and [c.case_id for c in null] == [c.case_id for c in real]
     assert not any(np.array_equal(a.image, b.image) for a, b in zip(real, null))
-    assert synthetic.ceiling_auc(500, 165, seed=0, null=True) == 0.5
-    labels, signs = synthetic.set_signs(4000, 1320, seed=4, null=True)
+    assert synthetic.ceiling_auc(*labels_and_signs(500, 165, seed=0, null=True), null=True) == 0.5
+    labels, signs = labels_and_signs(4000, 1320, seed=4, null=True)
     aggressiveness = np.array([s.aggressiveness for s in signs])
     assert stats.ks_2samp(aggressiveness[labels == 0], aggressiveness[labels == 1]).pvalue > 0.01
 
 
 def test_a_sign_reader_on_the_null_set_finds_nothing():
-    labels, signs = synthetic.set_signs(500, 165, seed=0, null=True)
+    labels, signs = labels_and_signs(500, 165, seed=0, null=True)
     p = _sign_reader(labels, signs)
     rng = np.random.default_rng(0)
     boot = []
@@ -335,19 +339,19 @@ def test_a_sign_reader_on_the_null_set_finds_nothing():
     assert low < 0.5 < high, (low, roc_auc_score(labels, p), high)
 
 
-def test_load_dataset_passes_null_through_and_caches_it_apart(tmp_path, monkeypatch):
+def test_a_null_set_is_cached_apart(tmp_path, monkeypatch):
     monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path))
-    null = load_dataset("synthetic", n=3, n_malignant=1, seed=2, null=True)
+    null = SyntheticSet(3, 1, seed=2, null=True).cached_cases()
     assert [p.name for p in tmp_path.iterdir()] == [f"synthetic_v{synthetic.GENERATOR_VERSION}_n3_m1_s2_null.npz"]
-    drawn = synthetic.generate(3, 1, seed=2, null=True)
+    drawn = SyntheticSet(3, 1, seed=2, null=True).cases()
     assert all(np.array_equal(a.image, b.image) for a, b in zip(null, drawn))
 
 
 # --- class-conditional sign rates ----------------------------------------------------------------------------
 
 def test_sign_rates_are_the_shares_of_the_drawn_signs():
-    rates = synthetic.sign_rates(300, 100, seed=1)
-    labels, signs = synthetic.set_signs(300, 100, seed=1)
+    labels, signs = labels_and_signs(300, 100, seed=1)
+    rates = synthetic.sign_rates(labels, signs)
     benign = [s for s, y in zip(signs, labels) if y == 0]
     malignant = [s for s, y in zip(signs, labels) if y == 1]
     assert rates["cortical breach"] == (np.mean([s.breach for s in benign]), np.mean([s.breach for s in malignant]))
@@ -357,8 +361,8 @@ def test_sign_rates_are_the_shares_of_the_drawn_signs():
         assert rates[name][0] < rates[name][1], name
     assert rates["sclerotic rim"][0] > rates["sclerotic rim"][1]
     # in a null set no sign differs by class beyond 4 standard errors of the difference
-    null_rates = synthetic.sign_rates(4000, 1320, seed=1, null=True)
-    labels, signs = synthetic.set_signs(4000, 1320, seed=1, null=True)
+    labels, signs = labels_and_signs(4000, 1320, seed=1, null=True)
+    null_rates = synthetic.sign_rates(labels, signs)
     for name, read in synthetic.SIGN_RATES.items():
         values = np.array([float(read(s)) for s in signs])
         se = np.sqrt(values[labels == 0].var() / 2680 + values[labels == 1].var() / 1320)
@@ -367,27 +371,28 @@ def test_sign_rates_are_the_shares_of_the_drawn_signs():
 
 # --- counterfactuals: one sign switched, everything else identical --------------------------------------------
 
-def test_rerender_without_changes_is_the_generated_case():
-    cases = synthetic.generate(9, 4, seed=6)
+def test_a_case_drawn_again_without_changes_is_the_generated_case():
+    cases = SyntheticSet(9, 4, seed=6).cases()
     for index in (0, 5, 8):
-        again = synthetic.rerender(9, 4, 6, index)
+        again = SyntheticSet(9, 4, seed=6).case(index)
         assert again.case_id == cases[index].case_id and again.label == cases[index].label
         assert np.array_equal(again.image, cases[index].image) and np.array_equal(again.mask, cases[index].mask)
     with pytest.raises(ValueError, match=r"index must lie in \[0, n=9\), got 9"):
-        synthetic.rerender(9, 4, 6, 9)
+        SyntheticSet(9, 4, seed=6).case(9)
 
 
 def test_switching_one_sign_changes_only_the_lesion_and_its_surroundings():
     n, m, seed = 20, 7, 0
-    labels, signs = synthetic.set_signs(n, m, seed)
+    spec = SyntheticSet(n, m, seed)
+    signs = spec.signs()
     index = int(np.flatnonzero([s.breach and s.oedema > 0.3 for s in signs])[0])
-    case = synthetic.generate(n, m, seed)[index]
+    case = spec.cases()[index]
     (x0, y0, x1, y1), s = case.box, case.spacing_mm
     rows, cols = np.mgrid[:case.image.shape[0], :case.image.shape[1]]
     from_lesion = np.hypot(rows - (y0 + y1) / 2, cols - (x0 + x1) / 2) - np.hypot(x1 - x0, y1 - y0) / 2  # pixels
     for changes, reach_mm in [({"oedema": 0.0}, synthetic.OEDEMA_REACH * (3 + 15 * signs[index].oedema)),
                               ({"rim": 0.8}, 3.0), ({"heterogeneity": 0.03}, 3.0)]:
-        other = synthetic.rerender(n, m, seed, index, **changes)
+        other = spec.case(index, **changes)
         changed = other.image != case.image
         assert changed.sum() > 50, changes
         assert np.array_equal(other.mask, case.mask), changes  # the lesion itself stays where and what it was

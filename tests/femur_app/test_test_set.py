@@ -11,13 +11,16 @@ from sklearn.metrics import roc_auc_score
 from btxrd_miniature import jpeg_bytes, radiograph, write_table
 from femur_app.config import ConfigError, resolve_options
 from femur_app.data.btxrd import COLUMNS, import_btxrd
-from femur_app.data.synthetic import ceiling_auc
+from femur_app.data import SyntheticSet, load, synthetic
 from femur_app.models import checkpoint
 from femur_app.train import main
-from femur_app.training.test_set import load_test_data
 from minicnn.losses import softmax
 
 SMOKE = ["--quick", "--config", "femur_app/configs/smoke.toml", "--set", "cv.bootstrap=200"]
+
+
+def ceiling_of(spec) -> float:
+    return synthetic.ceiling_auc(spec.labels(), spec.signs(), spec.null)
 
 
 def rows_of(path: Path) -> list[dict]:
@@ -43,7 +46,7 @@ def test_synthetic_test_set_is_the_fold_models_mean(synthetic_run):
     # recomputed by hand: each fold's checkpoint, its own training-fold statistics, softmax, then the mean
     config = resolve_options(quick=True, config_file="femur_app/configs/smoke.toml",
                              assignments=["data.test_source=\"synthetic:3\""])
-    data = load_test_data(config)
+    data = load(config.data.test_source, config.data, test=True)
     probs = []
     for fold in (1, 2):
         model, meta = checkpoint.load_model(out / "checkpoints" / f"fold_{fold:02d}.npz")
@@ -57,7 +60,7 @@ def test_synthetic_test_set_is_the_fold_models_mean(synthetic_run):
     labels = [int(r["label"]) for r in rows]
     assert test["pooled"]["auc"]["value"] == pytest.approx(roc_auc_score(labels, got))
     assert test["cases"] == 40 and test["shared_patients"] == []
-    assert test["facts"]["ceiling_auc"] == pytest.approx(ceiling_auc(40, 14, 3))
+    assert test["facts"]["ceiling_auc"] == pytest.approx(ceiling_of(SyntheticSet(40, 14, 3)))
     assert test["facts"]["ceiling_auc"] > test["pooled"]["auc"]["value"]
     report = (out / "report.md").read_text()
     assert "## Test set" in report and "mean P(malignant) of the 2 fold models" in report
@@ -67,7 +70,7 @@ def test_synthetic_test_set_is_the_fold_models_mean(synthetic_run):
 
 def test_small_run_stays_below_the_ceiling(synthetic_run):
     metrics = json.loads((synthetic_run / "metrics.json").read_text())
-    ceiling = ceiling_auc(40, 14, 0)
+    ceiling = ceiling_of(SyntheticSet(40, 14, 0))
     assert metrics["data_facts"]["ceiling_auc"] == pytest.approx(ceiling)
     assert metrics["pooled"]["auc"]["value"] < ceiling
     assert f"**{ceiling:.3f}**" in (synthetic_run / "report.md").read_text()

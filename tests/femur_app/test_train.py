@@ -15,7 +15,8 @@ from femur_app.evaluation.metrics import to_json_safe
 from femur_app.models import checkpoint
 from femur_app.reporting.predictions import Predictions
 from femur_app.train import main
-from femur_app.training import cross_validation, fold, load_data
+from femur_app.data import load
+from femur_app.training import cross_validation, fold
 from minicnn import step as minicnn_step
 
 TINY = ["--folds", "3", "--epochs", "2", "--set", "data.n=24", "--set", "data.n_malignant=8",
@@ -78,7 +79,8 @@ def test_checkpoint_carries_what_prediction_needs(reference):
     assert meta["architecture"] == "alexnet_bn" and meta["input_size"] == 40 and meta["threshold"] == 0.5
     assert meta["class_names"] == ["benign", "malignant"] and meta["model_kwargs"]["width"] == 0.0625
     # the rebuilt model reproduces fold 2's stored predictions from the cached preprocessed images
-    data = load_data(resolve([out / "config.toml"]))
+    settings = resolve([out / "config.toml"]).data
+    data = load(settings.source, settings)
     held = [i for i, r in enumerate(rows) if r["fold"] == "2"]
     probs = fold.predict(model, data.X[held], Normalisation.from_dict(meta["normalisation"]), 32, "cpu")
     assert probs.tolist() == [float(rows[i]["prob_malignant"]) for i in held]
