@@ -33,10 +33,11 @@ if str(ROOT) not in sys.path:
 from femur_app.config import parse_assignment, resolve  # noqa: E402
 from femur_app.data.normalise import Normalisation  # noqa: E402
 from femur_app.models import checkpoint  # noqa: E402
-from femur_app.reporting.outputs import duration  # noqa: E402
+from femur_app.reporting.setup import duration  # noqa: E402
 from femur_app.training.cross_validation import estimate_seconds  # noqa: E402
 from femur_app.training.fold import make_model, make_optimizer  # noqa: E402
 from minicnn import train_step  # noqa: E402
+from minicnn.fast import reuse_freed_memory  # noqa: E402
 
 
 def state_saves(epochs: int, epoch_seconds: float, checkpoint_minutes: float) -> int:
@@ -52,8 +53,8 @@ def state_saves(epochs: int, epoch_seconds: float, checkpoint_minutes: float) ->
 def file_sizes(config) -> tuple[int, int]:
     """(bytes of one training state, bytes of one model checkpoint) of the configured network, written for real."""
     rng = np.random.default_rng(0)
-    model = make_model(config, rng)
-    optimizer, _ = make_optimizer(config, model)
+    model = make_model(config.model, config.train, config.data.input_size, rng)
+    optimizer, _ = make_optimizer(config.train, model)
     size = config.data.input_size
     x = rng.standard_normal((2, 1, size, size)).astype(np.float32)
     train_step(model, optimizer, x, np.array([0, 1]))  # the momentum buffers now exist, as in every saved state
@@ -76,7 +77,9 @@ def main(argv=None) -> int:
     config = resolve(overrides=[(f"--set {text}", parse_assignment(text)) for text in args.set])
     folds, epochs = config.cv.folds, config.train.epochs
     n_train = config.data.n * (folds - 1) // folds
-    total_seconds, per_batch = estimate_seconds(config, n_train, folds)
+    reuse_freed_memory()  # as femur_app.train does before it prints its estimate
+    total_seconds, per_batch = estimate_seconds(config.model, config.train, config.run, config.data.input_size,
+                                                n_train, folds)
     fold_seconds = total_seconds / math.ceil(folds / min(config.run.jobs, folds))  # one fold, folds in parallel
     saves = state_saves(epochs, fold_seconds / epochs, config.run.checkpoint_minutes)
     state_bytes, model_bytes = file_sizes(config)

@@ -107,7 +107,7 @@ def write_images(cases, folder: Path) -> list[Path]:
 
 def write_checkpoint(config, cases, path: Path) -> Path:
     """The configured network with random weights (seed ``SEED``), saved as femur_app's training saves a fold."""
-    model = make_model(config, np.random.default_rng(SEED))
+    model = make_model(config.model, config.train, config.data.input_size, np.random.default_rng(SEED))
     X, *_ = prepare_arrays(cases, size=config.data.input_size, cache=False, n_jobs=1, roi=config.data.roi)
     checkpoint.save_model(path, model, architecture=config.model.name, model_kwargs=config.model.builder_kwargs(),
                           input_size=config.data.input_size, normalisation=Normalisation.of(X),

@@ -44,10 +44,10 @@ def evaluate(lr: float, init: str, schedule: str, input_size: int, run_dir: Path
                                                   "train": {"lr": lr, "init": init, "schedule": schedule}})
     start = time.perf_counter()
     result = run(config, run_dir, command="docs/select_quick_profile.py", profile="quick-selection")
-    pooled = result.metrics["pooled"]
-    return {"lr": lr, "init": init, "schedule": schedule, "input_size": input_size, "pooled_auc": round(pooled["auc"]["value"], 4),
-            "pooled_auc_ci95": [round(v, 4) for v in pooled["auc"]["ci95"]],
-            "accuracy": round(pooled["accuracy"]["value"], 4),
+    pooled = result.summary.pooled
+    return {"lr": lr, "init": init, "schedule": schedule, "input_size": input_size, "pooled_auc": round(pooled.auc.value, 4),
+            "pooled_auc_ci95": [round(v, 4) for v in pooled.auc.ci95],
+            "accuracy": round(pooled.accuracy.value, 4),
             "seconds": round(time.perf_counter() - start)}
 
 

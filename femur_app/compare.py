@@ -21,6 +21,7 @@ from femur_app.errors import ConfigError
 from femur_app.reporting.comparison import label, write_comparison
 from femur_app.training.baseline import run_radiomics
 from femur_app.training.repeats import run_repeated
+from minicnn.fast import reuse_freed_memory
 
 CNN_MODELS = ("alexnet_bn", "alexnet", "googlenet")
 MODEL_SETTINGS = {  # the paper's L2 names AlexNet's conv3-conv5, which GoogLeNet does not have; GoogLeNet's own dropout
@@ -68,6 +69,7 @@ def execute(args, argv) -> int:
                           f"(expected two or more of {', '.join(known)})")
     out = args.out or Path("runs") / ("compare-quick" if args.quick else "compare")
     command = ("python -m femur_app.compare " + " ".join(shlex.quote(a) for a in argv)).strip()
+    reuse_freed_memory()  # once for this command's process (minicnn.fast.allocator), not in its workers
     results = {}
     for model in models:
         print(f"== {label(model)} -> {out / model.replace(':', '-roi_')}", flush=True)
@@ -81,7 +83,8 @@ def execute(args, argv) -> int:
     note = (f" The CNNs are the quick profile's reduced CPU variants (a quarter of the channels, {size} x {size} input),"
             " not the paper's full-size networks." if args.quick else "")
     text = write_comparison(out, {m: r.predictions for m, r in results.items()},
-                            {m: r.metrics for m, r in results.items()}, note)
+                            {m: r.summary for m, r in results.items()},
+                            {m: r.repeats for m, r in results.items() if r.repeats is not None}, note)
     print(f"{out / 'comparison.md'}\n{text}")
     return 0
 

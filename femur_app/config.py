@@ -8,22 +8,26 @@ Resolution, each layer overriding the one before::
 
 A key that ``paper.toml`` does not have, or a value of the wrong type, is a ``ConfigError`` naming the file (or
 the option) and the key. The merged values then become a ``Config`` - one frozen dataclass per section - whose
-ranges and choices are checked once, here (finite positive learning rate, batch size, probabilities in [0, 1],
-known model and layer names); the rest of the code trusts it. The resolved configuration is written into the
-run folder as ``config.toml``; that file is itself a valid ``--config``.
+ranges and choices are checked once, when it is made (finite positive learning rate, batch size, probabilities in
+[0, 1], known model and layer names); the rest of the code trusts it. Each section checks its own values
+(``problems``); [data], [augment] and [model] are defined beside the stage that reads them
+(``femur_app.data.source.DataConfig``, ``femur_app.data.augment.AugmentConfig``,
+``femur_app.models.registry.ModelConfig``), so that those stages need nothing from here. A function that reads one
+section takes that section, not the whole ``Config``. The resolved configuration is written into the run folder as
+``config.toml``; that file is itself a valid ``--config``.
 """
 from __future__ import annotations
 
 import json
 import math
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from femur_app.data.augment import AugmentConfig
 from femur_app.data.source import DataConfig
 from femur_app.errors import ConfigError, problem
-from femur_app.models.registry import L2_LAYERS, MODELS
+from femur_app.models.registry import ModelConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 PAPER = CONFIG_DIR / "paper.toml"
@@ -33,36 +37,8 @@ INITS = ("normal", "he")
 DEVICES = ("cpu", "cuda")
 
 
-# --- the sections (data's and augment's live with the data: femur_app.data.source, femur_app.data.augment) -------
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str  # a key of femur_app.models.MODELS
-    width: float
-    dropout: float
-    l2: float
-    l2_layers: list[str]
-
-    def problems(self) -> list[str]:
-        if self.name not in MODELS:
-            return [problem("model.name", self.name, f"expected one of {sorted(MODELS)}")]
-        found = []
-        if not (math.isfinite(self.width) and self.width > 0):
-            found.append(problem("model.width", self.width, "expected a finite channel multiplier > 0"))
-        if not 0 <= self.dropout < 1:
-            found.append(problem("model.dropout", self.dropout, "expected a drop probability 0 <= p < 1"))
-        if not (math.isfinite(self.l2) and self.l2 >= 0):
-            found.append(problem("model.l2", self.l2, "expected a finite L2 factor >= 0"))
-        unknown = sorted(set(self.l2_layers) - set(L2_LAYERS[self.name]))
-        if unknown:
-            found.append(problem("model.l2_layers", self.l2_layers,
-                                  f"{unknown} are not layers of {self.name}; expected some of {list(L2_LAYERS[self.name])}"))
-        return found
-
-    def builder_kwargs(self) -> dict:
-        """The model builder's keyword arguments: every field but ``name``."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
-
-
+# --- the sections: [data], [augment] and [model] live with the stage that reads them (femur_app.data.source,
+# femur_app.data.augment, femur_app.models.registry); [train], [cv] and [run] are the training's -----------------
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int

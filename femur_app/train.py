@@ -12,6 +12,7 @@ from pathlib import Path
 
 from femur_app import cli, config as configuration, training
 from femur_app.training import repeats
+from minicnn.fast import reuse_freed_memory
 
 
 def parser() -> cli.ArgumentParser:
@@ -63,23 +64,23 @@ def execute(args, argv) -> int:
     profile = "quick" if args.quick else (args.config.stem if args.config else "paper")
     run_dir = args.out or Path("runs") / profile
     command = ("python -m femur_app.train " + " ".join(shlex.quote(a) for a in argv)).strip()
+    reuse_freed_memory()  # once for this command's process (minicnn.fast.allocator), not in its workers
     if config.cv.repeats > 1:
-        metrics = repeats.run_repeated(config, run_dir, lambda c, d: training.run(c, d, command, profile,
-                                                                                 restart=args.restart)).metrics
-        summary = metrics["repeats"]
-        ci = summary["ci95_with_training_variance"]["auc"]
-        print(f"{run_dir}/report.md: {len(summary['repetitions'])} repetitions, AUC "
-              f"{summary['mean_sd']['auc']['mean']:.3f} ± {summary['mean_sd']['auc']['sd']:.3f} "
+        summary = repeats.run_repeated(config, run_dir, lambda c, d: training.run(c, d, command, profile,
+                                                                                 restart=args.restart)).repeats
+        ci, auc = summary.ci95_with_training_variance.auc, summary.mean_sd["auc"]
+        print(f"{run_dir}/report.md: {len(summary.repetitions)} repetitions, AUC {auc.mean:.3f} ± {auc.sd:.3f} "
               f"[{ci[0]:.3f}, {ci[1]:.3f}] with training variance")
         return 0
-    metrics = training.run(config, run_dir, command, profile, restart=args.restart).metrics
-    for name, result in (("pooled", metrics["pooled"]), ("test set", metrics.get("test", {}).get("pooled"))):
-        if result:
-            print(f"{run_dir}/report.md: {name} AUC {result['auc']['value']:.3f} "
-                  f"[{result['auc']['ci95'][0]:.3f}, {result['auc']['ci95'][1]:.3f}], "
-                  f"accuracy {100 * result['accuracy']['value']:.1f}%, "
-                  f"sensitivity {100 * result['sensitivity']['value']:.1f}%, "
-                  f"specificity {100 * result['specificity']['value']:.1f}%")
+    evaluation = training.run(config, run_dir, command, profile, restart=args.restart).evaluation
+    test = evaluation.test
+    for name, pooled in (("pooled", evaluation.summary.pooled), ("test set", test and test.summary.pooled)):
+        if pooled:
+            print(f"{run_dir}/report.md: {name} AUC {pooled.auc.value:.3f} "
+                  f"[{pooled.auc.ci95[0]:.3f}, {pooled.auc.ci95[1]:.3f}], "
+                  f"accuracy {100 * pooled.accuracy.value:.1f}%, "
+                  f"sensitivity {100 * pooled.sensitivity.value:.1f}%, "
+                  f"specificity {100 * pooled.specificity.value:.1f}%")
     return 0
 
 

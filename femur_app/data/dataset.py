@@ -25,6 +25,7 @@ from joblib import Parallel, delayed
 
 from femur_app.data.preprocess import PREPROCESS_VERSION, preprocess, roi_mask
 from femur_app.errors import DataError
+from minicnn import serialize
 from minicnn.serialize import write_atomic
 
 BENIGN, MALIGNANT = 0, 1
@@ -88,8 +89,6 @@ def read_cache(path: Path, cases: list, size: int):
     damaged file, foreign arrays, flipped labels - is logged as a warning naming the file and what is wrong,
     and None makes the caller preprocess again and rewrite the file: a cache is never an error, nor trusted.
     """
-    from minicnn import serialize
-
     n = len(cases)
     labels = np.array([case.label for case in cases], dtype=np.int64)
     ids = {"patient_ids": [case.patient_id for case in cases], "case_ids": [case.case_id for case in cases]}

@@ -44,7 +44,7 @@ class DataConfig:
     synthetic_seed: int
     input_size: int
     skip_bad: bool
-    max_pixels: int  # folder data: images of more pixels are refused before decoding (0: femur_app.data.limits.MAX_PIXELS)
+    max_pixels: int  # folder data: images of more pixels are refused before decoding (0: data.limits.MAX_PIXELS)
     allow_outside: bool  # folder data: labels.csv may name files outside the folder (absolute paths, ..)
     null: bool  # synthetic set: same labels and counts, no class signal (femur_app.data.synthetic)
     test_source: str  # "" (none), a data folder, or "synthetic:SEED": the independent test set

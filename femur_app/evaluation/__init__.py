@@ -1,2 +1,5 @@
-"""Evaluation: metrics with confidence intervals, calibration, DeLong's test, Grad-CAM and the gallery, and a trained
-model applied to new images (``inference``)."""
+"""Evaluation: the results of a run as one value (``run.evaluate -> RunEvaluation``): metrics with confidence
+intervals, calibration, Grad-CAM and the gallery, the data's facts, subgroups and failures, the Otsu mask against the
+true lesion, counterfactual sign tests, the independent test set; a repeated run's summary (``repeats``); DeLong's
+test; and a trained model applied to new images (``inference``). Nothing here writes a file or imports the
+configuration: every function takes the values it reads."""

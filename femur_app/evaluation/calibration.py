@@ -55,25 +55,6 @@ def reliability(labels, probabilities, n_bins: int = 10) -> Reliability:
     return Reliability(edges, counts, conf, acc, ece)
 
 
-def plot_reliability(rel: Reliability, path, title: str = "Reliability diagram"):
-    """Save the reliability diagram (observed vs predicted, with the diagonal and bin counts) as a PNG."""
-    from femur_app.reporting.plots import plt, save_figure
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.5, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    top.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
-    filled = rel.counts > 0
-    top.plot(rel.mean_predicted[filled], rel.observed_fraction[filled], "o-", label=f"model (ECE {rel.ece:.3f})")
-    top.set_ylabel("observed malignant fraction")
-    top.set_title(title)
-    top.legend(loc="upper left")
-    centres = (rel.bin_edges[:-1] + rel.bin_edges[1:]) / 2
-    bottom.bar(centres, rel.counts, width=np.diff(rel.bin_edges) * 0.9, color="tab:blue", alpha=0.6)
-    bottom.set_xlabel("predicted P(malignant)")
-    bottom.set_ylabel("cases")
-    fig.tight_layout()
-    return save_figure(fig, path, dpi=100)
-
-
 PROBABILITY_CLIP = 1e-6
 
 
@@ -110,3 +91,19 @@ def calibration_slope_intercept(labels, probabilities) -> dict:
     slope = logistic_fit(np.column_stack([ones, z]), y, np.zeros(len(y)))[1]
     intercept = logistic_fit(ones, y, z)[0]
     return {"slope": float(slope), "intercept": float(intercept)}
+
+
+@dataclass
+class Calibration:
+    """How far a set of probabilities can be taken at their word: the reliability diagram (with the ECE) and the
+    calibration slope and intercept."""
+
+    reliability: Reliability
+    slope: float
+    intercept: float
+
+
+def calibration(labels, probabilities) -> Calibration:
+    """The reliability diagram in ten bins and the logistic recalibration's slope and intercept."""
+    fit = calibration_slope_intercept(labels, probabilities)
+    return Calibration(reliability(labels, probabilities), fit["slope"], fit["intercept"])

@@ -1,11 +1,10 @@
 """Counterfactual sign tests on the synthetic set: does the network's P(malignant) follow the imaging signs?
 
 For each sign - cortical breach, sclerotic rim, periosteal reaction, marrow oedema - a few cases are drawn again
-with only that sign switched (``SyntheticSet.case``, ``femur_app.data.synthetic``: the same anatomy, acquisition and noise;
-switching the breach also moves the lesion, which must cross the cortex or fit inside it), preprocessed exactly
-as in training, and predicted by the model of the fold that held the case out (a ``FoldModel``: with that fold's
-normalisation).
-The change is ``P(switched) - P(as drawn)``, where P(as drawn) is the case's out-of-fold prediction.
+with only that sign switched (``SyntheticSet.case`` in ``femur_app.data.synthetic``: the same anatomy, acquisition
+and noise; switching the breach also moves the lesion, which must cross the cortex or fit inside it), preprocessed
+exactly as in training, and predicted by the model of the fold that held the case out (a ``FoldModel``: with that
+fold's normalisation). The change is ``P(switched) - P(as drawn)``, where P(as drawn) is the case's out-of-fold prediction.
 
     switched off: the first ``k`` cases (in case order) that show the sign
     switched on:  the first ``k`` cases that lack it (periosteal reaction: among cases with a breach, as the
@@ -16,6 +15,8 @@ on should raise P(malignant) and switching the rim on should lower it. ``toward_
 that moved that way (a change of exactly 0 counts as not).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,6 +35,20 @@ SIGNS = {
 }
 
 
+@dataclass(frozen=True)
+class SignTest:
+    """One sign switched one way in ``cases`` cases: each case's change in P(malignant), their mean, and the share
+    that moved the ``expected`` way ("up" or "down"); None for the mean and share without cases."""
+
+    sign: str
+    switch: str  # "on" or "off"
+    cases: int
+    mean_change: float | None
+    toward_expected: float | None
+    expected: str
+    changes: list[float]
+
+
 def cases_per_switch(n: int) -> int:
     """k: 2 for a smoke-sized set, n / 25 up to 20 for larger ones (20 for the paper's 500)."""
     return min(20, max(2, n // 25))
@@ -46,10 +61,10 @@ def candidates(signs, sign: str, switch_on: bool) -> list[int]:
     return [i for i, s in enumerate(signs) if bool(present(s)) != switch_on]
 
 
-def sign_tests(models: dict[int, FoldModel], data: Prepared, predictions) -> list[dict]:
-    """One row per sign and direction: {"sign", "switch", "cases", "mean_change", "toward_expected", "changes"};
-    ``models``: the fold models by fold; ``data``: a synthetic set (with its ``SyntheticSet`` and signs);
-    ``predictions``: its out-of-fold predictions, in case order."""
+def sign_tests(models: dict[int, FoldModel], data: Prepared, predictions, index) -> list[SignTest]:
+    """One ``SignTest`` per sign and direction; ``models``: the fold models by fold; ``data``: cases of a
+    synthetic set (with its ``SyntheticSet`` and signs), ``index``: each one's case index in that set, and
+    ``predictions``: their out-of-fold predictions, in the same order."""
     spec, signs = data.synthetic, data.signs
     k = cases_per_switch(spec.n)
     rows = []
@@ -59,14 +74,14 @@ def sign_tests(models: dict[int, FoldModel], data: Prepared, predictions) -> lis
             changes = []
             for i in chosen:
                 model = models[int(predictions.folds[i])]
-                case = spec.case(i, **(on if switch_on else off))
-                image = preprocess(case.image, case.box, size=model.input_size, mask=case.mask, **model.preprocess).image
+                case = spec.case(int(index[i]), **(on if switch_on else off))
+                image = preprocess(case.image, case.box, size=model.input_size, mask=case.mask,
+                                   **model.preprocess).image
                 p = float(softmax(model.model.forward(model.standardise(image[None, None]), train=False))[0, 1])
                 changes.append(p - float(predictions.probs[i]))
             expected_sign = 1 if raises == switch_on else -1
-            rows.append({"sign": sign, "switch": "on" if switch_on else "off", "cases": len(changes),
-                         "mean_change": float(np.mean(changes)) if changes else None,
-                         "toward_expected": (float(np.mean([expected_sign * c > 0 for c in changes]))
-                                             if changes else None),
-                         "expected": "up" if expected_sign > 0 else "down", "changes": changes})
+            rows.append(SignTest(sign, "on" if switch_on else "off", len(changes),
+                                 float(np.mean(changes)) if changes else None,
+                                 float(np.mean([expected_sign * c > 0 for c in changes])) if changes else None,
+                                 "up" if expected_sign > 0 else "down", changes))
     return rows

@@ -11,6 +11,7 @@ carries (None for folder data): a cross-validated AUC above it would mean leakag
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from femur_app.data import synthetic
@@ -31,20 +32,29 @@ def import_summary(folder) -> dict | None:
     return summary if isinstance(summary, dict) else None
 
 
-def facts(data: Prepared, modality: str = "") -> dict:
-    """{"modality", "patients", "dataset", "ceiling_auc", "null", "sign_rates"} of a prepared data set (a synthetic
-    set's ceiling and sign rates from the signs it carries); ``modality``: the configured one, "" for the data's."""
+@dataclass(frozen=True)
+class DataFacts:
+    modality: str
+    dataset: str
+    patients: str  # how patient ids were formed
+    ceiling_auc: float | None  # synthetic data only
+    null: bool
+    sign_rates: dict | None  # synthetic data only: {sign: (benign value, malignant value)}
+
+
+def facts(data: Prepared, modality: str = "") -> DataFacts:
+    """What a prepared data set says about itself (a synthetic set's ceiling and sign rates from the signs it
+    carries); ``modality``: the configured one, "" for the data's own."""
     spec = data.synthetic
     if spec is not None:
-        return {"modality": modality or SYNTHETIC_MODALITY, "dataset": f"synthetic phantoms, synthetic_seed {spec.seed}",
-                "patients": "one case per patient (the generator draws every case independently)",
-                "ceiling_auc": synthetic.ceiling_auc(data.y, data.signs, null=spec.null), "null": spec.null,
-                "sign_rates": synthetic.sign_rates(data.y, data.signs)}
+        return DataFacts(modality or SYNTHETIC_MODALITY, f"synthetic phantoms, synthetic_seed {spec.seed}",
+                         "one case per patient (the generator draws every case independently)",
+                         synthetic.ceiling_auc(data.y, data.signs, null=spec.null), spec.null,
+                         synthetic.sign_rates(data.y, data.signs))
     summary = import_summary(data.source) or {}
     patients = summary.get("patients", {})
     rule = patients.get("rule") if isinstance(patients, dict) else None
-    return {"modality": modality or str(summary.get("modality", "not stated")),
-            "dataset": str(summary.get("dataset", f"image folder {data.source}")),
-            "patients": (f"stand-in patients formed by the importer (no patient identifier in the source): {rule}"
-                         if rule else "as given in labels.csv's patient_id column"),
-            "ceiling_auc": None, "null": False, "sign_rates": None}
+    return DataFacts(modality or str(summary.get("modality", "not stated")),
+                     str(summary.get("dataset", f"image folder {data.source}")),
+                     (f"stand-in patients formed by the importer (no patient identifier in the source): {rule}"
+                      if rule else "as given in labels.csv's patient_id column"), None, False, None)

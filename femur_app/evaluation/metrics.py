@@ -25,7 +25,7 @@ Two summaries, both reported:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
@@ -121,55 +121,125 @@ def percentile_interval(values) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def fold_metrics(labels, probabilities, threshold: float) -> dict:
+@dataclass(frozen=True)
+class Estimate:
+    """A pooled value with its 95% interval and how the interval was computed."""
+
+    value: float
+    ci95: tuple[float, float]
+    ci_method: str
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """Every case's out-of-fold prediction in one confusion matrix (the sum of the folds') and one ROC curve."""
+
+    confusion: Confusion
+    accuracy: Estimate
+    precision: Estimate
+    sensitivity: Estimate
+    specificity: Estimate
+    f1: Estimate
+    auc: Estimate
+
+    def estimates(self) -> dict[str, Estimate]:
+        """{metric name: its Estimate}, in METRICS order."""
+        return {name: getattr(self, name) for name in METRICS}
+
+
+@dataclass(frozen=True)
+class FoldMetrics:
+    """Confusion matrix, five rates and AUC of one fold's held-out cases (NaN where undefined)."""
+
+    fold: int
+    cases: int
+    malignant: int
+    confusion: Confusion
+    accuracy: float
+    precision: float
+    sensitivity: float
+    specificity: float
+    f1: float
+    auc: float
+
+
+@dataclass(frozen=True)
+class MeanSD:
+    """Mean and sample sd (ddof = 1) of the defined values, and how many there were (``folds``)."""
+
+    mean: float
+    sd: float
+    folds: int
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """How the patient bootstrap ran: replicates drawn, replicates skipped (one class only), its seed."""
+
+    replicates: int
+    skipped: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What ``summarize`` computes of one set of predictions (see the module docstring): fractions, not
+    percentages; undefined values NaN."""
+
+    threshold: float
+    positive_class: str
+    cases: int
+    patients: int
+    malignant: int
+    pooled: Pooled
+    bootstrap: Bootstrap
+    per_fold: list[FoldMetrics]
+    fold_mean_sd: dict[str, MeanSD]  # metric name (METRICS) -> mean and sd over the folds
+
+
+METRICS = (*RATES, "auc")
+
+
+def fold_metrics(fold: int, labels, probabilities, threshold: float) -> FoldMetrics:
     """Confusion matrix, five rates and AUC of one set of cases."""
     labels = np.asarray(labels)
     confusion = Confusion.of(labels, np.asarray(probabilities) >= threshold)
-    return {"cases": int(len(labels)), "malignant": int(labels.sum()), "confusion": asdict(confusion),
-            **confusion.rates(), "auc": auc(labels, probabilities)}
+    return FoldMetrics(fold, int(len(labels)), int(labels.sum()), confusion, **confusion.rates(),
+                       auc=auc(labels, probabilities))
 
 
-def mean_sd(values) -> dict:
+def mean_sd(values) -> MeanSD:
     """Mean and sample standard deviation (ddof = 1) of the defined (non-NaN) values, and how many there were."""
     defined = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
     mean = float(defined.mean()) if len(defined) else math.nan
     sd = float(defined.std(ddof=1)) if len(defined) > 1 else math.nan
-    return {"mean": mean, "sd": sd, "folds": int(len(defined))}
+    return MeanSD(mean, sd, int(len(defined)))
 
 
 def summarize(labels, probabilities, folds, patient_ids, *, threshold: float = 0.5,
-              bootstrap_replicates: int = 2000, seed: int = 0) -> dict:
-    """Everything ``metrics.json`` holds: pooled metrics with CIs, per-fold metrics, their mean and sd.
-
-    Values are fractions (not percentages); undefined ones are NaN (``to_json_safe`` turns them into null).
-    """
+              bootstrap_replicates: int = 2000, seed: int = 0) -> Summary:
+    """Pooled metrics with CIs, per-fold metrics, their mean and sd (see the module docstring)."""
     labels, probabilities, folds = np.asarray(labels), np.asarray(probabilities, dtype=float), np.asarray(folds)
     pooled_confusion = Confusion.of(labels, probabilities >= threshold)
     values = pooled_confusion.rates()
     boot = patient_bootstrap(labels, probabilities, patient_ids, threshold, bootstrap_replicates, seed)
-    pooled = {"confusion": asdict(pooled_confusion)}
-    for name, (k, n) in pooled_confusion.counts().items():
-        pooled[name] = {"value": values[name], "ci95": list(wilson(k, n)), "ci_method": "Wilson score"}
-    pooled["f1"] = {"value": values["f1"], "ci95": list(boot["f1"]), "ci_method": "patient bootstrap percentile"}
-    pooled["auc"] = {"value": auc(labels, probabilities), "ci95": list(boot["auc"]),
-                     "ci_method": "patient bootstrap percentile"}
-    per_fold = [{"fold": int(f), **fold_metrics(labels[folds == f], probabilities[folds == f], threshold)}
+    proportions = {name: Estimate(values[name], wilson(k, n), "Wilson score")
+                   for name, (k, n) in pooled_confusion.counts().items()}
+    pooled = Pooled(pooled_confusion, **proportions,
+                    f1=Estimate(values["f1"], boot["f1"], "patient bootstrap percentile"),
+                    auc=Estimate(auc(labels, probabilities), boot["auc"], "patient bootstrap percentile"))
+    per_fold = [fold_metrics(int(f), labels[folds == f], probabilities[folds == f], threshold)
                 for f in np.unique(folds)]
-    return {
-        "threshold": threshold,
-        "positive_class": "malignant",
-        "cases": int(len(labels)),
-        "patients": int(len(np.unique(patient_ids))),
-        "malignant": int(labels.sum()),
-        "pooled": pooled,
-        "bootstrap": {k: boot[k] for k in ("replicates", "skipped", "seed")},
-        "per_fold": per_fold,
-        "fold_mean_sd": {name: mean_sd([f[name] for f in per_fold]) for name in (*RATES, "auc")},
-    }
+    return Summary(threshold=threshold, positive_class="malignant", cases=int(len(labels)),
+                   patients=int(len(np.unique(patient_ids))), malignant=int(labels.sum()), pooled=pooled,
+                   bootstrap=Bootstrap(bootstrap_replicates, boot["skipped"], seed), per_fold=per_fold,
+                   fold_mean_sd={name: mean_sd([getattr(f, name) for f in per_fold]) for name in METRICS})
 
 
 def to_json_safe(value):
-    """NaN -> None (JSON has no NaN), recursively through dicts and lists."""
+    """NaN -> None (JSON has no NaN), recursively through dicts, lists and dataclasses (as their fields)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_json_safe(asdict(value))
     if isinstance(value, dict):
         return {k: to_json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

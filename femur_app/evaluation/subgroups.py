@@ -1,8 +1,8 @@
 """Results by subgroup and the worst errors: where the model fails, not only how often.
 
 Subgroups (synthetic data only, where the generator's drawn signs are known for every case, in case order:
-``SyntheticSet.signs``, carried by the prepared data): lesion size (largest diameter <= 30 mm or larger) and cortical breach
-(absent or present). Each subgroup gets its cases, malignant cases, AUC (NaN with one class) and sensitivity and
+``SyntheticSet.signs``, carried by the prepared data): lesion size (largest diameter <= 30 mm or larger) and
+cortical breach (absent or present). Each subgroup gets its cases, malignant cases, AUC (NaN with one class) and sensitivity and
 specificity at the run's threshold, with Wilson intervals.
 
 Failure analysis: the false negatives (malignant cases called benign) with the lowest P(malignant) first - the
@@ -10,23 +10,68 @@ errors that matter most for a malignancy classifier.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from femur_app.data.dataset import Prepared
 from femur_app.evaluation.metrics import Confusion, auc, wilson
+from femur_app.evaluation.predictions import Predictions
 
 SIZE_SPLIT_MM = 30.0
 
 
-def subgroup_row(name: str, labels, probs, threshold: float) -> dict:
+@dataclass(frozen=True)
+class Rate:
+    """A proportion with its Wilson 95% interval."""
+
+    value: float
+    ci95: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Subgroup:
+    subgroup: str
+    cases: int
+    malignant: int
+    auc: float  # NaN with one class
+    sensitivity: Rate
+    specificity: Rate
+
+
+@dataclass(frozen=True)
+class FailureSigns:
+    """The signs the generator drew for a missed synthetic case, rounded as the report shows them."""
+
+    diameter_mm: float
+    breach: bool
+    periosteal: str
+    oedema: bool
+    rim: bool
+    aggressiveness: float
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A malignant case called benign: its place in the data, id, fold and P(malignant), and (synthetic data) its
+    drawn signs."""
+
+    index: int  # position in the evaluated data
+    case_id: str
+    fold: int
+    prob_malignant: float
+    signs: FailureSigns | None
+
+
+def subgroup_row(name: str, labels, probs, threshold: float) -> Subgroup:
     confusion = Confusion.of(labels, probs >= threshold)
-    counts = confusion.counts()
-    return {"subgroup": name, "cases": int(len(labels)), "malignant": int(np.sum(labels)),
-            "auc": auc(labels, probs),
-            "sensitivity": {"value": confusion.rates()["sensitivity"], "ci95": list(wilson(*counts["sensitivity"]))},
-            "specificity": {"value": confusion.rates()["specificity"], "ci95": list(wilson(*counts["specificity"]))}}
+    counts, rates = confusion.counts(), confusion.rates()
+    return Subgroup(name, int(len(labels)), int(np.sum(labels)), auc(labels, probs),
+                    Rate(rates["sensitivity"], wilson(*counts["sensitivity"])),
+                    Rate(rates["specificity"], wilson(*counts["specificity"])))
 
 
-def synthetic_subgroups(labels, probs, signs, threshold: float) -> list[dict]:
+def synthetic_subgroups(labels, probs, signs, threshold: float) -> list[Subgroup]:
     """Rows by size and by cortical breach; ``signs``: the ``LesionSigns`` of each case, in the same order."""
     labels, probs = np.asarray(labels), np.asarray(probs, dtype=float)
     diameter = np.array([s.diameter_mm for s in signs])
@@ -42,3 +87,18 @@ def worst_false_negatives(labels, probs, threshold: float, k: int = 6) -> np.nda
     labels, probs = np.asarray(labels), np.asarray(probs, dtype=float)
     missed = np.flatnonzero((labels == 1) & (probs < threshold))
     return missed[np.argsort(probs[missed], kind="stable")][:k]
+
+
+def failures(data: Prepared, predictions: Predictions) -> list[Failure]:
+    """The worst false negatives of ``predictions`` (in ``data``'s case order), with their drawn signs where the
+    data carry them."""
+    rows = []
+    for i in worst_false_negatives(predictions.labels, predictions.probs, predictions.threshold):
+        signs = None
+        if data.signs is not None:
+            s = data.signs[i]
+            signs = FailureSigns(round(float(s.diameter_mm), 1), bool(s.breach), s.periosteal, s.oedema > 0,
+                                 s.rim > 0, round(float(s.aggressiveness), 3))
+        rows.append(Failure(int(i), str(predictions.case_ids[i]), int(predictions.folds[i]),
+                            float(predictions.probs[i]), signs))
+    return rows

@@ -25,7 +25,7 @@ from femur_app.data.normalise import Normalisation
 from femur_app.data.preprocess import ROIS
 from femur_app.errors import DataError
 from femur_app.models.fold_model import FoldModel
-from femur_app.models.registry import MODELS, build_model
+from femur_app.models.registry import MODELS, ModelConfig, build_model
 from minicnn import serialize
 from minicnn.backend import to_cpu
 from minicnn.layers import Dropout
@@ -100,10 +100,8 @@ def load(path) -> FoldModel:
 def check_metadata(path, metadata) -> None:
     """DataError naming ``path`` and the key unless a model checkpoint's metadata are a JSON object in bounds:
     the format, a registered architecture, 1 <= input_size <= MAX_INPUT_SIZE, model_kwargs that the
-    configuration accepts (``femur_app.config.ModelConfig``) with a width up to MAX_WIDTH, a threshold strictly
+    configuration accepts (``femur_app.models.registry.ModelConfig``) with a width up to MAX_WIDTH, a threshold strictly
     between 0 and 1, two class names, finite normalisation statistics with std > 0 for 1 to MAX_CHANNELS channels."""
-    from femur_app.config import ModelConfig  # config imports the model registry, this package's sibling
-
     def refuse(key, value, expected):
         raise DataError(f"{path}: metadata {key} is {value!r} (expected {expected})")
 

@@ -1,4 +1,5 @@
-"""The registry of trainable networks: name -> builder, and what the configuration may name in each.
+"""The registry of trainable networks: name -> builder, and what the configuration may name in each (the
+``[model]`` section, ``ModelConfig``, checked here for the configuration and for a checkpoint's metadata alike).
 
 Every builder has the signature ``name(in_channels, num_classes, *, rng, width, input_size, dropout, l2,
 l2_layers)`` and returns a ``minicnn`` ``Sequential`` whose ``gradcam_layer`` attribute names the top-level
@@ -6,8 +7,12 @@ layer Grad-CAM explains (the last convolutional stage), so that explain, the gal
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, fields
+
 import numpy as np
 
+from femur_app.errors import problem
 from femur_app.models.alexnet import L2_LAYERS as ALEXNET_L2_LAYERS, alexnet, alexnet_bn
 from femur_app.models.googlenet import L2_LAYERS as GOOGLENET_L2_LAYERS, googlenet
 
@@ -20,3 +25,34 @@ def build_model(name: str, *, rng: np.random.Generator, in_channels: int = 1, nu
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; registered models: {sorted(MODELS)}")
     return MODELS[name](in_channels, num_classes, rng=rng, **kwargs)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ``[model]`` section of a run's configuration (``femur_app.config``)."""
+
+    name: str  # a key of femur_app.models.MODELS
+    width: float
+    dropout: float
+    l2: float
+    l2_layers: list[str]
+
+    def problems(self) -> list[str]:
+        if self.name not in MODELS:
+            return [problem("model.name", self.name, f"expected one of {sorted(MODELS)}")]
+        found = []
+        if not (math.isfinite(self.width) and self.width > 0):
+            found.append(problem("model.width", self.width, "expected a finite channel multiplier > 0"))
+        if not 0 <= self.dropout < 1:
+            found.append(problem("model.dropout", self.dropout, "expected a drop probability 0 <= p < 1"))
+        if not (math.isfinite(self.l2) and self.l2 >= 0):
+            found.append(problem("model.l2", self.l2, "expected a finite L2 factor >= 0"))
+        unknown = sorted(set(self.l2_layers) - set(L2_LAYERS[self.name]))
+        if unknown:
+            found.append(problem("model.l2_layers", self.l2_layers,
+                                  f"{unknown} are not layers of {self.name}; expected some of {list(L2_LAYERS[self.name])}"))
+        return found
+
+    def builder_kwargs(self) -> dict:
+        """The model builder's keyword arguments: every field but ``name``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}

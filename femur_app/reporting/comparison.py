@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from femur_app.evaluation.delong import delong_test, holm_adjust
-from femur_app.evaluation.metrics import auc, roc
+from femur_app.evaluation.metrics import METRICS, Estimate, Summary, auc, roc
+from femur_app.evaluation.predictions import Predictions, csv_text
+from femur_app.evaluation.repeats import RepeatsSummary
 from femur_app.reporting.plots import plt, save_figure
-from femur_app.reporting.predictions import Predictions, csv_text
 from minicnn.serialize import write_text_atomic
 
 LABELS = {"alexnet_bn": "AlexNet-BN", "alexnet": "AlexNet (no BN)", "googlenet": "GoogLeNet",
           "radiomics": "Radiomics + logistic regression"}
-METRICS = ("accuracy", "precision", "sensitivity", "specificity", "f1", "auc")
 
 
 def label(name: str) -> str:
@@ -44,20 +44,20 @@ def check_same_folds(runs: dict[str, Predictions]) -> None:
                                  "the models were not evaluated on the same folds")
 
 
-def ci_text(entry: dict, percent: bool) -> str:
+def ci_text(entry: Estimate, percent: bool) -> str:
     scale = 100 if percent else 1
-    value, (low, high) = entry["value"], entry["ci95"]
+    value, (low, high) = entry.value, entry.ci95
     if value is None:
         return "undefined"
     fmt = "{:.1f}" if percent else "{:.3f}"
     return f"{fmt.format(value * scale)} [{fmt.format(low * scale)}, {fmt.format(high * scale)}]"
 
 
-def comparison_table(metrics: dict[str, dict]) -> str:
+def comparison_table(summaries: dict[str, Summary]) -> str:
     lines = ["| model | accuracy % | precision % | sensitivity % | specificity % | F1 | AUC |",
              "|---|---|---|---|---|---|---|"]
-    for name, m in metrics.items():
-        p = m["pooled"]
+    for name, summary in summaries.items():
+        p = summary.pooled.estimates()
         lines.append(f"| {label(name)} | " + " | ".join(
             ci_text(p[k], percent=k not in ("f1", "auc")) for k in METRICS) + " |")
     return "\n".join(lines)
@@ -85,20 +85,21 @@ def delong_section(runs: dict[str, Predictions]) -> tuple[str, list[dict]]:
     return "\n".join(lines), rows
 
 
-def repeats_table(metrics: dict[str, dict]) -> str:
-    """Each model's per-repetition AUCs, their mean ± sd and the interval with training variance ("" without)."""
-    if not all("repeats" in m for m in metrics.values()):
+def repeats_table(repeats: dict[str, RepeatsSummary], names: list[str]) -> str:
+    """Each model's per-repetition AUCs, their mean ± sd and the interval with training variance ("" unless every
+    model of ``names`` was repeated)."""
+    if not all(name in repeats for name in names):
         return ""
     lines = ["Repeated cross-validation (the same seeds, hence the same splits, for every model; "
              "`femur_app.training.repeats`):", "",
              "| model | AUC per repetition | mean ± sd | 95% CI with training variance | AUC of the averaged "
              "probabilities |", "|---|---|---|---|---|"]
-    for name, m in metrics.items():
-        r = m["repeats"]
-        aucs = ", ".join(f"{row['auc']:.3f}" for row in r["repetitions"])
-        lo, hi = r["ci95_with_training_variance"]["auc"]
-        lines.append(f"| {label(name)} | {aucs} | {r['mean_sd']['auc']['mean']:.3f} ± {r['mean_sd']['auc']['sd']:.3f}"
-                     f" | [{lo:.3f}, {hi:.3f}] | {r['averaged_auc']:.3f} |")
+    for name in names:
+        r = repeats[name]
+        aucs = ", ".join(f"{row.auc:.3f}" for row in r.repetitions)
+        lo, hi = r.ci95_with_training_variance.auc
+        lines.append(f"| {label(name)} | {aucs} | {r.mean_sd['auc'].mean:.3f} ± {r.mean_sd['auc'].sd:.3f}"
+                     f" | [{lo:.3f}, {hi:.3f}] | {r.averaged_auc:.3f} |")
     return "\n".join(lines) + ("\n\nWith repetitions, the DeLong tests below compare each case's P(malignant) "
                                "averaged over the repetitions.")
 
@@ -114,20 +115,22 @@ def plot_all_rocs(runs: dict[str, Predictions], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def write_comparison(out: Path, runs: dict[str, Predictions], metrics: dict[str, dict], note: str = "") -> str:
-    """comparison.md, comparison.csv and roc_all.png in ``out``; returns the table and the tests as text.
+def write_comparison(out: Path, runs: dict[str, Predictions], summaries: dict[str, Summary],
+                     repeats: dict[str, RepeatsSummary], note: str = "") -> str:
+    """comparison.md, comparison.csv and roc_all.png in ``out`` from each model's out-of-fold predictions, their
+    summary and (repeated runs) the repetitions' summary; returns the table and the tests as text.
     ``note``: a sentence added to the header (e.g. that the networks are reduced variants)."""
     check_same_folds(runs)
-    table = comparison_table(metrics)
+    table = comparison_table(summaries)
     tests, rows = delong_section(runs)
     plot_all_rocs(runs, out / "roc_all.png")
     reference = next(iter(runs))
     write_text_atomic(out / "comparison.csv", csv_text(
         ["model", *METRICS, "delong_p_vs_reference", "holm_p_vs_reference"],
-        [[m, *(metrics[m]["pooled"][k]["value"] for k in METRICS),
+        [[m, *(getattr(summaries[m].pooled, k).value for k in METRICS),
           *next(([r["p_value"], r["p_holm"]] for r in rows if r["model"] == m and r["reference"] == reference),
                 ["", ""])] for m in runs]))
-    repeated = repeats_table(metrics)
+    repeated = repeats_table(repeats, list(runs))
     table = f"{table}\n\n{repeated}" if repeated else table
     text = (f"# Model comparison\n\nSame cases, same folds (checked), pooled out-of-fold predictions; "
             f"95% CIs: Wilson for proportions, patient bootstrap for F1 and AUC.{note}\n\n{table}\n\n{tests}\n\n"

@@ -2,9 +2,11 @@
 
 ``roc.png``: the pooled out-of-fold ROC curve and each fold's, with the paper's reported operating point;
 ``confusion_matrix.png``: the pooled confusion matrix at the run's threshold;
-``learning_curves.png``: per-epoch training and held-out loss and accuracy of every fold.
-Each function takes arrays or plain dicts and a path, and writes the figure through ``save_figure``, the one
-way every figure of the project reaches the disk (atomically).
+``learning_curves.png``: per-epoch training and held-out loss and accuracy of every fold;
+``reliability.png``: the reliability diagram; ``gallery.png``: Grad-CAM over the drawn cases of each outcome;
+``failures.png`` (``plot_cases``), ``roc_test.png`` and the heat maps of ``python -m femur_app.explain``.
+Each function takes arrays or the evaluation's values and a path, and writes the figure through ``save_figure``,
+the one way every figure of the project reaches the disk (atomically).
 """
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 
-from femur_app.evaluation.metrics import auc, roc  # noqa: E402
+from femur_app.evaluation.calibration import Reliability  # noqa: E402
+from femur_app.evaluation.gallery import GalleryCase  # noqa: E402
+from femur_app.evaluation.metrics import Confusion, auc, roc  # noqa: E402
+from femur_app.evaluation.run import Epoch  # noqa: E402
 from minicnn.serialize import write_atomic  # noqa: E402
 
 
@@ -50,9 +55,9 @@ def plot_roc(labels, probabilities, folds, path, paper_point: tuple[float, float
     return save_figure(fig, path)
 
 
-def plot_confusion(confusion: dict, threshold: float, path) -> Path:
+def plot_confusion(confusion: Confusion, threshold: float, path) -> Path:
     """2x2 matrix, rows = true class, columns = predicted class, counts and row percentages."""
-    matrix = np.array([[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]])
+    matrix = np.array([[confusion.tn, confusion.fp], [confusion.fn, confusion.tp]])
     fig, ax = plt.subplots(figsize=(4.4, 4))
     ax.imshow(matrix, cmap="Blues")
     rows = matrix.sum(axis=1, keepdims=True)
@@ -66,15 +71,15 @@ def plot_confusion(confusion: dict, threshold: float, path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_learning_curves(histories: dict[int, list[dict]], path) -> Path:
-    """``histories``: fold -> list of per-epoch dicts with train_loss, train_acc, heldout_loss, heldout_acc."""
+def plot_learning_curves(histories: dict[int, list[Epoch]], path) -> Path:
+    """``histories``: fold -> its epochs (train_loss, train_acc, heldout_loss, heldout_acc of each)."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for index, (fold, history) in enumerate(sorted(histories.items())):
-        epochs = [h["epoch"] for h in history]
+        epochs = [h.epoch for h in history]
         colour = f"C{index % 10}"
-        for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
-            ax.plot(epochs, [h[f"train_{key}"] for h in history], color=colour, lw=1, label=f"fold {fold}")
-            ax.plot(epochs, [h[f"heldout_{key}"] for h in history], color=colour, lw=1, ls="--")
+        for ax, train, heldout in ((ax_loss, "train_loss", "heldout_loss"), (ax_acc, "train_acc", "heldout_acc")):
+            ax.plot(epochs, [getattr(h, train) for h in history], color=colour, lw=1, label=f"fold {fold}")
+            ax.plot(epochs, [getattr(h, heldout) for h in history], color=colour, lw=1, ls="--")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy",
                title="Loss: training (solid), held-out fold (dashed, monitoring only)")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy: training (solid), held-out (dashed)")
@@ -122,6 +127,39 @@ def plot_cases(images, masks, titles, path) -> Path:
         if mask is not None and mask.any():
             ax.contour(mask, levels=[0.5], colors="white", linewidths=0.8)
         ax.set_title(title, fontsize=7)
+        ax.axis("off")
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=100)
+
+
+def plot_reliability(rel: Reliability, path, title: str = "Reliability diagram") -> Path:
+    """The reliability diagram (observed vs predicted, with the diagonal) above the cases per bin."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.5, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    filled = rel.counts > 0
+    top.plot(rel.mean_predicted[filled], rel.observed_fraction[filled], "o-", label=f"model (ECE {rel.ece:.3f})")
+    top.set_ylabel("observed malignant fraction")
+    top.set_title(title)
+    top.legend(loc="upper left")
+    centres = (rel.bin_edges[:-1] + rel.bin_edges[1:]) / 2
+    bottom.bar(centres, rel.counts, width=np.diff(rel.bin_edges) * 0.9, color="tab:blue", alpha=0.6)
+    bottom.set_xlabel("predicted P(malignant)")
+    bottom.set_ylabel("cases")
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=100)
+
+
+def plot_gallery(chosen: list[GalleryCase], path) -> Path:
+    """One panel per drawn case: the preprocessed ROI, its Grad-CAM heat map and the true lesion's outline."""
+    cols = max(1, len(chosen))
+    fig, axes = plt.subplots(1, cols, figsize=(2.3 * cols, 2.6), squeeze=False)
+    for ax, e in zip(axes[0], chosen):
+        ax.imshow(e.image, cmap="gray")
+        ax.imshow(e.heat, cmap="jet", alpha=0.4, vmin=0, vmax=1)
+        if e.mask is not None:
+            ax.contour(e.mask, levels=[0.5], colors="white", linewidths=0.8)
+        share = "" if e.inside is None else f", {100 * e.inside:.0f}% in lesion"
+        ax.set_title(f"{e.outcome} p={e.prob:.2f}{share}", fontsize=7)
         ax.axis("off")
     fig.tight_layout()
     return save_figure(fig, path, dpi=100)

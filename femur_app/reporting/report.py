@@ -20,13 +20,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from femur_app.reporting import sections as claim  # the sections, several after CLAIM 2024 / TRIPOD+AI
+from femur_app.reporting.setup import duration
+
 PAPER_PREVALENCE = (165, 500)  # malignant cases, all cases (paper, section 3.1)
 PAPER_TABLES = {  # percentages as printed in Tables 2 and 3, AUC as a fraction
     "AlexNet-BN": {"accuracy": 98.34, "sensitivity": 97.26, "specificity": 95.74, "f1": 96.37, "auc": 0.848},
     "GoogLeNet": {"accuracy": 96.58, "sensitivity": 96.27, "specificity": 92.58, "f1": 93.69, "auc": 0.688},
 }
-ROWS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("sensitivity", "Sensitivity"),
-        ("specificity", "Specificity"), ("f1", "F1"), ("auc", "AUC"))
 
 
 @dataclass(frozen=True)
@@ -94,138 +95,68 @@ def consistency_text(check: Consistency, reported: dict) -> str:
     return "\n".join(lines)
 
 
-def fmt_pct(value) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
-
-
-def fmt_metric(name: str, value) -> str:
-    """AUC as a fraction with three decimals, every rate as a percentage with two."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.3f}" if name == "auc" else f"{100 * value:.2f}"
-
-
-def results_table(metrics: dict) -> str:
-    """Pooled value [95% CI], per-fold mean +- sd, and the paper's two rows, one metric per line."""
-    header = ("| Metric | This run, pooled [95% CI] | This run, per fold mean ± sd | Paper AlexNet-BN | "
-              "Paper GoogLeNet |\n|---|---|---|---|---|")
-    lines = [header]
-    for key, label in ROWS:
-        pooled, spread = metrics["pooled"][key], metrics["fold_mean_sd"][key]
-        lo, hi = pooled["ci95"]
-        paper = [PAPER_TABLES[m].get(key) for m in ("AlexNet-BN", "GoogLeNet")]
-        paper_text = ["—" if v is None else (f"{v:.3f}" if key == "auc" else f"{v:.2f}") for v in paper]
-        lines.append(f"| {label} | {fmt_metric(key, pooled['value'])} [{fmt_metric(key, lo)}, {fmt_metric(key, hi)}] | "
-                     f"{fmt_metric(key, spread['mean'])} ± {fmt_metric(key, spread['sd'])} | "
-                     f"{paper_text[0]} | {paper_text[1]} |")
-    return "\n".join(lines)
-
-
-def folds_table(metrics: dict, fold_rows: list[dict]) -> str:
-    by_fold = {f["fold"]: f for f in metrics["per_fold"]}
-    lines = ["| Fold | Test cases (malignant) | Epochs | Status | Accuracy | Sensitivity | Specificity | F1 | AUC |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for row in fold_rows:
-        m = by_fold[row["fold"]]
-        lines.append(f"| {row['fold']} | {m['cases']} ({m['malignant']}) | {row['epochs_run']} | {row['status']} | "
-                     f"{fmt_pct(m['accuracy'])} | {fmt_pct(m['sensitivity'])} | {fmt_pct(m['specificity'])} | "
-                     f"{fmt_pct(m['f1'])} | {fmt_metric('auc', m['auc'])} |")
-    return "\n".join(lines)
-
-
-def gallery_section(metrics: dict) -> list[str]:
-    """The Grad-CAM gallery and the share of each heat map inside the true lesion (empty when not computed)."""
-    if "gradcam_inside_lesion" not in metrics:
-        return []
-    from femur_app.evaluation.gallery import markdown
-
-    return markdown(metrics["gradcam_inside_lesion"])
-
-
-def calibration_section(metrics: dict) -> list[str]:
-    """Lines on how far the probabilities can be taken at their word (empty when not computed)."""
-    if "calibration" not in metrics:
-        return []
-    calibration = metrics["calibration"]
-    ece = calibration["ece"]
-    slope_text = ""
-    if "slope" in calibration:
-        slope_text = (f" Calibration slope **{calibration['slope']:.2f}** (ideal 1; below 1: predictions too "
-                      f"extreme) and intercept **{calibration['intercept']:.2f}** (ideal 0; the mean log-odds by "
-                      "which the predictions are too low), from the logistic recalibration model "
-                      "(`femur_app.evaluation.calibration`).")
-    return ["### Calibration", "",
-            f"Expected calibration error over {calibration['bins']} equal-width bins: **{ece:.3f}** "
-            "(the case-weighted mean gap between predicted P(malignant) and the observed malignant fraction; "
-            f"0 = perfectly calibrated).{slope_text} The probabilities are not recalibrated; read them with the "
-            "diagram.", "",
-            "![Reliability diagram](reliability.png)", ""]
-
-
-def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
-    """The whole report as Markdown. ``run_info``: data, model and protocol facts gathered by the trainer."""
-    from femur_app.reporting import sections as claim  # sections after CLAIM 2024 / TRIPOD+AI
-
-    pooled = metrics["pooled"]
-    confusion = pooled["confusion"]
-    diverged = [row for row in fold_rows if row["status"] != "finished"]
+def write_report(ev, setup) -> str:
+    """The whole report as Markdown, from the run's ``RunEvaluation`` and ``RunSetup`` (what was run)."""
+    summary = ev.summary
+    confusion = summary.pooled.confusion
+    diverged = [fold for fold in ev.finished if fold.status != "finished"]
     sections = [
-        f"# AlexNet-BN femoral tumour classification: {run_info['profile']} run",
+        f"# AlexNet-BN femoral tumour classification: {setup.profile} run",
         "",
-        *claim.intended_use(metrics),
+        *partial_notice(ev),
+        *claim.intended_use(ev),
         "## What was run",
         "",
-        f"- **Data**: {run_info['data']} - {metrics['cases']} cases from {metrics['patients']} patients, "
-        f"{metrics['malignant']} malignant ({100 * metrics['malignant'] / metrics['cases']:.1f}%).",
-        f"- **Model**: {run_info['model']}.",
-        f"- **Protocol**: {run_info['protocol']}.",
-        f"- **Seed**: {run_info['seed']} (folds, weights, batch order, augmentation, dropout and bootstrap all "
-        f"derive from it). Threshold: P(malignant) >= {metrics['threshold']:g}.",
-        f"- **Time**: {run_info['time']}.",
-        f"- **Software**: {run_info['software']}.",
-        f"- **Reproduce**: `{run_info['command']}`",
+        f"- **Data**: {ev.data.description} - {summary.cases} cases from {summary.patients} patients, "
+        f"{summary.malignant} malignant ({100 * summary.malignant / summary.cases:.1f}%).",
+        f"- **Model**: {setup.model}.",
+        f"- **Protocol**: {setup.protocol}.",
+        f"- **Seed**: {setup.config.seed} (folds, weights, batch order, augmentation, dropout and bootstrap all "
+        f"derive from it). Threshold: P(malignant) >= {summary.threshold:g}.",
+        f"- **Time**: {time_text(ev, setup)}.",
+        f"- **Software**: {setup.software}.",
+        f"- **Reproduce**: `{setup.command}`",
         "",
     ]
-    sections += [*claim.data_section(metrics, run_info), *claim.partitions_section(metrics, run_info),
-                 *claim.selection_section(run_info)]
+    sections += [*claim.data_section(ev), *claim.partitions_section(ev, setup), *claim.selection_section(setup)]
     if diverged:
         sections += ["## Warning: diverged folds", ""]
-        sections += [f"- Fold {row['fold']}: {row['message']}" for row in diverged]
+        sections += [f"- Fold {fold.fold}: {fold.message}" for fold in diverged]
         sections.append("")
     sections += [
         "## Results",
         "",
         "Every case was predicted once, by the model of the fold that held it out (out-of-fold). *Pooled*: all "
         "predictions in one confusion matrix and one ROC curve; proportions with Wilson 95% intervals, F1 and AUC "
-        f"with patient-level bootstrap percentile intervals ({metrics['bootstrap']['replicates']} replicates). "
+        f"with patient-level bootstrap percentile intervals ({summary.bootstrap.replicates} replicates). "
         "*Per fold*: mean ± sample sd of the fold-wise values. Rates in %, AUC as a fraction. The paper's columns "
         "are its Tables 2 and 3 as printed (it reports no precision); they are context, not targets - see the "
         "consistency check below.",
         "",
-        results_table(metrics),
+        claim.results_table(ev, PAPER_TABLES),
         "",
-        *claim.ceiling_line(metrics),
-        f"Pooled confusion matrix (malignant = positive): TP {confusion['tp']}, FN {confusion['fn']}, "
-        f"FP {confusion['fp']}, TN {confusion['tn']}.",
+        *claim.ceiling_line(ev),
+        f"Pooled confusion matrix (malignant = positive): TP {confusion.tp}, FN {confusion.fn}, "
+        f"FP {confusion.fp}, TN {confusion.tn}.",
         "",
         "![ROC](roc.png) ![Confusion matrix](confusion_matrix.png)",
         "",
         "### Per fold",
         "",
-        folds_table(metrics, fold_rows),
+        claim.folds_table(ev),
         "",
         "![Learning curves](learning_curves.png)",
         "",
         "The held-out curves are for monitoring only: no epoch, threshold or setting was chosen by them; each fold's "
         "model is the one after its last epoch.",
         "",
-        *claim.test_section(metrics),
-        *calibration_section(metrics),
-        *claim.subgroup_section(metrics),
-        *claim.failure_section(metrics),
-        *gallery_section(metrics),
-        *claim.otsu_section(metrics),
-        *claim.counterfactual_section(metrics),
+        *claim.test_section(ev),
+        *claim.calibration_section(ev),
+        *claim.subgroup_section(ev),
+        *claim.failure_section(ev),
+        *claim.gallery_section(ev),
+        *claim.otsu_section(ev),
+        *claim.counterfactual_section(ev),
         "## Consistency check of the paper's reported numbers",
         "",
         "For one confusion matrix, accuracy = w · sensitivity + (1 − w) · specificity, with w the fraction of "
@@ -242,7 +173,7 @@ def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
          "curve, so the paper's numbers are shown as reported and are not used as targets."
          if failed else "Finding: the reported rows are internally consistent."),
         "",
-        *claim.limitations(metrics, run_info),
+        *claim.limitations(ev, setup),
         "## How to read this report",
         "",
         "- Sensitivity: the share of malignant tumours called malignant; specificity: the share of benign ones "
@@ -257,3 +188,18 @@ def write_report(metrics: dict, fold_rows: list[dict], run_info: dict) -> str:
         "",
     ]
     return "\n".join(sections)
+
+
+def time_text(ev, setup) -> str:
+    return (f"training {duration(sum(fold.seconds for fold in ev.finished))} summed over folds (all sessions); this "
+            f"session {duration(setup.session_seconds)} wall clock including {setup.data_seconds:.0f} s of data "
+            "preparation")
+
+
+def partial_notice(ev) -> list[str]:
+    """While a run goes on: which folds this report holds (nothing when every fold has finished)."""
+    if not ev.partial:
+        return []
+    done = ", ".join(str(fold.fold) for fold in ev.finished)
+    return [f"**A report of {len(ev.finished)} of {ev.folds_total} folds** (folds {done}; the run is not finished): "
+            "every figure below is of the held-out cases of these folds only, and will change.", ""]

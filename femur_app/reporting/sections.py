@@ -1,23 +1,37 @@
-"""The report's sections after CLAIM 2024 (Checklist for Artificial Intelligence in Medical Imaging) and
-TRIPOD+AI: intended use, data and reference standard, partitions, selection procedure, threshold, the
-independent test set, calibration, subgroups, failures and limitations. Each function takes ``metrics.json``'s
-content and the trainer's ``run_info`` (with the run's ``Config`` under "config") and returns Markdown lines;
-every number comes from them.
+"""The report's sections, several after CLAIM 2024 (Checklist for Artificial Intelligence in Medical Imaging) and
+TRIPOD+AI: intended use, data and reference standard, partitions, selection procedure, threshold, the results
+tables, the independent test set, calibration, subgroups, failures, the Grad-CAM gallery, the Otsu mask,
+counterfactuals and limitations. Each function takes the run's ``RunEvaluation`` (``femur_app.evaluation.run``)
+and what was run (``RunSetup``, ``femur_app.reporting.outputs``) and returns Markdown lines; every number comes
+from them.
 """
 from __future__ import annotations
 
 import math
 
-from femur_app.reporting.report import fmt_metric
+ROWS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("sensitivity", "Sensitivity"),
+        ("specificity", "Specificity"), ("f1", "F1"), ("auc", "AUC"))
 
 
-def _ci(entry: dict, key: str) -> str:
-    lo, hi = entry["ci95"]
-    return f"{fmt_metric(key, entry['value'])} [{fmt_metric(key, lo)}, {fmt_metric(key, hi)}]"
+def fmt_pct(value) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
 
 
-def intended_use(metrics: dict) -> list[str]:
-    modality = metrics["data_facts"]["modality"]
+def fmt_metric(name: str, value) -> str:
+    """AUC as a fraction with three decimals, every rate as a percentage with two."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.3f}" if name == "auc" else f"{100 * value:.2f}"
+
+
+def _ci(entry, key: str) -> str:
+    """An ``Estimate`` (or any value with a ``ci95``) as "value [low, high]"."""
+    lo, hi = entry.ci95
+    return f"{fmt_metric(key, entry.value)} [{fmt_metric(key, lo)}, {fmt_metric(key, hi)}]"
+
+
+def intended_use(ev) -> list[str]:
+    modality = ev.data_facts.modality
     return ["## Intended use and target population", "",
             "A research reproduction, not a clinical tool: it estimates how well the paper's method (AlexNet-BN on "
             f"a lesion ROI) separates malignant from benign bone tumours on a single image ({modality}), given a "
@@ -26,59 +40,59 @@ def intended_use(metrics: dict) -> list[str]:
             "other diagnoses). No result here supports a decision about a patient.", ""]
 
 
-def data_section(metrics: dict, run_info: dict) -> list[str]:
-    f = metrics["data_facts"]
+def data_section(ev) -> list[str]:
+    f = ev.data_facts
     lines = ["## Data and reference standard", "",
-             f"- **Source**: {run_info['data']}; {f['dataset']}.",
-             f"- **Modality**: {f['modality']}.",
-             f"- **Patients**: {f['patients']}.",
+             f"- **Source**: {ev.data.description}; {f.dataset}.",
+             f"- **Modality**: {f.modality}.",
+             f"- **Patients**: {f.patients}.",
              "- **Sample size**: " + (
                  "set by the configuration (data.n, data.n_malignant; the paper's 500 cases, 165 malignant, by "
                  "default), not by a power calculation."
-                 if f["ceiling_auc"] is not None else
+                 if f.ceiling_auc is not None else
                  "every usable case of the folder; no power calculation. With few malignant cases the intervals "
                  "below are wide - read them, not the point values."),
              "- **Reference standard**: " + (
                  "the generator's label: each phantom is drawn from the benign or the malignant laws "
                  "(`femur_app.data.synthetic`), so the label is exact by construction."
-                 if f["ceiling_auc"] is not None else
+                 if f.ceiling_auc is not None else
                  "the labels as the data set gives them (labels.csv); this run cannot check how they were "
                  "established."),
              "- **Localisation is an oracle**: the ROI is cut around the lesion box, and " + (
                  "on the synthetic set that box is the true lesion mask's bounding box."
-                 if f["ceiling_auc"] is not None else "that box is the data's annotated box (drawn by a reader).")
+                 if f.ceiling_auc is not None else "that box is the data's annotated box (drawn by a reader).")
              + " A deployed system would need a detector or a reader to draw it; the results hold only given "
                "such a box."]
-    if f["ceiling_auc"] is not None:
+    if f.ceiling_auc is not None:
         lines += [f"- **The data's ceiling**: the best AUC any reader can reach on this very set is "
-                  f"**{f['ceiling_auc']:.3f}** (the generator's Bayes-optimal score from its hidden aggressiveness "
+                  f"**{f.ceiling_auc:.3f}** (the generator's Bayes-optimal score from its hidden aggressiveness "
                   "and diameter, `femur_app.data.synthetic.ceiling_auc`). A result above it would mean leakage."
                   + (" This is a **null set** (same labels and counts, no class signal): the expected AUC is 0.5."
-                     if f["null"] else "")]
-        if f.get("sign_rates"):
+                     if f.null else "")]
+        if f.sign_rates:
             lines += ["", "Class-conditional sign rates of this set, as the generator drew them "
                           "(`femur_app.data.synthetic.sign_rates`):", "",
                       "| sign | benign | malignant |", "|---|---|---|"]
-            for name, (benign, malignant) in f["sign_rates"].items():
+            for name, (benign, malignant) in f.sign_rates.items():
                 fmt = (lambda v: f"{v:.2f}") if name.startswith("mean") else (lambda v: f"{100 * v:.0f}%")
                 lines.append(f"| {name} | {fmt(benign)} | {fmt(malignant)} |")
     return lines + [""]
 
 
-def partitions_section(metrics: dict, run_info: dict) -> list[str]:
-    config = run_info["config"]
+def partitions_section(ev, setup) -> list[str]:
     lines = ["## Partitions and patient-level disjointness", "",
-             f"- {config.cv.folds}-fold cross-validation on {metrics['cases']} cases of {metrics['patients']} "
+             f"- {setup.config.cv.folds}-fold cross-validation on {ev.summary.cases} cases of {ev.summary.patients} "
              "patients, stratified by label and grouped by patient (`femur_app.training.folds`): every case of a "
              "patient sits in one fold, which is asserted before training. Normalisation statistics and "
              "augmentation come from each training fold only."]
-    test = metrics.get("test")
+    test = ev.test
     if test is None:
         lines.append("- No independent test set was given (`--test-data`): every figure below is "
                      "cross-validated on one data set.")
     else:
-        shared = test["shared_patients"]
-        lines.append(f"- Independent test set: {test['description']}; {test['cases']} cases of {test['patients']} "
+        shared = test.shared_patients
+        lines.append(f"- Independent test set: {test.data.description}; {test.summary.cases} cases of "
+                     f"{test.summary.patients} "
                      "patients, never used for training, selection or the threshold. " +
                      (f"**Warning: {len(shared)} patient id(s) appear in both sets** ({', '.join(shared[:10])}); "
                       "if they are the same patients the test is not independent."
@@ -89,8 +103,8 @@ def partitions_section(metrics: dict, run_info: dict) -> list[str]:
 QUICK_SELECTION_SEED = 1  # the synthetic set docs/select_quick_profile.py chose the quick profile on
 
 
-def selection_section(run_info: dict) -> list[str]:
-    config, profile = run_info["config"], run_info["profile"]
+def selection_section(setup) -> list[str]:
+    config, profile = setup.config, setup.profile
     if profile not in ("quick", "paper"):
         text = (f"A configuration of its own (profile {profile!r}, see config.toml); how its settings were chosen "
                 "is not recorded by the run - state it when reporting the result.")
@@ -112,7 +126,7 @@ def selection_section(run_info: dict) -> list[str]:
         text = ("The settings are the paper's where it states them; where it is silent they were fixed in advance "
                 "by reasoning (docs/training.md), not by any result on these data.")
     return ["## Model, training and selection procedure", "",
-            f"- **Model**: {run_info['model']}.", f"- **Training**: {run_info['protocol']}.",
+            f"- **Model**: {setup.model}.", f"- **Training**: {setup.protocol}.",
             f"- **Selection**: {text} No early stopping: each fold's model is the one after its last epoch; the "
             "held-out curves are for monitoring only.",
             f"- **Threshold**: P(malignant) >= {config.cv.threshold:g}, fixed in advance (the natural cut of a "
@@ -120,11 +134,11 @@ def selection_section(run_info: dict) -> list[str]:
             "predictions. The AUC does not depend on it.", ""]
 
 
-def ceiling_line(metrics: dict) -> list[str]:
-    ceiling = metrics["data_facts"]["ceiling_auc"]
+def ceiling_line(ev) -> list[str]:
+    ceiling = ev.data_facts.ceiling_auc
     if ceiling is None:
         return []
-    auc, (low, _) = metrics["pooled"]["auc"]["value"], metrics["pooled"]["auc"]["ci95"]
+    auc, (low, _) = ev.summary.pooled.auc.value, ev.summary.pooled.auc.ci95
     if auc <= ceiling:
         verdict = "below it"
     elif low > ceiling:
@@ -135,36 +149,107 @@ def ceiling_line(metrics: dict) -> list[str]:
             f"{fmt_metric('auc', auc)} is {verdict}.", ""]
 
 
-def test_section(metrics: dict) -> list[str]:
-    test = metrics.get("test")
+def test_section(ev) -> list[str]:
+    test = ev.test
     if test is None:
         return []
-    pooled, cv = test["pooled"], metrics["pooled"]
+    pooled, cv = test.summary.pooled.estimates(), ev.summary.pooled.estimates()
     rows = ["| Metric | Cross-validation, pooled [95% CI] | Test set [95% CI] |", "|---|---|---|"]
-    for key, label in (("accuracy", "Accuracy"), ("precision", "Precision"), ("sensitivity", "Sensitivity"),
-                       ("specificity", "Specificity"), ("f1", "F1"), ("auc", "AUC")):
+    for key, label in ROWS:
         rows.append(f"| {label} | {_ci(cv[key], key)} | {_ci(pooled[key], key)} |")
-    per_model = [a for a in test["per_model_auc"] if not (isinstance(a, float) and math.isnan(a))]
-    ceiling = test["facts"]["ceiling_auc"]
-    c = pooled["confusion"]
+    per_model = [a for a in test.per_model_auc if not (isinstance(a, float) and math.isnan(a))]
+    ceiling = test.facts.ceiling_auc
+    c = test.summary.pooled.confusion
+    calibration = test.calibration
     return ["## Test set", "",
-            f"{test['description']}. Modality: {test['facts']['modality']}. Patients: {test['facts']['patients']}.",
+            f"{test.data.description}. Modality: {test.facts.modality}. Patients: {test.facts.patients}.",
             "",
-            f"Predicted by the {test['predictor']} (an ensemble of the cross-validation's models, no model retrained "
-            "on all data); each fold model standardises the test images with its own training fold's statistics. "
-            f"Threshold {metrics['threshold']:g} as in cross-validation. Proportions with Wilson intervals, F1 and "
+            f"Predicted by the {test_predictor(test)} (an ensemble of the cross-validation's models, no model "
+            "retrained on all data); each fold model standardises the test images with its own training fold's "
+            "statistics. "
+            f"Threshold {ev.summary.threshold:g} as in cross-validation. Proportions with Wilson intervals, F1 and "
             "AUC with patient-bootstrap intervals. Per-case probabilities: `test_predictions.csv` (fold 0 = the "
             "mean of all fold models).", "", *rows, "",
-            f"Confusion matrix: TP {c['tp']}, FN {c['fn']}, FP {c['fp']}, TN {c['tn']}. Single fold models on the "
+            f"Confusion matrix: TP {c.tp}, FN {c.fn}, FP {c.fp}, TN {c.tn}. Single fold models on the "
             f"test set: AUC {min(per_model):.3f} to {max(per_model):.3f}." if per_model else "",
             "" if ceiling is None else f"The test set's ceiling AUC: {ceiling:.3f}.",
-            f"Calibration on the test set: ECE {test['calibration']['ece']:.3f}, slope "
-            f"{test['calibration']['slope']:.2f}, intercept {test['calibration']['intercept']:.2f}.", "",
+            f"Calibration on the test set: ECE {calibration.reliability.ece:.3f}, slope "
+            f"{calibration.slope:.2f}, intercept {calibration.intercept:.2f}.", "",
             "![ROC, cross-validation and test set](roc_test.png)", ""]
 
 
-def subgroup_section(metrics: dict) -> list[str]:
-    rows = metrics.get("subgroups") or []
+def results_table(ev, paper_tables: dict) -> str:
+    """Pooled value [95% CI], per-fold mean +- sd, and the paper's two rows, one metric per line."""
+    header = ("| Metric | This run, pooled [95% CI] | This run, per fold mean ± sd | Paper AlexNet-BN | "
+              "Paper GoogLeNet |\n|---|---|---|---|---|")
+    lines = [header]
+    pooled = ev.summary.pooled.estimates()
+    for key, label in ROWS:
+        spread = ev.summary.fold_mean_sd[key]
+        lo, hi = pooled[key].ci95
+        paper = [paper_tables[m].get(key) for m in ("AlexNet-BN", "GoogLeNet")]
+        paper_text = ["—" if v is None else (f"{v:.3f}" if key == "auc" else f"{v:.2f}") for v in paper]
+        lines.append(f"| {label} | {fmt_metric(key, pooled[key].value)} "
+                     f"[{fmt_metric(key, lo)}, {fmt_metric(key, hi)}] | "
+                     f"{fmt_metric(key, spread.mean)} ± {fmt_metric(key, spread.sd)} | "
+                     f"{paper_text[0]} | {paper_text[1]} |")
+    return "\n".join(lines)
+
+
+def folds_table(ev) -> str:
+    by_fold = {f.fold: f for f in ev.summary.per_fold}
+    lines = ["| Fold | Test cases (malignant) | Epochs | Status | Accuracy | Sensitivity | Specificity | F1 | AUC |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for fold in ev.finished:
+        m = by_fold[fold.fold]
+        lines.append(f"| {fold.fold} | {m.cases} ({m.malignant}) | {fold.epochs_run} | {fold.status} | "
+                     f"{fmt_pct(m.accuracy)} | {fmt_pct(m.sensitivity)} | {fmt_pct(m.specificity)} | "
+                     f"{fmt_pct(m.f1)} | {fmt_metric('auc', m.auc)} |")
+    return "\n".join(lines)
+
+
+def calibration_section(ev) -> list[str]:
+    """Lines on how far the probabilities can be taken at their word."""
+    calibration = ev.calibration
+    slope_text = (f" Calibration slope **{calibration.slope:.2f}** (ideal 1; below 1: predictions too "
+                  f"extreme) and intercept **{calibration.intercept:.2f}** (ideal 0; the mean log-odds by "
+                  "which the predictions are too low), from the logistic recalibration model "
+                  "(`femur_app.evaluation.calibration`).")
+    return ["### Calibration", "",
+            f"Expected calibration error over {len(calibration.reliability.counts)} equal-width bins: "
+            f"**{calibration.reliability.ece:.3f}** "
+            "(the case-weighted mean gap between predicted P(malignant) and the observed malignant fraction; "
+            f"0 = perfectly calibrated).{slope_text} The probabilities are not recalibrated; read them with the "
+            "diagram.", "",
+            "![Reliability diagram](reliability.png)", ""]
+
+
+def gallery_section(ev) -> list[str]:
+    """The Grad-CAM gallery and the share of each heat map inside the true lesion."""
+    inside = ev.gallery.inside
+    lines = ["### Where the network looked (Grad-CAM at the last convolutional stage)", "",
+             "True/false positives and negatives, the most confident of each first, with the heat map of the "
+             "predicted class over the preprocessed ROI (white outline: the true lesion, where known).", "",
+             "![Grad-CAM gallery](gallery.png)", ""]
+    if any(v.cases for v in inside.values()):
+        lines += ["Share of the heat map inside the true lesion mask, over every held-out case with a mask, beside "
+                  "the chance baseline for the same cases: a uniform map's share, i.e. the lesion's share of the "
+                  "ROI's pixels.", "",
+                  "| outcome | cases | mean share inside the lesion | uniform map (chance) | cases above chance |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {k} | {v.cases} | {100 * v.mean:.1f}% | {100 * v.uniform:.1f}% | "
+                  f"{100 * v.above_uniform:.0f}% |" for k, v in inside.items() if v.cases]
+        lines.append("")
+    return lines
+
+
+def test_predictor(test) -> str:
+    """What predicted the test set, in words (metrics.json's "predictor" too)."""
+    return f"mean P(malignant) of the {len(test.per_model)} fold models"
+
+
+def subgroup_section(ev) -> list[str]:
+    rows = ev.subgroups
     if not rows:
         return ["### Subgroups", "", "No subgroup variables are known for these data (size and cortical breach are "
                 "known for the synthetic set only).", ""]
@@ -172,14 +257,14 @@ def subgroup_section(metrics: dict) -> list[str]:
              "(sensitivity and specificity with Wilson 95% intervals):", "",
              "| subgroup | cases (malignant) | AUC | sensitivity % | specificity % |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['subgroup']} | {r['cases']} ({r['malignant']}) | {fmt_metric('auc', r['auc'])} | "
-                     f"{_ci(r['sensitivity'], 'sensitivity')} | {_ci(r['specificity'], 'specificity')} |")
+        lines.append(f"| {r.subgroup} | {r.cases} ({r.malignant}) | {fmt_metric('auc', r.auc)} | "
+                     f"{_ci(r.sensitivity, 'sensitivity')} | {_ci(r.specificity, 'specificity')} |")
     return lines + ["", "Cortical breach is itself a sign of malignancy here, so within each breach subgroup the "
                         "task is harder than overall: that is where the model must read the other signs.", ""]
 
 
-def failure_section(metrics: dict) -> list[str]:
-    rows = metrics.get("worst_false_negatives") or []
+def failure_section(ev) -> list[str]:
+    rows = [failure_record(f) for f in ev.worst_false_negatives]
     if not rows:
         return ["### Failure analysis", "", "No malignant case was called benign.", ""]
     keys = [k for k in rows[0] if k not in ("case_id", "fold", "prob_malignant")]
@@ -193,8 +278,16 @@ def failure_section(metrics: dict) -> list[str]:
     return lines + ["", "![Worst false negatives](failures.png)", ""]
 
 
-def counterfactual_section(metrics: dict) -> list[str]:
-    rows = metrics.get("counterfactual_signs") or []
+def failure_record(failure) -> dict:
+    """A missed case as metrics.json and the failure table give it: id, fold, P(malignant), then its signs."""
+    row = {"case_id": failure.case_id, "fold": failure.fold, "prob_malignant": failure.prob_malignant}
+    if failure.signs is not None:
+        row.update(vars(failure.signs))
+    return row
+
+
+def counterfactual_section(ev) -> list[str]:
+    rows = ev.counterfactuals
     if not rows:
         return []
     lines = ["### Counterfactual sign tests", "",
@@ -204,42 +297,41 @@ def counterfactual_section(metrics: dict) -> list[str]:
              "| sign | switched | cases | mean change in P(malignant) | expected | cases moving the expected way |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        if r["cases"]:
-            lines.append(f"| {r['sign']} | {r['switch']} | {r['cases']} | {r['mean_change']:+.3f} | {r['expected']} | "
-                         f"{100 * r['toward_expected']:.0f}% |")
+        if r.cases:
+            lines.append(f"| {r.sign} | {r.switch} | {r.cases} | {r.mean_change:+.3f} | {r.expected} | "
+                         f"{100 * r.toward_expected:.0f}% |")
     return lines + [""]
 
 
-def limitations(metrics: dict, run_info: dict) -> list[str]:
-    f = metrics["data_facts"]
-    config = run_info["config"]
+def limitations(ev, setup) -> list[str]:
+    f = ev.data_facts
     items = []
-    if f["ceiling_auc"] is not None:
+    if f.ceiling_auc is not None:
         items.append("Synthetic data: the phantoms encode the generator's idea of benign and malignant signs; "
                      "nothing here says how the method does on patients.")
     else:
-        items.append(f"Modality {f['modality']}: the paper's method was made for MRI; results on other images "
+        items.append(f"Modality {f.modality}: the paper's method was made for MRI; results on other images "
                      "are not a reproduction of its numbers.")
     items.append("Oracle localisation: the ROI comes from a given lesion box (see Data), which a real workflow "
                  "must supply.")
-    if "test" not in metrics:
+    if ev.test is None:
         items.append("No external test: every figure is cross-validated on one data set; a different hospital, "
                      "scanner or population may do worse.")
-    if config.cv.repeats == 1:
+    if setup.config.cv.repeats == 1:
         items.append("One cross-validation repetition: the intervals treat the fold models as fixed, so the "
                      "variance of training itself (initialisation, batch order) is not in them (`--repeats K`).")
-    if run_info["profile"] == "quick":
+    if setup.profile == "quick":
         items.append("The quick profile was chosen on the reported set (see Selection) and is a reduced network, "
                      "not the paper's.")
-    if metrics.get("otsu_vs_truth"):
+    if ev.otsu_vs_truth:
         items.append("The paper's Otsu step is not a tumour segmentation (see its agreement with the true lesion "
                      "above): the network sees what the mask keeps, and the mask's outline may itself carry the "
                      "class.")
     return ["## Limitations", "", *[f"- {item}" for item in items], ""]
 
 
-def otsu_section(metrics: dict) -> list[str]:
-    rows = metrics.get("otsu_vs_truth")
+def otsu_section(ev) -> list[str]:
+    rows = ev.otsu_vs_truth
     if not rows:
         return []
     lines = ["### What the paper's Otsu mask keeps and discards", "",
@@ -249,8 +341,8 @@ def otsu_section(metrics: dict) -> list[str]:
              "| class | cases | Dice with the true lesion | lesion pixels discarded | kept pixels outside the lesion "
              "|", "|---|---|---|---|---|"]
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['cases']} | {r['dice']:.2f} | {100 * r['lesion_discarded']:.0f}% | "
-                     f"{100 * r['kept_outside_lesion']:.0f}% |")
+        lines.append(f"| {name} | {r.cases} | {r.dice:.2f} | {100 * r.lesion_discarded:.0f}% | "
+                     f"{100 * r.kept_outside_lesion:.0f}% |")
     return lines + ["", "The crop and the box are an oracle's (see Data); the mask keeps one intensity class of "
                         "the crop. `python -m femur_app.compare --models alexnet_bn,alexnet_bn:box,alexnet_bn:mask` "
                         "trains the variants without it (the plain crop, the true mask) on the same folds.", ""]

@@ -14,9 +14,10 @@ import numpy as np
 
 from femur_app.config import Config
 from femur_app.data import load
-from femur_app.evaluation.metrics import summarize, to_json_safe
+from femur_app.evaluation.metrics import summarize
+from femur_app.evaluation.predictions import Predictions
 from femur_app.models import radiomics
-from femur_app.reporting.predictions import Predictions
+from femur_app.reporting.outputs import summary_record
 from femur_app.training import run_folder
 from femur_app.training.cross_validation import RunResult
 from femur_app.training.folds import assign_folds
@@ -34,8 +35,8 @@ def run_radiomics(config: Config, run_dir) -> RunResult:
         held = folds == fold
         probs[held] = radiomics.fit_predict(features[~held], data.y[~held], features[held])
     predictions = Predictions(data.case_ids, data.patient_ids, folds, data.y, probs, config.cv.threshold)
-    predictions.write_csv(run_dir / "predictions.csv")
-    metrics = summarize(data.y, probs, folds, data.patient_ids, threshold=config.cv.threshold,
+    summary = summarize(data.y, probs, folds, data.patient_ids, threshold=config.cv.threshold,
                         bootstrap_replicates=config.cv.bootstrap, seed=config.seed)
-    write_text_atomic(run_dir / "metrics.json", json.dumps(to_json_safe(metrics), indent=2))
-    return RunResult(run_dir, data, predictions, metrics)
+    predictions.write_csv(run_dir / "predictions.csv")
+    write_text_atomic(run_dir / "metrics.json", json.dumps(summary_record(summary), indent=2))
+    return RunResult(run_dir, data, predictions, summary)

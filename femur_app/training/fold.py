@@ -24,34 +24,33 @@ from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from femur_app.config import Config
-from femur_app.data.augment import augment
+from femur_app.config import Config, TrainConfig
+from femur_app.data.augment import AugmentConfig, augment
 from femur_app.data.dataset import Prepared
 from femur_app.data.normalise import Normalisation
 from femur_app.models import build_model, checkpoint
 from femur_app.models.fold_model import predict
+from femur_app.models.registry import ModelConfig
 from femur_app.training import run_folder
 from minicnn import backend, init, l2_penalty, train_step
-from minicnn.fast import reuse_freed_memory
 from minicnn.layers import Conv2d
 from minicnn.optim import SGD, CosineLR, StepLR
 
 
-def make_model(config: Config, rng: np.random.Generator):
-    """Build the configured network and apply the configured initialisation (weights from ``rng``)."""
-    model = build_model(config.model.name, rng=rng, input_size=config.data.input_size,
-                        **config.model.builder_kwargs())
-    if config.train.init == "normal":  # the paper: normal initialisation of the convolutional layers
+def make_model(model_config: ModelConfig, train: TrainConfig, input_size: int, rng: np.random.Generator):
+    """Build the configured network for ``input_size`` x ``input_size`` images and apply the configured
+    initialisation (weights from ``rng``)."""
+    model = build_model(model_config.name, rng=rng, input_size=input_size, **model_config.builder_kwargs())
+    if train.init == "normal":  # the paper: normal initialisation of the convolutional layers
         for _, layer in model.named_layers():
             if isinstance(layer, Conv2d):
-                init.normal_(layer, std=config.train.init_std, rng=rng)
+                init.normal_(layer, std=train.init_std, rng=rng)
     model.needs_input_grad = False  # nobody needs dL/dimage during training
     return model
 
 
-def make_optimizer(config: Config, model):
+def make_optimizer(train: TrainConfig, model):
     """SGD with the configured momentum, and the learning-rate schedule (None for a constant rate)."""
-    train = config.train
     optimizer = SGD(model, lr=train.lr, momentum=train.momentum, nesterov=train.nesterov)
     if train.schedule == "step":
         return optimizer, StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
@@ -103,13 +102,13 @@ def cross_entropy(probs, labels) -> float:
     return float(-np.log(np.clip(picked, 1e-12, None)).mean())
 
 
-def train_epoch(model, optimizer, data: Prepared, train_idx, normalisation, config: Config, batch_rng, bar):
+def train_epoch(model, optimizer, data: Prepared, train_idx, normalisation, batch_size: int,
+                augmentation: AugmentConfig, device: str, batch_rng, bar):
     """One pass over the shuffled training fold -> (mean cross-entropy, accuracy), both on the augmented batches."""
-    device = config.run.device
     order = batch_rng.permutation(train_idx)
     loss_sum = correct = seen = 0
-    for number, batch in enumerate(batches(order, config.train.batch_size), start=1):
-        x = normalisation.apply(augment(data.X[batch], batch_rng, config.augment))
+    for number, batch in enumerate(batches(order, batch_size), start=1):
+        x = normalisation.apply(augment(data.X[batch], batch_rng, augmentation))
         step = train_step(model, optimizer, to_device(x, device), to_device(data.y[batch], device))
         if not step.finite:
             raise Diverged(f"loss {step.loss} on batch {number}")
@@ -124,98 +123,91 @@ def train_epoch(model, optimizer, data: Prepared, train_idx, normalisation, conf
 
 def run_fold(fold: int, data: Prepared, folds: np.ndarray, config: Config, run_dir, show_progress: bool = False):
     """Train fold ``fold`` (resuming from its training state if one exists), predict its held-out cases, write
-    its model checkpoint and result file, and return the result (see ``folds/fold_NN.json``).
-
-    The process's C library keeps freed memory for reuse from here on (``minicnn.fast.reuse_freed_memory``: each
-    step then reuses the last step's blocks instead of fresh pages the kernel must zero; 0.80-0.89x the step's time
-    on the paper's network, for a higher peak of resident memory)."""
-    reuse_freed_memory()
+    its model checkpoint and result file, and return the result (see ``folds/fold_NN.json``). At most
+    ``run.blas_threads`` BLAS threads meanwhile (0: the library's default)."""
+    run_dir = Path(run_dir)
     with threadpool_limits(limits=config.run.blas_threads or None):
-        return _run_fold(fold, data, folds, config, Path(run_dir), show_progress)
+        paths = run_folder.fold_paths(run_dir, fold)
+        train, device = config.train, config.run.device
+        train_idx, test_idx = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+        model_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(fold, 0)))
+        batch_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(fold, 1)))
+        rngs = {"model": model_rng, "batches": batch_rng}
+        model = make_model(config.model, train, config.data.input_size, model_rng)
+        if device == "cuda":
+            backend.use("cupy")
+            backend.to_gpu(model)
+        optimizer, schedule = make_optimizer(train, model)
+        normalisation = Normalisation.of(data.X[train_idx])  # training fold only
 
+        epoch, history, identity = 0, [], run_folder.identity(run_dir, fold)
+        if paths["state"].exists():
+            epoch, history = checkpoint.load_state(paths["state"], model, optimizer, rngs, identity)
+            for _ in range(epoch if schedule else 0):  # the schedule's position
+                schedule.step()
+            run_folder.log(run_dir, f"fold {fold}: resumed after epoch {epoch} from {paths['state'].name}")
+        last_good, last_saved = copy_weights(model), time.monotonic()
 
-def _run_fold(fold, data, folds, config, run_dir, show_progress):
-    paths = run_folder.fold_paths(run_dir, fold)
-    train, device = config.train, config.run.device
-    train_idx, test_idx = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-    model_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(fold, 0)))
-    batch_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(fold, 1)))
-    rngs = {"model": model_rng, "batches": batch_rng}
-    model = make_model(config, model_rng)
-    if device == "cuda":
-        backend.use("cupy")
-        backend.to_gpu(model)
-    optimizer, schedule = make_optimizer(config, model)
-    normalisation = Normalisation.of(data.X[train_idx])  # training fold only
-
-    epoch, history, identity = 0, [], run_folder.identity(run_dir, fold)
-    if paths["state"].exists():
-        epoch, history = checkpoint.load_state(paths["state"], model, optimizer, rngs, identity)
-        for _ in range(epoch if schedule else 0):  # the schedule's position
-            schedule.step()
-        run_folder.log(run_dir, f"fold {fold}: resumed after epoch {epoch} from {paths['state'].name}")
-    last_good, last_saved = copy_weights(model), time.monotonic()
-
-    status, message = "finished", ""
-    batches_per_epoch = len(batches(train_idx, train.batch_size))
-    epoch_bar = tqdm(total=train.epochs, initial=epoch, desc=f"fold {fold} epochs", position=1, leave=False,
-                     disable=not show_progress)
-    while epoch < train.epochs:
-        started = time.perf_counter()
-        batch_bar = tqdm(total=batches_per_epoch, desc=f"epoch {epoch + 1}", position=2, leave=False,
+        status, message = "finished", ""
+        batches_per_epoch = len(batches(train_idx, train.batch_size))
+        epoch_bar = tqdm(total=train.epochs, initial=epoch, desc=f"fold {fold} epochs", position=1, leave=False,
                          disable=not show_progress)
-        try:
-            train_loss, train_acc = train_epoch(model, optimizer, data, train_idx, normalisation, config, batch_rng,
-                                                batch_bar)
-            if not all_finite(model):
-                raise Diverged("non-finite weights or batch-norm statistics after the epoch")
-            heldout = predict(model, data.X[test_idx], normalisation, train.batch_size, device)
-            if not np.isfinite(heldout).all():
-                raise Diverged("non-finite outputs in evaluation mode")
-        except Diverged as error:
-            status = "diverged"
-            message = (f"diverged in epoch {epoch + 1} ({error}); training stopped, and the last good checkpoint "
-                       f"(after epoch {epoch}, kept in memory) predicted this fold's held-out cases")
-            run_folder.log(run_dir, f"fold {fold}: {message}")
-            print(f"fold {fold}: {message}", file=sys.stderr)
-            model.load_state_dict(last_good)
-            break
-        finally:
-            batch_bar.close()
-        lr = optimizer.lr
-        if schedule:
-            schedule.step()
-        epoch += 1
-        history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
-                        "heldout_loss": cross_entropy(heldout, data.y[test_idx]),
-                        "heldout_acc": float(((heldout >= config.cv.threshold) == data.y[test_idx]).mean()),
-                        "heldout_auc": heldout_auc(heldout, data.y[test_idx]),
-                        "l2_penalty": l2_penalty(model), "seconds": time.perf_counter() - started})
-        last_good = copy_weights(model)
-        if epoch == train.epochs or run_folder.checkpoint_due(last_saved, config.run.checkpoint_minutes):
-            checkpoint.save_state(paths["state"], model, optimizer, rngs, epoch, history, identity)
-            last_saved = time.monotonic()
-        h = history[-1]
-        run_folder.log(run_dir, f"fold {fold} epoch {epoch}/{train.epochs} lr {lr:.5g} "
-                                f"train_loss {h['train_loss']:.4f} train_acc {h['train_acc']:.3f} "
-                                f"heldout_loss {h['heldout_loss']:.4f} heldout_acc {h['heldout_acc']:.3f} "
-                                f"({h['seconds']:.1f} s)")
-        epoch_bar.update(1)
-        epoch_bar.set_postfix(train_loss=f"{h['train_loss']:.4f}", heldout_loss=f"{h['heldout_loss']:.4f}")
-    epoch_bar.close()
+        while epoch < train.epochs:
+            started = time.perf_counter()
+            batch_bar = tqdm(total=batches_per_epoch, desc=f"epoch {epoch + 1}", position=2, leave=False,
+                             disable=not show_progress)
+            try:
+                train_loss, train_acc = train_epoch(model, optimizer, data, train_idx, normalisation, train.batch_size,
+                                                    config.augment, device, batch_rng, batch_bar)
+                if not all_finite(model):
+                    raise Diverged("non-finite weights or batch-norm statistics after the epoch")
+                heldout = predict(model, data.X[test_idx], normalisation, train.batch_size, device)
+                if not np.isfinite(heldout).all():
+                    raise Diverged("non-finite outputs in evaluation mode")
+            except Diverged as error:
+                status = "diverged"
+                message = (f"diverged in epoch {epoch + 1} ({error}); training stopped, and the last good checkpoint "
+                           f"(after epoch {epoch}, kept in memory) predicted this fold's held-out cases")
+                run_folder.log(run_dir, f"fold {fold}: {message}")
+                print(f"fold {fold}: {message}", file=sys.stderr)
+                model.load_state_dict(last_good)
+                break
+            finally:
+                batch_bar.close()
+            lr = optimizer.lr
+            if schedule:
+                schedule.step()
+            epoch += 1
+            history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
+                            "heldout_loss": cross_entropy(heldout, data.y[test_idx]),
+                            "heldout_acc": float(((heldout >= config.cv.threshold) == data.y[test_idx]).mean()),
+                            "heldout_auc": heldout_auc(heldout, data.y[test_idx]),
+                            "l2_penalty": l2_penalty(model), "seconds": time.perf_counter() - started})
+            last_good = copy_weights(model)
+            if epoch == train.epochs or run_folder.checkpoint_due(last_saved, config.run.checkpoint_minutes):
+                checkpoint.save_state(paths["state"], model, optimizer, rngs, epoch, history, identity)
+                last_saved = time.monotonic()
+            h = history[-1]
+            run_folder.log(run_dir, f"fold {fold} epoch {epoch}/{train.epochs} lr {lr:.5g} "
+                                    f"train_loss {h['train_loss']:.4f} train_acc {h['train_acc']:.3f} "
+                                    f"heldout_loss {h['heldout_loss']:.4f} heldout_acc {h['heldout_acc']:.3f} "
+                                    f"({h['seconds']:.1f} s)")
+            epoch_bar.update(1)
+            epoch_bar.set_postfix(train_loss=f"{h['train_loss']:.4f}", heldout_loss=f"{h['heldout_loss']:.4f}")
+        epoch_bar.close()
 
-    probs = predict(model, data.X[test_idx], normalisation, train.batch_size, device)
-    if device == "cuda":
-        backend.to_cpu(model)
-    checkpoint.save_model(paths["model"], model, architecture=config.model.name,
-                          model_kwargs=config.model.builder_kwargs(), input_size=config.data.input_size,
-                          normalisation=normalisation, threshold=config.cv.threshold,
-                          extra={**identity, "epochs": epoch, "status": status,
-                                 "preprocess": {"roi": config.data.roi}})
-    result = {"fold": fold, "status": status, "message": message, "epochs_run": epoch,
-              "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
-              "seconds": float(sum(h["seconds"] for h in history)), "peak_rss_mib": peak_rss_mib(),
-              "case_ids": data.case_ids[test_idx].tolist(), "prob_malignant": probs.tolist(), "history": history}
-    result = run_folder.write_finished(run_dir, fold, result)  # then deletes the training state
-    run_folder.log(run_dir, f"fold {fold}: {status}, {epoch} epoch(s) trained")
-    return result
+        probs = predict(model, data.X[test_idx], normalisation, train.batch_size, device)
+        if device == "cuda":
+            backend.to_cpu(model)
+        checkpoint.save_model(paths["model"], model, architecture=config.model.name,
+                              model_kwargs=config.model.builder_kwargs(), input_size=config.data.input_size,
+                              normalisation=normalisation, threshold=config.cv.threshold,
+                              extra={**identity, "epochs": epoch, "status": status,
+                                     "preprocess": {"roi": config.data.roi}})
+        result = {"fold": fold, "status": status, "message": message, "epochs_run": epoch,
+                  "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
+                  "seconds": float(sum(h["seconds"] for h in history)), "peak_rss_mib": peak_rss_mib(),
+                  "case_ids": data.case_ids[test_idx].tolist(), "prob_malignant": probs.tolist(), "history": history}
+        result = run_folder.write_finished(run_dir, fold, result)  # then deletes the training state
+        run_folder.log(run_dir, f"fold {fold}: {status}, {epoch} epoch(s) trained")
+        return result

@@ -172,12 +172,12 @@ def remove_partial_files(run_dir: Path) -> None:
 
 
 # --- the fingerprint --------------------------------------------------------------------------------------------
-def check_fingerprint(run_dir: Path, config: Config, data, folds) -> str:
-    """Record the run's fingerprint in a new folder, or check it against the one recorded -> the run id.
+def check_fingerprint(run_dir: Path, now: dict) -> str:
+    """Record the run's fingerprint ``now`` (``fingerprint.of_run``) in a new folder, or check it against the one
+    recorded -> the run id.
 
     A different fingerprint is a UserError naming what changed (configuration keys, cases added or removed,
     labels, patient ids or images changed, the fold assignment)."""
-    now = fingerprints.of_run(config, data.case_ids, data.patient_ids, data.y, data.X, folds)
     path = run_dir / FINGERPRINT
     if path.exists():
         try:

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from femur_app.evaluation.calibration import plot_reliability, reliability
+from femur_app.evaluation.calibration import reliability
+from femur_app.reporting.plots import plot_reliability
 
 
 def test_hand_computed_ece():

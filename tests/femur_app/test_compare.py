@@ -8,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 from femur_app import compare
 from femur_app.evaluation.delong import delong_test
 from femur_app.reporting.comparison import check_same_folds
-from femur_app.reporting.predictions import Predictions
+from femur_app.evaluation.predictions import Predictions
 
 TINY = ["--folds", "3", "--epochs", "1", "--set", "data.n=24", "--set", "data.n_malignant=8",
         "--set", "data.input_size=64", "--set", "model.width=0.0625", "--set", "cv.bootstrap=100"]

@@ -48,8 +48,8 @@ def test_auc_is_the_mann_whitney_probability():
 
 
 def test_mean_sd_skips_undefined_folds():
-    assert mean_sd([0.5, math.nan, 0.7]) == {"mean": pytest.approx(0.6), "sd": pytest.approx(math.sqrt(0.02)),
-                                             "folds": 2}
+    summary = mean_sd([0.5, math.nan, 0.7])
+    assert (summary.mean, summary.sd, summary.folds) == (pytest.approx(0.6), pytest.approx(math.sqrt(0.02)), 2)
 
 
 def test_pooled_confusion_is_the_sum_of_the_folds():
@@ -58,9 +58,9 @@ def test_pooled_confusion_is_the_sum_of_the_folds():
     probs = np.clip(0.5 * labels + rng.normal(0.25, 0.25, 90), 0, 1)
     folds = np.repeat([1, 2, 3], 30)
     m = summarize(labels, probs, folds, np.arange(90).astype(str), threshold=0.5, bootstrap_replicates=50, seed=0)
-    total = {k: sum(f["confusion"][k] for f in m["per_fold"]) for k in ("tn", "fp", "fn", "tp")}
-    assert total == m["pooled"]["confusion"]
-    assert m["bootstrap"] == {"replicates": 50, "skipped": 0, "seed": 0}
+    total = sum((f.confusion for f in m.per_fold), Confusion(0, 0, 0, 0))
+    assert total == m.pooled.confusion
+    assert (m.bootstrap.replicates, m.bootstrap.skipped, m.bootstrap.seed) == (50, 0, 0)
 
 
 # --- a real run, recomputed ----------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""femur_app.data.normalise and femur_app.reporting.predictions: the two pieces every stage shares, by hand."""
+"""femur_app.data.normalise and femur_app.evaluation.predictions: the two pieces every stage shares, by hand."""
 import numpy as np
 import pytest
 
 from femur_app.data.normalise import Normalisation
 from femur_app.errors import DataError
-from femur_app.reporting.predictions import Predictions
+from femur_app.evaluation.predictions import Predictions
 
 
 def test_statistics_and_both_directions_by_hand():

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from femur_app.reporting.predictions import Predictions
+from femur_app.evaluation.predictions import Predictions
 from femur_app.train import main
-from femur_app.training.repeats import repetition_seed, two_level_bootstrap
+from femur_app.evaluation.repeats import two_level_bootstrap
+from femur_app.training.repeats import repetition_seed
 
 
 def test_repeated_run(tmp_path):
@@ -43,8 +44,8 @@ def test_two_level_bootstrap_holds_the_spread_between_trainings():
     wrong = 1 - right
     patients = np.arange(20)
     mixed = two_level_bootstrap(labels, [right, wrong], patients, 0.5, 400, seed=3)
-    assert mixed["auc"] == (0.0, 1.0) and mixed["accuracy"] == (0.0, 1.0)
-    assert two_level_bootstrap(labels, [right, right], patients, 0.5, 400, seed=3)["auc"] == (1.0, 1.0)
+    assert mixed.auc == (0.0, 1.0) and mixed.accuracy == (0.0, 1.0)
+    assert two_level_bootstrap(labels, [right, right], patients, 0.5, 400, seed=3).auc == (1.0, 1.0)
 
 
 def test_the_top_folder_of_a_repeated_run_is_locked(tmp_path):

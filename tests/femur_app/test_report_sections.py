@@ -41,13 +41,12 @@ def test_every_section_in_order(run):
 
 
 def test_a_quick_run_on_the_selection_set_is_flagged_as_biased():
-    from femur_app.config import resolve_options
     from femur_app.reporting.sections import selection_section
+    from femur_app.reporting.setup import RunSetup
 
     def selection(**data):
-        config = resolve_options(quick=True, options={"data": data})
-        info = {"config": config, "profile": "quick", "model": "m", "protocol": "p"}
-        return next(line for line in selection_section(info) if line.startswith("- **Selection**"))
+        setup = RunSetup(resolve_options(quick=True, options={"data": data}), profile="quick")
+        return next(line for line in selection_section(setup) if line.startswith("- **Selection**"))
 
     assert "optimistically biased" in selection(synthetic_seed=1)
     assert "optimistically biased" not in selection(synthetic_seed=0)

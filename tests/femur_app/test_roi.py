@@ -8,7 +8,7 @@ from femur_app.data.dataset import Case, prepare_arrays
 from femur_app.data.preprocess import apply_mask, crop_with_margin, preprocess, resize, scale_robust
 from femur_app.errors import DataError
 from femur_app.evaluation.roi_agreement import agreement, by_class
-from femur_app.reporting.predictions import Predictions
+from femur_app.evaluation.predictions import Predictions
 
 
 def lesion_image(seed=0):
@@ -53,10 +53,11 @@ def test_otsu_agreement_by_hand():
     truth = np.zeros((4, 5), bool)
     truth[1:3, 2:5] = True  # lesion: 6 pixels, 4 of them kept
     result = agreement(roi, truth)
-    assert result == pytest.approx({"dice": 2 * 4 / 12, "lesion_discarded": 2 / 6, "kept_outside_lesion": 2 / 6})
+    assert (result.dice, result.lesion_discarded, result.kept_outside_lesion) == pytest.approx((2 * 4 / 12, 2 / 6, 2 / 6))
     summary = by_class(np.stack([roi, roi, roi])[:, None], [truth, None, truth], np.array([0, 1, 0]))
-    assert summary == {"benign": {"cases": 2, "dice": pytest.approx(2 / 3), "lesion_discarded": pytest.approx(1 / 3),
-                                  "kept_outside_lesion": pytest.approx(1 / 3)}}
+    assert list(summary) == ["benign"] and summary["benign"].cases == 2
+    benign = summary["benign"]
+    assert (benign.dice, benign.lesion_discarded, benign.kept_outside_lesion) == pytest.approx((2 / 3, 1 / 3, 1 / 3))
 
 
 def test_compare_runs_the_roi_variants_on_the_same_folds(tmp_path, monkeypatch):

@@ -240,18 +240,18 @@ def test_a_failed_rerun_leaves_the_previous_outputs_whole(finished, tmp_path, mo
     out = copy_of(finished, tmp_path)
     before = {name: (out / name).read_bytes() for name in json.loads((out / "outputs.json").read_text())}
     assert {"predictions.csv", "metrics.json", "report.md", "roc.png"} <= set(before)
-    real = cross_validation.write_outputs
+    real = cross_validation.render
 
-    def fails_half_way(staging, data, preds, *args, **kwargs):
-        preds.probs[:] = np.nan  # what a broken rerun would write ...
-        preds.write_csv(staging / "predictions.csv")
+    def fails_half_way(evaluation, setup, staging):
+        evaluation.predictions.probs[:] = np.nan  # what a broken rerun would write ...
+        evaluation.predictions.write_csv(staging / "predictions.csv")
         raise OSError("No space left on device")  # ... before it fails
 
-    monkeypatch.setattr(cross_validation, "write_outputs", fails_half_way)
+    monkeypatch.setattr(cross_validation, "render", fails_half_way)
     with pytest.raises(OSError):
         train(out)
     assert {name: (out / name).read_bytes() for name in before} == before and not (out / ".staging").exists()
-    monkeypatch.setattr(cross_validation, "write_outputs", real)
+    monkeypatch.setattr(cross_validation, "render", real)
 
 
 # --- checkpoint cost (issue 12) ----------------------------------------------------------------------------------

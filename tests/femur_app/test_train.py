@@ -11,9 +11,9 @@ import pytest
 from femur_app import train, training
 from femur_app.config import ConfigError, resolve
 from femur_app.data.normalise import Normalisation
-from femur_app.evaluation.metrics import to_json_safe
+from femur_app.reporting.outputs import metrics_record
 from femur_app.models import checkpoint
-from femur_app.reporting.predictions import Predictions
+from femur_app.evaluation.predictions import Predictions
 from femur_app.train import main
 from femur_app.data import load
 from femur_app.training import cross_validation, fold
@@ -94,7 +94,7 @@ def test_the_training_api_returns_what_the_run_folder_holds(reference):
     for column in ("case_ids", "patient_ids", "folds", "labels", "probs", "preds"):
         np.testing.assert_array_equal(getattr(result.predictions, column), getattr(written, column))
     assert [repr(float(p)) for p in result.predictions.probs] == [r["prob_malignant"] for r in rows]
-    assert to_json_safe(result.metrics) == json.loads((out / "metrics.json").read_text())
+    assert metrics_record(result.evaluation) == json.loads((out / "metrics.json").read_text())
     assert [m.any() for m in result.data.masks] == [True] * 24  # the synthetic set carries every lesion mask
 
 

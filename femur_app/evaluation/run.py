@@ -1,0 +1,140 @@
+"""The evaluation of one run, as one value: ``evaluate(...) -> RunEvaluation``; ``femur_app.reporting`` only
+formats and writes it.
+
+    the prepared data (with the synthetic set's signs)
+  + the finished folds (``FinishedFold``: each fold's held-out predictions and learning curve)
+  + the fold models (``FoldModel``, each loaded once)
+  + the independent test set's prepared data, if there is one
+  -> pooled out-of-fold predictions -> metrics with CIs (``metrics.summarize``), calibration, the Grad-CAM
+     gallery and shares inside the lesion, the data's facts (modality, ceiling), the Otsu mask against the true
+     lesion, subgroups, the worst false negatives, the counterfactual sign tests, the test set's evaluation
+
+It is computed from the folds that exist: all of them at the end of a run, or those finished so far while a run
+goes on (``RunEvaluation.partial``). The cases of unfinished folds are then left out of everything that needs a
+prediction; what needs none (the data's facts, the Otsu agreement) is of the whole data set.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from femur_app.data.dataset import Prepared
+from femur_app.evaluation import counterfactual, gallery, roi_agreement
+from femur_app.evaluation.calibration import Calibration, calibration
+from femur_app.evaluation.counterfactual import SignTest
+from femur_app.evaluation.data_facts import DataFacts, facts
+from femur_app.evaluation.gallery import Gallery
+from femur_app.evaluation.independent import IndependentResult, evaluate_independent
+from femur_app.evaluation.metrics import Summary, summarize
+from femur_app.evaluation.predictions import Predictions
+from femur_app.evaluation.roi_agreement import Agreement
+from femur_app.evaluation.subgroups import Failure, Subgroup, failures, synthetic_subgroups
+from femur_app.models.fold_model import FoldModel
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch of a fold's learning curve (``heldout_*``: on the held-out fold, for monitoring only)."""
+
+    epoch: int
+    lr: float
+    train_loss: float
+    train_acc: float
+    heldout_loss: float
+    heldout_acc: float
+    heldout_auc: float | None  # None when the held-out fold holds one class (or a run from before it was recorded)
+    l2_penalty: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class FinishedFold:
+    """A finished fold as its result file records it (``femur_app.training.run_folder``)."""
+
+    fold: int
+    status: str  # "finished" or "diverged"
+    message: str
+    epochs_run: int
+    n_train: int
+    n_test: int
+    seconds: float
+    peak_rss_mib: float | None
+    case_ids: list[str]  # its held-out cases ...
+    prob_malignant: list[float]  # ... and their P(malignant), in the same order
+    history: list[Epoch]
+
+    @classmethod
+    def from_record(cls, record: dict) -> FinishedFold:
+        """From a fold's result (the JSON of ``folds/fold_NN.json``; its run id and checksums are not kept)."""
+        epoch_fields = {f.name for f in fields(Epoch)}
+        history = [Epoch(**{"heldout_auc": None, **{k: v for k, v in h.items() if k in epoch_fields}})
+                   for h in record["history"]]
+        return cls(record["fold"], record["status"], record["message"], record["epochs_run"], record["n_train"],
+                   record["n_test"], record["seconds"], record.get("peak_rss_mib"), record["case_ids"],
+                   record["prob_malignant"], history)
+
+
+@dataclass(frozen=True)
+class RunEvaluation:
+    """Everything a run's outputs say, computed; the fields are described in the module docstring."""
+
+    folds_total: int
+    finished: list[FinishedFold]  # by fold number
+    data: Prepared  # the cases of the finished folds, in the data's order
+    predictions: Predictions  # their out-of-fold predictions, in the same order
+    summary: Summary
+    calibration: Calibration
+    gallery: Gallery
+    data_facts: DataFacts  # of the whole data set
+    otsu_vs_truth: dict[str, Agreement]  # by class; empty unless the ROI is Otsu's and true masks are known
+    subgroups: list[Subgroup]  # synthetic data only
+    worst_false_negatives: list[Failure]
+    counterfactuals: list[SignTest]  # synthetic data only
+    test: IndependentResult | None
+
+    @property
+    def partial(self) -> bool:
+        """True while some folds have not finished: a report of k of n folds."""
+        return len(self.finished) < self.folds_total
+
+
+def pooled_predictions(data: Prepared, finished: list[FinishedFold],
+                       threshold: float) -> tuple[np.ndarray, Predictions]:
+    """(positions in ``data`` of the finished folds' cases, their held-out predictions in ``data``'s order)."""
+    position = {case_id: i for i, case_id in enumerate(data.case_ids)}
+    probs, folds = np.full(len(data.y), np.nan), np.zeros(len(data.y), dtype=np.int64)
+    for fold in finished:
+        held = [position[c] for c in fold.case_ids]
+        probs[held], folds[held] = fold.prob_malignant, fold.fold
+    index = np.flatnonzero(folds > 0)
+    predictions = Predictions(data.case_ids[index], data.patient_ids[index], folds[index], data.y[index],
+                              probs[index], threshold)
+    return index, predictions
+
+
+def evaluate(data: Prepared, finished: list[FinishedFold], models: dict[int, FoldModel], *, folds_total: int,
+             threshold: float, bootstrap: int, seed: int, roi: str, modality: str = "", test: Prepared | None = None,
+             batch_size: int = 32) -> RunEvaluation:
+    """The evaluation of a run (module docstring) from its prepared ``data``, its ``finished`` folds and their
+    ``models`` (by fold), of ``folds_total`` folds in all. ``threshold``, ``bootstrap``, ``seed``: cv.threshold,
+    cv.bootstrap and the run's seed (the bootstrap's); ``roi``, ``modality``: data.roi and data.modality;
+    ``test``: the independent test set, predicted ``batch_size`` images at a time."""
+    finished = sorted(finished, key=lambda f: f.fold)
+    index, predictions = pooled_predictions(data, finished, threshold)
+    done = data if len(index) == len(data.y) else data.take(index)
+    labels, probs = predictions.labels, predictions.probs
+    return RunEvaluation(
+        folds_total=folds_total, finished=finished, data=done, predictions=predictions,
+        summary=summarize(labels, probs, predictions.folds, predictions.patient_ids, threshold=threshold,
+                          bootstrap_replicates=bootstrap, seed=seed),
+        calibration=calibration(labels, probs),
+        gallery=gallery.build(models, done, predictions),
+        data_facts=facts(data, modality),
+        otsu_vs_truth=roi_agreement.by_class(data.X, data.masks, data.y) if roi == "otsu" else {},
+        subgroups=[] if done.signs is None else synthetic_subgroups(labels, probs, done.signs, threshold),
+        worst_false_negatives=failures(done, predictions),
+        counterfactuals=[] if data.synthetic is None else counterfactual.sign_tests(models, done, predictions, index),
+        test=None if test is None else evaluate_independent(test, models, data, threshold=threshold,
+                                                            bootstrap=bootstrap, seed=seed, modality=modality,
+                                                            batch_size=batch_size))
