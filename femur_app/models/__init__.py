@@ -1,4 +1,5 @@
-"""The networks (AlexNet-BN, AlexNet, GoogLeNet), their registry, the radiomics baseline and the checkpoints.
+"""The networks (AlexNet-BN, AlexNet, GoogLeNet), their registry, the radiomics baseline, the checkpoints and
+``FoldModel``, a trained fold's network with what predicting needs (``checkpoint.load`` reads one).
 
 ``MODELS`` maps a configuration's ``model.name`` to its builder; ``build_model`` builds one by name.
 """
