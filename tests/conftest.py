@@ -1,7 +1,9 @@
 """Shared test helpers for both packages' suites (tests/minicnn/, tests/femur_app/) and the project-wide tests.
 
 This folder holds no ``__init__.py``: pytest puts it on ``sys.path`` because of this conftest, so test modules in
-the subfolders import the helpers below with ``from conftest import require_torch``.
+the subfolders import the helpers below with ``from conftest import require_torch``, and the helper modules beside
+it the same way (``from btxrd_miniature import ...``: a BTXRD-shaped miniature for femur_app's data and test-set
+tests, which sit in different subfolders of tests/femur_app/).
 """
 import os
 

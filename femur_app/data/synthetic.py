@@ -38,7 +38,7 @@ Size carries little class information by design (in real series malignant lesion
 larger): the largest diameter D follows the paper's 0.7-3.9 cm, mean about 3.2 +- 0.7 cm, as
 D = 39 mm - Exponential(scale), truncated at 7 mm, with scale 7.5 mm (benign) and 6 mm (malignant).
 Lesion contrast, position, side and every anatomical and acquisition parameter are drawn independently of the
-class, so no global statistic gives the label away (``tests/femur_app/test_synthetic.py`` measures this).
+class, so no global statistic gives the label away (``tests/femur_app/data/test_synthetic.py`` measures this).
 
 A set is one value, ``SyntheticSet(n, n_malignant, seed, null)``: ``.cases()`` draws it (``.cached_cases()``
 keeps it on disk), ``.signs()`` gives the signs every case was drawn with (no rendering), and ``.case(index,

@@ -1,4 +1,4 @@
-"""The BTXRD importer on a miniature written like the real download (tests/femur_app/btxrd_miniature.py).
+"""The BTXRD importer on a miniature written like the real download (tests/btxrd_miniature.py).
 
 Oracles: boxes, mask areas and patient groups worked by hand in the miniature's module; pixels decoded
 independently with Pillow; the difference hash against a loop over its definition.

@@ -1,6 +1,6 @@
 """The whole pipeline (smoke-sized) against what the synthetic generator knows: a null set (no class signal)
 gives an AUC interval containing 0.5 and a ceiling of exactly 0.5. (That a small run on a real set stays below
-its ceiling is checked on the run of tests/femur_app/test_test_set.py, to train one smoke run fewer.)"""
+its ceiling is checked on the run of tests/femur_app/evaluation/test_test_set.py, to train one smoke run fewer.)"""
 import json
 
 import pytest

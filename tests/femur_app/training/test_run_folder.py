@@ -23,7 +23,7 @@ from femur_app.models import checkpoint
 from femur_app.train import main
 from femur_app.training import cross_validation, fingerprint, run_folder
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ["--quick", "--config", "femur_app/configs/smoke.toml", "--jobs", "1", "--set", "cv.bootstrap=50"]
 
 
