@@ -19,7 +19,10 @@ from minicnn import plain
 
 
 def show(name: str, value, note: str = "") -> None:
-    text = np.array2string(np.asarray(value), precision=4, suppress_small=True, max_line_width=100)
+    if np.ndim(value) == 0:
+        text = f"{float(value):g}"
+    else:
+        text = np.array2string(np.asarray(value), precision=4, suppress_small=True, max_line_width=100)
     text = text.replace("\n", "\n" + " " * 18)
     print(f"  {name:15s} = {text}" + (f"     {note}" if note else ""))
 
@@ -32,6 +35,9 @@ def batchnorm_steps(out=print):
     dy = np.array([[0.3, -0.1], [-0.2, 0.4], [0.5, 0.2]])
     M = x.shape[0]
     show("x", x)
+    show("gamma", gamma, "(6)  the learned scale, one per channel")
+    show("beta", beta, "(6)  the learned shift, one per channel")
+    show("eps", eps, "(5)  added to the variance, so that a constant channel is not divided by 0")
     mu = x.sum(axis=0) / M
     show("mu", mu, "(3)  sum over the batch / M")
     centred = x - mu

@@ -8,6 +8,10 @@ In training, after normalising a batch with its own (biased) statistics, BN upda
 In evaluation, the running statistics take the place of the batch's:
 
     y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta
+
+a fixed affine map per channel, so its backward has only the direct path (mu and var are constants now):
+
+    dx = gamma * dy / sqrt(running_var + eps);  dgamma = sum(dy * x_hat);  dbeta = sum(dy)
 """
 import numpy as np
 
@@ -27,3 +31,12 @@ def batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps=1e-5):
     shape = (1, -1) + (1,) * (x.ndim - 2)
     inv_std = 1.0 / np.sqrt(running_var + eps)
     return gamma.reshape(shape) * (x - running_mean.reshape(shape)) * inv_std.reshape(shape) + beta.reshape(shape)
+
+
+def batchnorm_eval_backward(dy, x, gamma, running_mean, running_var, eps=1e-5):
+    """The backward pass of ``batchnorm_eval_forward``: dy like x -> (dx like x, dgamma (C,), dbeta (C,))."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    inv_std = (1.0 / np.sqrt(running_var + eps)).reshape(shape)
+    x_hat = (x - running_mean.reshape(shape)) * inv_std
+    return gamma.reshape(shape) * inv_std * dy, (dy * x_hat).sum(axis=axes), dy.sum(axis=axes)
