@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicnn.exercises.checks import CheckFailed, call, compare, same_as_mistake
+from minicnn.exercises.checks import CheckFailed, call, compare, same_as_mistake, sentence
 from minicnn.gradcheck import numerical_gradient
 
 
@@ -355,7 +355,7 @@ def _overlap_assigned(name, got, expected, coverage, **tolerance):
         if got.shape == expected.shape and np.isfinite(got).all():
             wrong = ~np.isclose(got, expected, rtol=1e-6, atol=1e-9)
             if wrong.any() and (coverage[wrong] > 1).all():
-                raise CheckFailed(f"{failure} Every wrong value is at a pixel that more than one window contributes "
+                raise CheckFailed(f"{sentence(failure)} Every wrong value is at a pixel that more than one window contributes "
                                   f"to: there each window's contribution replaced the one before (=) instead of "
                                   f"being added to it (+=).", hint=failure.hint) from None
         raise
@@ -481,7 +481,7 @@ def _crop_checked(dx, expected_dx, dy, w, x_shape, stride, padding):
                 for left in range(x_pad_shape[3] - w_ + 1):
                     if (top, left) != (padding, padding) and np.allclose(got, dx_pad[:, :, top:top + h, left:left + w_],
                                                                          rtol=1e-9, atol=1e-12):
-                        raise CheckFailed(f"{failure} Your dx is the padded input's gradient cut out from row {top}, "
+                        raise CheckFailed(f"{sentence(failure)} Your dx is the padded input's gradient cut out from row {top}, "
                                           f"column {left}, size {h} x {w_}: the crop of the padding is off (padding "
                                           f"{padding} on each side, an input of {H} x {W}).", hint=failure.hint) \
                             from None
@@ -544,7 +544,7 @@ def checks_maxpool_ties(module):
                 expected = _maxpool_routed(x, dy, K, S, "first")
                 wrong = ~np.isclose(got, expected)
                 if wrong.any() and (won[wrong] > 1).all() and (got[wrong] < expected[wrong]).all():
-                    raise CheckFailed(f"{failure} Every wrong value is at an input that wins more than one overlapping "
+                    raise CheckFailed(f"{sentence(failure)} Every wrong value is at an input that wins more than one overlapping "
                                       f"window, and it is smaller than it should be: there each window's gradient "
                                       f"replaced the one before (=) instead of being added to it (+=).",
                                       hint=failure.hint) from None
@@ -690,7 +690,7 @@ def checks_linear_relu_dropout(module):
                 y = np.asarray(out[0], dtype=np.float64)
                 ratio = np.divide(y, x, out=np.zeros_like(x), where=x != 0)
                 if y.shape == x.shape and np.all(np.isclose(ratio, 0) | np.isclose(ratio, 1 / (1 - p_drop))):
-                    raise CheckFailed(f"{failure} Your y is x times an inverted-dropout mask, but not the mask minicnn "
+                    raise CheckFailed(f"{sentence(failure)} Your y is x times an inverted-dropout mask, but not the mask minicnn "
                                       f"draws from the same generator: draw u = rng.random(x.shape, dtype=x.dtype) "
                                       f"once and drop where u < p_drop, as the stub says.", hint=failure.hint) from None
                 raise
@@ -810,10 +810,10 @@ def checks_whole_network(module):
                 if earlier is None:
                     state["first_wrong"] = key
                     right = ", ".join("d" + n for n in NETWORK_ORDER[:position]) or "none"
-                    raise CheckFailed(f"{failure}. This is the first wrong intermediate: everything before it is right "
+                    raise CheckFailed(f"{sentence(failure)} This is the first wrong intermediate: everything before it is right "
                                       f"({right}), so the mistake is in the line that computes {key}.",
                                       hint=failure.hint) from None
-                raise CheckFailed(f"{failure} ({earlier} before it is wrong too: fix that first)",
+                raise CheckFailed(f"{sentence(failure)} ({earlier} before it is wrong too: fix that first)",
                                   hint=failure.hint) from None
             exact = np.array_equal(np.asarray(grads[key], dtype=np.float64), truth["grads"][key])
             return f"{text}{', exact' if exact else ''}"

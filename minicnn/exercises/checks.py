@@ -126,6 +126,12 @@ def compare(name: str, got, expected, *, rtol: float = 1e-6, atol: float = 1e-9,
         hint=" ".join(part for part in (diagnose(got, expected), hint) if part))
 
 
+def sentence(failure) -> str:
+    """A failure's message ending with a full stop, to go on with another sentence."""
+    text = str(failure)
+    return text if text.endswith(".") else text + "."
+
+
 def same_as_mistake(name, got, expected, mistakes, **tolerance) -> str:
     """compare(), but when ``got`` is exactly one of the known wrong answers, say which mistake gives it.
 
@@ -139,6 +145,6 @@ def same_as_mistake(name, got, expected, mistakes, **tolerance) -> str:
             what, wrong = mistake[0], np.asarray(mistake[1], dtype=np.float64)
             if got is not None and wrong.shape == got.shape and np.allclose(got, wrong, rtol=1e-9, atol=1e-12):
                 extra = mistake[2] if len(mistake) > 2 else ""
-                raise CheckFailed(f"{failure} Your result is what you get when {what}.",
+                raise CheckFailed(f"{sentence(failure)} Your result is what you get when {what}.",
                                   hint=" ".join(p for p in (extra, failure.hint) if p)) from None
         raise
