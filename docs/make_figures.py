@@ -1,8 +1,10 @@
 """Regenerate every figure under docs/figures/ with one command:
 
-    python docs/make_figures.py            # im2col, bn_graph, bn_worked, dynamics, batch_size (measured: 507 s
-                                           # and 900 s on 2 CPU cores shared with other work)
+    python docs/make_figures.py            # im2col, bn_graph, bn_worked, dynamics (the time of the last run is
+                                           # in figures.json, "seconds")
     python docs/make_figures.py im2col     # only the named ones; "batchnorm" (longer) is made only when named
+    python docs/bn_experiment.py           # the learning-rate and weight-scale sweeps (bn_lr_sweep.png,
+                                           # bn_weight_scale.png, bn_experiment.json; docs/bn_dynamics.md)
 
 Figures and what they show (every random choice comes from a fixed seed, so a rerun with the same engine draws the
 same picture; a change in the engine's rounding, such as a new convolution algorithm, grows through training, so
@@ -10,11 +12,10 @@ docs/bn_dynamics.md asserts ranges where it can):
 
 - ``bn_graph.png``, ``bn_worked_example.png`` (docs/bn_dynamics.md): BN's graph with its three paths; one channel
   of M = 4 numbers forward and backward, computed by ``minicnn.plain``.
-- ``bn_layer_dynamics.png``, ``bn_dynamics_curves.png``, ``bn_eval_modes.png`` (``DYNAMICS``): AlexNet, AlexNet-BN
-  and AlexNet with He-normal weights, three seeds, reduced (width 0.125, 40 x 40): per layer and epoch the conv
-  output and ReLU input statistics, active ReLUs, gradient norms and update-to-weight ratios; learning curves;
-  AlexNet-BN's held-out accuracy with running, recomputed population and batch statistics.
-- ``bn_batch_size.png``: AlexNet-BN and AlexNet-He at batch 2, 4, 8 and 32.
+- ``bn_layer_dynamics.png``, ``bn_eval_modes.png`` (``DYNAMICS``): AlexNet, AlexNet-BN and AlexNet with He-normal
+  weights, three seeds, reduced (width 0.125, 40 x 40): per layer and epoch the conv output and ReLU input
+  statistics, active ReLUs, gradient norms and update-to-weight ratios; AlexNet-BN's held-out accuracy with
+  running, recomputed population and batch statistics.
 
 - ``im2col.png`` (chapter 3): ``im2col`` on a 5 x 5 image with a 3 x 3 kernel and stride 2, and ``col2im`` of a
   matrix of ones - the adjoint counting how many windows cover each pixel.
@@ -22,8 +23,11 @@ docs/bn_dynamics.md asserts ranges where it can):
   (``femur_app.models``) trained side by side on the built-in synthetic femur set (``femur_app.data``) with
   the settings in ``SETTINGS``; histograms at a few epochs of conv1's and conv2's raw outputs (both networks) and
   of AlexNet-BN's BN outputs with batch and with running statistics, and the loss and accuracy curves.
-- ``figures.json``: the settings and the numbers that chapter 2 quotes, read back (and asserted) by a snippet in
-  ``docs/batchnorm.md``.
+- ``figures.json``: the settings and the numbers that chapter 2 and docs/bn_dynamics.md quote, each asserted from
+  it by ``tests/test_figure_records.py``.
+
+Every training loop here goes through ``minicnn.train_step``; the data are generator version 4 of
+``femur_app/data/synthetic.py``.
 """
 from __future__ import annotations
 
@@ -230,7 +234,7 @@ def evaluate(model, X, y, batch_size: int) -> tuple[float, float]:
 
 
 def train(name: str, builder, X, y, train_idx, held_idx, probe, settings: dict) -> dict:
-    from minicnn.losses import softmax_cross_entropy
+    from minicnn import train_step
     from minicnn.optim import SGD
 
     model = build(builder, settings)
@@ -249,10 +253,8 @@ def train(name: str, builder, X, y, train_idx, held_idx, probe, settings: dict) 
             batch = order[first : first + settings["batch_size"]]
             if len(batch) < 2:  # batch norm needs two samples
                 continue
-            logits = model.forward(X[batch], train=True)
-            loss, dlogits = softmax_cross_entropy(logits, y[batch])
-            model.backward(dlogits)
-            optimizer.step()
+            step = train_step(model, optimizer, X[batch], y[batch])
+            loss, logits = step.loss, step.logits
             loss_sum += loss * len(batch)
             correct += int((logits.argmax(axis=1) == y[batch]).sum())
             seen += len(batch)
@@ -486,7 +488,7 @@ def figure_bn_worked() -> dict:
 
 
 # --- BN while a network trains: three networks, several seeds -------------------------------------------------
-# A smaller run than SETTINGS, so that three networks x three seeds and a batch-size sweep fit in a few minutes on
+# A smaller run than SETTINGS, so that three networks x three seeds fit in a few minutes on
 # two busy CPU cores: the quick profile's reduced AlexNet variants (femur_app.models) at a 40 x 40 input (the
 # smallest the network accepts) and an eighth of the width, trained for a few epochs. It shows mechanisms, not the
 # size of any effect on the paper's network or data; every caption says so.
@@ -497,8 +499,6 @@ DYNAMICS = {
     "seeds": [0, 1, 2], "probe_size": 32,
     "networks": {"AlexNet": "paper init N(0, 0.01^2), no BN", "AlexNet-BN": "paper init, BN after conv1 and conv2",
                  "AlexNet-He": "He-normal init, no BN"},
-    "sweep_batch_sizes": [2, 4, 8, 32], "sweep_networks": ["AlexNet-BN", "AlexNet-He"], "sweep_seeds": [0, 1],
-    "sweep_epochs": 6,
 }
 NETWORK_COLOURS = {"AlexNet": "#d95f02", "AlexNet-BN": "#1b9e77", "AlexNet-He": "#7570b3"}
 REDUCED = "reduced AlexNet variants (width 0.125, 40 x 40 input, {epochs} epochs, {n_train} training cases)"
@@ -594,8 +594,8 @@ def _population_statistics(model, X_train):
 
 def _train_dynamics(name, seed, X, y, train_idx, held_idx, probe, batch_size, epochs, measure=True):
     """Train one network; per epoch, the quantities of the dynamics figures (``measure``) and the accuracies."""
+    from minicnn import train_step
     from minicnn.layers import Conv2d
-    from minicnn.losses import softmax_cross_entropy
     from minicnn.optim import SGD
 
     s = DYNAMICS
@@ -631,19 +631,15 @@ def _train_dynamics(name, seed, X, y, train_idx, held_idx, probe, batch_size, ep
             batch = order[first:first + batch_size]
             if len(batch) < 2:  # batch norm needs two samples
                 continue
-            logits = model.forward(X[batch], train=True)
-            loss, dlogits = softmax_cross_entropy(logits, y[batch])
-            if not np.isfinite(loss):  # diverged: stop, and say in which epoch
+            before = {c.name: c.params["weight"].copy() for c in convs} if measure else None
+            step = train_step(model, optimizer, X[batch], y[batch])
+            if not step.finite:  # diverged: stop, and say in which epoch
                 out["diverged_epoch"] = [epoch]
                 return {k: v for k, v in out.items() if v}
-            model.backward(dlogits)
-            before = {c.name: c.params["weight"].copy() for c in convs} if measure else None
-            if measure:
+            loss, logits = step.loss, step.logits
+            if measure:  # the gradients of this step are still in grads; the weights have moved
                 for c in convs:
                     grad_sq[c.name].append(float(np.linalg.norm(c.grads["weight"])))
-            optimizer.step()
-            if measure:
-                for c in convs:
                     ratio[c.name].append(float(np.linalg.norm(c.params["weight"] - before[c.name])
                                                / np.linalg.norm(before[c.name])))
             loss_sum += float(loss) * len(batch)
@@ -691,7 +687,6 @@ def figure_dynamics() -> dict:
     majority = 1 - float(y[held_idx].mean())
     caption = REDUCED.format(epochs=s["epochs"], n_train=len(train_idx))
     plot_layer_dynamics(runs, caption)
-    plot_dynamics_curves(runs, majority, caption)
     plot_eval_modes(runs, majority, caption)
     summary = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx)), "held_out_majority": round(majority, 4),
                "runs": {f"{name}/seed{seed}": {k: [float(f"{v:.4g}") for v in values] for k, values in run.items()}
@@ -743,31 +738,6 @@ def plot_layer_dynamics(runs, caption):
     save(fig, "bn_layer_dynamics.png")
 
 
-def plot_dynamics_curves(runs, majority, caption):
-    s = DYNAMICS
-    epochs = np.arange(1, s["epochs"] + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
-    for name in s["networks"]:
-        colour = NETWORK_COLOURS[name]
-        _band(axes[0], epochs, [runs[(name, seed)]["train_loss"] for seed in s["seeds"]], colour, name)
-        _band(axes[1], epochs, [runs[(name, seed)]["train_acc"] for seed in s["seeds"]], colour,
-              f"{name}, training batches")
-        _band(axes[1], epochs, [runs[(name, seed)]["held_acc_running"] for seed in s["seeds"]], colour,
-              f"{name}, held out (evaluation mode)", linestyle="--")
-    axes[1].axhline(majority, color="0.4", linewidth=0.8, linestyle=":", label="always 'benign' (held out)")
-    axes[0].set_ylabel("training cross-entropy")
-    axes[1].set_ylabel("accuracy")
-    axes[1].set_ylim(0.3, 1.0)
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    axes[1].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"Learning curves, {caption}; mean of {len(s['seeds'])} seeds, band min-max", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    save(fig, "bn_dynamics_curves.png")
-
-
 def plot_eval_modes(runs, majority, caption):
     s = DYNAMICS
     epochs = np.arange(1, s["epochs"] + 1)
@@ -793,77 +763,11 @@ def plot_eval_modes(runs, majority, caption):
     save(fig, "bn_eval_modes.png")
 
 
-def figure_batch_size() -> dict:
-    """Held-out accuracy after DYNAMICS["sweep_epochs"] epochs at batch 2, 4, 8, 32; AlexNet-BN and AlexNet-He."""
-    s = DYNAMICS
-    X, y, train_idx, held_idx, probe = _dynamics_data()
-    results = {}
-    for name in s["sweep_networks"]:
-        for batch_size in s["sweep_batch_sizes"]:
-            for seed in s["sweep_seeds"]:
-                t1 = time.time()
-                run = _train_dynamics(name, seed, X, y, train_idx, held_idx, probe, batch_size, s["sweep_epochs"],
-                                      measure=False)
-                if "diverged_epoch" in run:
-                    results[f"{name}/batch{batch_size}/seed{seed}"] = {"diverged_epoch": run["diverged_epoch"][0]}
-                    print(f"  {name:10s} batch {batch_size:2d} seed {seed}: diverged in epoch "
-                          f"{run['diverged_epoch'][0]}", flush=True)
-                    continue
-                results[f"{name}/batch{batch_size}/seed{seed}"] = {
-                    "held_acc_running": round(run["held_acc_running"][-1], 4),
-                    "held_acc_batch": round(run["held_acc_batch"][-1], 4) if "held_acc_batch" in run else None,
-                    "held_acc_population": (round(run["held_acc_population"][-1], 4)
-                                            if "held_acc_population" in run else None),
-                    "eval_train_logit_gap": (round(run["eval_train_logit_gap"][-1], 5)
-                                             if "eval_train_logit_gap" in run else None),
-                    "train_loss": [round(v, 4) for v in run["train_loss"]]}
-                print(f"  {name:10s} batch {batch_size:2d} seed {seed}: held-out {run['held_acc_running'][-1]:.3f} "
-                      f"({time.time() - t1:.0f} s)", flush=True)
-    majority = 1 - float(y[held_idx].mean())
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
-    sizes = s["sweep_batch_sizes"]
-
-    def values(name, key):
-        return [[results[f"{name}/batch{b}/seed{seed}"].get(key) for b in sizes] for seed in s["sweep_seeds"]]
-
-    for name in s["sweep_networks"]:
-        colour = NETWORK_COLOURS[name]
-        _band(axes[0], sizes, values(name, "held_acc_running"), colour, f"{name}, evaluation mode")
-        if name == "AlexNet-BN":
-            _band(axes[0], sizes, values(name, "held_acc_batch"), colour,
-                  f"{name}, batch statistics (held-out batches of the training size)", linestyle="--")
-            _band(axes[2], sizes, values(name, "eval_train_logit_gap"), colour, name)
-        final_loss = [[None if loss is None else loss[-1] for loss in row] for row in values(name, "train_loss")]
-        _band(axes[1], sizes, final_loss, colour, name)
-        diverged = [b for b in sizes if any("diverged_epoch" in results[f"{name}/batch{b}/seed{seed}"]
-                                            for seed in s["sweep_seeds"])]
-        if diverged:
-            axes[1].plot(diverged, [0.45] * len(diverged), "x", color=colour, markersize=10, markeredgewidth=2.5,
-                         label=f"{name}: diverged (loss not finite), at least one seed")
-    axes[0].axhline(majority, color="0.4", linewidth=0.8, linestyle=":", label="always 'benign'")
-    axes[0].set_ylabel(f"held-out accuracy after {s['sweep_epochs']} epochs")
-    axes[0].set_ylim(0.2, 1.0)
-    axes[1].set_ylabel(f"training cross-entropy, epoch {s['sweep_epochs']}")
-    axes[2].set_ylabel("mean |logit(batch stats) - logit(running stats)|\non the held-out cases")
-    axes[2].set_yscale("log")
-    for ax in axes:
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(sizes, [str(b) for b in sizes])
-        ax.set_xlabel("batch size (lr 0.01 at every size)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"Batch size, {REDUCED.format(epochs=s['sweep_epochs'], n_train=len(train_idx))}; "
-                 f"{len(s['sweep_seeds'])} seeds, band min-max", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
-    save(fig, "bn_batch_size.png")
-    return {"held_out_majority": round(majority, 4), "runs": results}
-
-
 FIGURE_MAKERS = {"im2col": figure_im2col, "bn_graph": figure_bn_graph, "bn_worked": figure_bn_worked,
-                 "dynamics": figure_dynamics, "batch_size": figure_batch_size, "batchnorm": figure_batchnorm}
+                 "dynamics": figure_dynamics, "batchnorm": figure_batchnorm}
 # Made when no name is given: a few minutes on 2 CPU cores. "batchnorm" (two 40-epoch runs at 64 x 64, the figures
 # of docs/batchnorm.md section 2.8) takes longer and is made only when named.
-DEFAULT = ("im2col", "bn_graph", "bn_worked", "dynamics", "batch_size")
+DEFAULT = ("im2col", "bn_graph", "bn_worked", "dynamics")
 
 
 def main(argv: list[str]) -> int:
@@ -873,6 +777,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"make_figures: unknown figure(s) {unknown}; choose from {list(FIGURE_MAKERS)}")
     record_path = FIGURES / "figures.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record = {key: value for key, value in record.items() if key in FIGURE_MAKERS or key == "seconds"}  # none gone
     start = time.time()
     record["settings"] = SETTINGS
     record["dynamics_settings"] = DYNAMICS
@@ -881,6 +786,7 @@ def main(argv: list[str]) -> int:
     for name in names:
         t0 = time.time()
         record[name] = FIGURE_MAKERS[name]()
+        record.setdefault("seconds", {})[name] = round(time.time() - t0)
         write_text_atomic(record_path, json.dumps(record, indent=1, sort_keys=True) + "\n")  # after each figure
         print(f"{name}: {time.time() - t0:.0f} s", flush=True)
     print(f"wrote {record_path.relative_to(ROOT)}; total {time.time() - start:.0f} s")
