@@ -27,24 +27,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+sys.path.insert(0, str(ROOT / "docs"))  # the data of docs/bn_experiment.py
 
-SETTINGS = {"n": 320, "n_malignant": 106, "synthetic_seed": 0, "input_size": 40, "width": 0.125, "held_out": 0.25,
+SETTINGS = {"data": "synthetic", "n": 320, "n_malignant": 106, "synthetic_seed": 0, "input_size": 40, "width": 0.125, "held_out": 0.25,
             "epochs": 8, "lr": 0.01, "batch_size": 16, "seed": 0}
-
-
-def data(settings):
-    from femur_app.data import load_dataset, prepare_arrays
-
-    cases = load_dataset("synthetic", n=settings["n"], n_malignant=settings["n_malignant"],
-                         seed=settings["synthetic_seed"])
-    X, y, _, _ = prepare_arrays(cases, size=settings["input_size"], n_jobs=1)
-    rng = np.random.default_rng(0)
-    held = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == label))[:round(settings["held_out"]
-                                                                                       * (y == label).sum())]
-                                   for label in (0, 1)]))
-    train = np.setdiff1d(np.arange(len(y)), held)
-    X = ((X - X[train].mean()) / X[train].std()).astype(np.float32)
-    return X, y, train, held
 
 
 def main(argv=None) -> int:
@@ -79,10 +65,11 @@ def main(argv=None) -> int:
               f"nothing was trained")
         return 1
 
+    from bn_experiment import load_data
     from femur_app.models import alexnet_bn
 
     t0 = time.time()
-    X, y, train_idx, held_idx = data(settings)
+    X, y, train_idx, held_idx = load_data(settings)
     s = settings
     print(f"\n2. AlexNet-BN, reduced (width {s['width']}, {s['input_size']} x {s['input_size']}, He-normal weights), "
           f"{len(train_idx)} synthetic training cases, {len(held_idx)} held out; SGD lr {s['lr']} momentum 0.9, "

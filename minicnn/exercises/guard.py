@@ -236,6 +236,8 @@ def _materialise(value):
         return {k: _materialise(v) for k, v in value.items()}
     if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
         return np.array(value)
+    if not isinstance(value, (np.ndarray, np.generic)) and hasattr(type(value), "__array__"):
+        return np.asarray(value)  # an object of the learner's that turns into an array: turn it now, watched
     return value
 
 
