@@ -217,13 +217,8 @@ class Snapshot:
 
 # --- a learner's file, loaded and watched -----------------------------------------------------------------------
 def _copy_arrays(value):
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, tuple) and type(value) is tuple:
-        return tuple(_copy_arrays(v) for v in value)
-    if isinstance(value, list):
-        return [_copy_arrays(v) for v in value]
-    return value
+    """An argument as the learner's function gets it: an array is copied (a cache, the learner's own, is not)."""
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 def _materialise(value):
@@ -250,7 +245,7 @@ class Watched:
         self.__name__, self._function, self._watch = name, function, watch
 
     def __call__(self, *args, **kwargs):
-        return self.in_place(*_copy_arrays(args), **{k: _copy_arrays(v) for k, v in kwargs.items()})
+        return self.in_place(*[_copy_arrays(a) for a in args], **{k: _copy_arrays(v) for k, v in kwargs.items()})
 
     def in_place(self, *args, **kwargs):
         def run():
