@@ -12,10 +12,10 @@ docs/bn_dynamics.md asserts ranges where it can):
 
 - ``bn_graph.png``, ``bn_worked_example.png`` (docs/bn_dynamics.md): BN's graph with its three paths; one channel
   of M = 4 numbers forward and backward, computed by ``minicnn.plain``.
-- ``bn_layer_dynamics.png``, ``bn_eval_modes.png`` (``DYNAMICS``): AlexNet, AlexNet-BN and AlexNet with He-normal
-  weights, three seeds, reduced (width 0.125, 40 x 40): per layer and epoch the conv output and ReLU input
-  statistics, active ReLUs, gradient norms and update-to-weight ratios; AlexNet-BN's held-out accuracy with
-  running, recomputed population and batch statistics.
+- ``bn_layer_dynamics.png`` (``DYNAMICS``): AlexNet, AlexNet-BN and AlexNet with He-normal weights, three seeds,
+  reduced (width 0.125, 40 x 40): per layer and epoch the conv output and ReLU input statistics, active ReLUs,
+  gradient norms and update-to-weight ratios. The record also holds each epoch's accuracies, and for AlexNet-BN the
+  held-out accuracy with running, recomputed population and batch statistics.
 
 - ``im2col.png`` (chapter 3): ``im2col`` on a 5 x 5 image with a 3 x 3 kernel and stride 2, and ``col2im`` of a
   matrix of ones - the adjoint counting how many windows cover each pixel.
@@ -687,7 +687,6 @@ def figure_dynamics() -> dict:
     majority = 1 - float(y[held_idx].mean())
     caption = REDUCED.format(epochs=s["epochs"], n_train=len(train_idx))
     plot_layer_dynamics(runs, caption)
-    plot_eval_modes(runs, majority, caption)
     summary = {"n_train": int(len(train_idx)), "n_held_out": int(len(held_idx)), "held_out_majority": round(majority, 4),
                "runs": {f"{name}/seed{seed}": {k: [float(f"{v:.4g}") for v in values] for k, values in run.items()}
                         for (name, seed), run in runs.items()}}  # 4 significant digits: update ratios are ~1e-5
@@ -736,31 +735,6 @@ def plot_layer_dynamics(runs, caption):
                  f"line: mean of {len(s['seeds'])} seeds, band: min-max", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     save(fig, "bn_layer_dynamics.png")
-
-
-def plot_eval_modes(runs, majority, caption):
-    s = DYNAMICS
-    epochs = np.arange(1, s["epochs"] + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
-    bn = [runs[("AlexNet-BN", seed)] for seed in s["seeds"]]
-    for key, colour, label in (("held_acc_running", "#1b9e77", "running statistics (evaluation mode)"),
-                               ("held_acc_population", "#e7298a", "population statistics, recomputed each epoch"),
-                               ("held_acc_batch", "#666666", "the held-out batch's own statistics")):
-        _band(axes[0], epochs, [run[key] for run in bn], colour, label)
-    axes[0].axhline(majority, color="0.4", linewidth=0.8, linestyle=":", label="always 'benign'")
-    axes[0].set_ylabel("held-out accuracy of AlexNet-BN")
-    axes[0].set_ylim(0.3, 1.0)
-    axes[0].legend(fontsize=8, loc="lower right")
-    _band(axes[1], epochs, [run["eval_train_logit_gap"] for run in bn], "#1b9e77", "AlexNet-BN")
-    axes[1].set_ylabel("mean |logit(batch stats) - logit(running stats)|\non the held-out cases")
-    axes[1].set_yscale("log")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"Evaluation mode against training mode, AlexNet-BN, {caption}; {len(s['seeds'])} seeds, band min-max",
-                 fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    save(fig, "bn_eval_modes.png")
 
 
 FIGURE_MAKERS = {"im2col": figure_im2col, "bn_graph": figure_bn_graph, "bn_worked": figure_bn_worked,
