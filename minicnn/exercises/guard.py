@@ -199,7 +199,8 @@ class Snapshot:
                 and (name == "numpy" or name.startswith("numpy.") or m is math or m is builtins)]
 
     def _take(self) -> dict:
-        return {(m.__name__, key): (m, value) for m in self._modules() for key, value in list(vars(m).items())}
+        return {(m.__name__, key): (m, value) for m in self._modules() for key, value in list(vars(m).items())
+                if not key.startswith("__")}  # not __warningregistry__ and the like, which Python itself keeps
 
     def changed(self) -> str | None:
         after = self._take()
