@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import gc
 import math
 import os
 import sys
@@ -161,13 +162,20 @@ class Watch:
             self.violations.append(what)
 
     def run(self, function, *args, **kwargs):
-        """``function(*args, **kwargs)`` with the hook on; the hook is off again afterwards, whatever happens."""
-        previous = sys.getprofile()
+        """``function(*args, **kwargs)`` with the hook on; the hook is off again afterwards, whatever happens.
+
+        The garbage collector is paused meanwhile: a collection would run other libraries' gc callbacks and
+        finalizers (hypothesis and dask register some) inside the learner's call, where the hook would take them
+        for the learner's doing. Reference counting still frees the learner's arrays as usual."""
+        previous, collecting = sys.getprofile(), gc.isenabled()
+        gc.disable()
         sys.setprofile(self.hook)
         try:
             return function(*args, **kwargs)
         finally:
             sys.setprofile(previous)
+            if collecting:
+                gc.enable()
 
     def refusal(self, what: str) -> Refused | None:
         if not self.violations:

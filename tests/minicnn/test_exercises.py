@@ -431,6 +431,29 @@ def test_a_function_reached_at_run_time_is_seen_however_it_was_reached(tmp_path)
     assert watch.violations == []
 
 
+def test_other_libraries_gc_callbacks_are_not_taken_for_the_learner_s(tmp_path):
+    """An automatic collection during the learner's call would run other libraries' gc callbacks (hypothesis and
+    dask register some) inside it, where the hook would see a foreign file; the watch pauses the collector for the
+    call (and only for it), so a file that makes cyclic garbage is judged on its own code."""
+    import gc
+    import importlib.util
+
+    (tmp_path / "foreign.py").write_text("seen = []\n\n\ndef callback(phase, info):\n    seen.append(phase)\n")
+    spec = importlib.util.spec_from_file_location("foreign", tmp_path / "foreign.py")
+    foreign = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(foreign)
+    mine = tmp_path / "mine.py"
+    mine.write_text("def garbage(n):\n    for _ in range(n):\n        a = []\n        a.append(a)\n    return n\n")
+    module = guard.LearnerModule(mine, "mine")
+    assert guard.Watch(mine).run(gc.isenabled) is False and gc.isenabled()
+    gc.callbacks.append(foreign.callback)
+    try:
+        assert module.garbage(20000) == 20000  # enough cycles for many collections, were the collector on
+        assert foreign.seen == []
+    finally:
+        gc.callbacks.remove(foreign.callback)
+
+
 def test_a_function_handed_in_is_refused_when_called(tmp_path):
     """A watched learner function that calls a minicnn function it was given (the syntax check cannot see that)."""
     mine = tmp_path / "mine.py"
