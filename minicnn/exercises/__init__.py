@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from minicnn.exercises.checks import CheckFailed
+from minicnn.exercises.checks import CheckFailed, Result
 from minicnn.exercises.guard import LearnerModule, Refused
 
 HERE = Path(__file__).resolve().parent
@@ -40,14 +40,6 @@ class Exercise:
     title: str
     chapter: str  # where the maths is explained
     suffix: str = ".py"  # the stub's file type: Python, or CUDA C (".cu")
-
-
-@dataclass(frozen=True)
-class Result:
-    check: str    # what was checked, e.g. "dx against minicnn.plain.batchnorm_backward, (6, 3)"
-    passed: bool
-    message: str  # "ok" detail, or what is wrong
-    hint: str = ""  # how to get on (a formula, the form of the error): printed only with --hint
 
 
 EXERCISES = [

@@ -14,8 +14,7 @@ translates the conventions the exercises leave out:
                          row more on top than at the bottom; your functions take one padding for every side. An
                          uneven padding is added here (zeros, or -inf for max pooling) and your function runs with
                          padding 0; the gradient of the padded input is cut back to the input's size here.
-    need_dx, dw_out      minicnn's layers ask the first layer for no input gradient and give a buffer for dw:
-                         your gradient is dropped, or copied into the buffer.
+    need_dx              minicnn's layers ask the first layer for no input gradient: yours is dropped.
     caches               your cache is kept as it is, inside a small record carrying the one field the layer
                          reads (its ``x``, ``x_pad_shape``, ``x_hat`` shape or ``mask``).
     batch norm           y comes from your ``bn_forward.batchnorm_forward``; the cache for the backward from the
@@ -144,16 +143,12 @@ def tier_from_exercises(folder) -> types.ModuleType:
         x_pad_shape = (x.shape[0], x.shape[1], x.shape[2] + top + bottom, x.shape[3] + left + right)
         return _same_dtype(y, x), ConvCache(inner, x_pad_shape, None if even else pads)
 
-    def conv2d_backward(dy, cache, *, need_dx=True, dw_out=None):
+    def conv2d_backward(dy, cache, *, need_dx=True):
         dx, dw, db = conv.conv2d_backward(dy, cache.inner)
         if cache.added_padding is not None and dx is not None:
             (top, bottom), (left, right) = cache.added_padding
             dx = np.asarray(dx)[:, :, top:dx.shape[2] - bottom, left:dx.shape[3] - right]
-        dw = _same_dtype(dw, dy)
-        if dw_out is not None:
-            dw_out[...] = dw
-            dw = dw_out
-        return (_same_dtype(dx, dy) if need_dx else None), dw, _same_dtype(db, dy)
+        return (_same_dtype(dx, dy) if need_dx else None), _same_dtype(dw, dy), _same_dtype(db, dy)
 
     def maxpool2d_forward(x, kernel_size, stride, padding):
         K, S = _one(kernel_size, "kernel size", "maxpool2d_forward"), _one(stride, "stride", "maxpool2d_forward")
@@ -216,13 +211,9 @@ def tier_from_exercises(folder) -> types.ModuleType:
         y, inner = layers.linear_forward(x, w, b)
         return _same_dtype(y, x), LinearCache(inner, x)
 
-    def linear_backward(dy, cache, *, need_dx=True, dw_out=None):
+    def linear_backward(dy, cache, *, need_dx=True):
         dx, dw, db = layers.linear_backward(dy, cache.inner)
-        dw = _same_dtype(dw, dy)
-        if dw_out is not None:
-            dw_out[...] = dw
-            dw = dw_out
-        return (_same_dtype(dx, dy) if need_dx else None), dw, _same_dtype(db, dy)
+        return (_same_dtype(dx, dy) if need_dx else None), _same_dtype(dw, dy), _same_dtype(db, dy)
 
     def softmax_cross_entropy(logits, labels, class_weights=None):
         if class_weights is not None:
@@ -257,8 +248,7 @@ def _cases():
             expected_y, plain_cache = plain.conv2d_forward(x, w, b, stride, padding)
             lines = [compare("conv2d_forward: y", y, expected_y)]
             dy = np.random.default_rng(dy_seed).standard_normal(expected_y.shape)
-            buffer = np.empty_like(w)
-            dx, dw, db = tier.conv2d_backward(dy, cache, need_dx=need_dx, dw_out=buffer)
+            dx, dw, db = tier.conv2d_backward(dy, cache, need_dx=need_dx)
             expected = plain.conv2d_backward(dy, plain_cache, need_dx=need_dx)
             if need_dx:
                 lines.append(compare("conv2d_backward: dx", dx, expected[0]))
@@ -336,8 +326,7 @@ def _cases():
             y, cache = tier.linear_forward(x, w, b)
             expected_y, plain_cache = plain.linear_forward(x, w, b)
             dy = np.random.default_rng(8).standard_normal(expected_y.shape)
-            buffer = np.empty_like(w)
-            dx, dw, db = tier.linear_backward(dy, cache, need_dx=need_dx, dw_out=buffer)
+            dx, dw, db = tier.linear_backward(dy, cache, need_dx=need_dx)
             expected = plain.linear_backward(dy, plain_cache, need_dx=need_dx)
             lines = [compare("linear_forward: y", y, expected_y), compare("linear_backward: dw", dw, expected[1])]
             if need_dx:
@@ -427,10 +416,12 @@ def learning_curve(make_model, tier, X, y, train_idx, held_idx, *, epochs: int, 
     """Train ``make_model()`` under ``tier`` with minicnn.train_step, every training case once per epoch in an
     order drawn from ``seed``; per epoch the mean training loss and the held-out loss and accuracy (evaluation
     mode). The same arguments give the same batches under any tier."""
-    import minicnn
+    from minicnn import tiers
+    from minicnn.losses import softmax_cross_entropy
     from minicnn.optim import SGD
+    from minicnn.step import train_step
 
-    with minicnn.tier(tier):
+    with tiers.tier(tier):
         model = make_model()
         optimizer = SGD(model, lr=lr, momentum=momentum)
         order_rng = np.random.default_rng(seed)
@@ -442,7 +433,7 @@ def learning_curve(make_model, tier, X, y, train_idx, held_idx, *, epochs: int, 
                 batch = order[first:first + batch_size]
                 if len(batch) < 2:
                     continue
-                step = minicnn.train_step(model, optimizer, X[batch], y[batch])
+                step = train_step(model, optimizer, X[batch], y[batch])
                 if not step.finite:
                     curve.append({"epoch": epoch, "train_loss": float("nan"), "held_loss": float("nan"),
                                   "held_acc": float("nan")})
@@ -450,7 +441,7 @@ def learning_curve(make_model, tier, X, y, train_idx, held_idx, *, epochs: int, 
                 losses.append(step.loss)
             logits = np.concatenate([model.forward(X[held_idx[i:i + 64]], train=False)
                                      for i in range(0, len(held_idx), 64)])
-            held_loss, _ = minicnn.softmax_cross_entropy(logits.astype(np.float64), y[held_idx])
+            held_loss, _ = softmax_cross_entropy(logits.astype(np.float64), y[held_idx])
             curve.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "held_loss": float(held_loss),
                           "held_acc": float((logits.argmax(axis=1) == y[held_idx]).mean())})
             if on_epoch:

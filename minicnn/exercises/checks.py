@@ -10,10 +10,19 @@ the failure's ``hint``, which the command prints only with ``--hint``.
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass
 
 import numpy as np
 
 from minicnn.exercises.guard import Refused
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str    # what was checked, e.g. "dx against minicnn.plain.batchnorm_backward, (6, 3)"
+    passed: bool
+    message: str  # "ok" detail, or what is wrong
+    hint: str = ""  # how to get on (a formula, the form of the error): printed only with --hint
 
 
 class CheckFailed(Exception):

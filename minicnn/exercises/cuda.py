@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minicnn.exercises.checks import CheckFailed, compare
+from minicnn.exercises.checks import CheckFailed, Result, compare
 
 BLOCK = 256
 TIMEOUT_S = 120
@@ -221,9 +221,8 @@ def checks(source: str):
                    lambda name=name, dtype=dtype: _emulated(source, name, dtype))
 
 
-def check_file(path):
-    from minicnn.exercises import Result
-
+def check_file(path) -> list[Result]:
+    """Every check of the CUDA exercise on the .cu file at ``path``."""
     path = Path(path)
     if not path.is_file():
         return [Result("import", False, f"{path}: no such file")]

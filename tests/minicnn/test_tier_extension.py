@@ -80,11 +80,11 @@ def test_an_incomplete_module_is_refused_with_one_line_naming_the_function():
 
 
 def test_a_mis_signed_function_is_refused_naming_both_signatures():
-    def conv2d_backward(dy, cache):  # no need_dx, no dw_out
+    def conv2d_backward(dy, cache):  # no need_dx
         raise NotImplementedError
 
     with pytest.raises(ValueError, match=r"^minicnn.set_tier: my_tier.conv2d_backward\(dy, cache\) does not match "
-                                         r"minicnn.plain.conv2d_backward\(dy, cache, \*, need_dx=True, dw_out=None\)$"):
+                                         r"minicnn.plain.conv2d_backward\(dy, cache, \*, need_dx=True\)$"):
         minicnn.set_tier(copy_of_plain(conv2d_backward=conv2d_backward))
 
     def batchnorm_forward(x, gamma, beta, eps=1e-3):  # another default
