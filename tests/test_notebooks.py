@@ -6,7 +6,8 @@ matplotlib's non-interactive backend, so a lab that runs here runs for a learner
 The blanks convention (docs/labs/, HELPERS.md): a cell the learner completes is tagged ``blank`` and, as shipped,
 only defines functions that raise NotImplementedError or assigns None; a cell that checks the learner's work is
 tagged ``check`` and ``raises-exception``; no other cell depends on a blank. The worked answers are outside the
-lab, in ``docs/labs/answers/<lab>.md``: one ```python block per blank, defining the same names.
+lab, in ``docs/labs/answers/<lab>.py`` (jupytext percent format, so that the website does not take them for pages):
+one cell per blank, starting ``# your turn`` and defining the same names.
 
 1. **As shipped**: every check cell fails, cleanly - with ``NotWrittenYet`` and a one-line message - and no other
    cell fails.
@@ -42,10 +43,12 @@ def defined_names(source: str) -> list[str]:
 
 
 def answers_for(path: Path) -> dict[str, str]:
-    """The worked answers of one lab: {first name a block defines: the block's source}."""
-    text = (ANSWERS / path.name).read_text(encoding="utf-8")
-    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.M | re.S)
-    return {defined_names(block)[0]: block for block in blocks}
+    """The worked answers of one lab (``docs/labs/answers/<lab>.py``, a jupytext notebook in percent format):
+    {first name a cell defines: the cell's source}, for the cells that start with ``# your turn``."""
+    jupytext = pytest.importorskip("jupytext")
+    cells = jupytext.read(ANSWERS / f"{path.stem}.py", fmt="py:percent").cells
+    return {defined_names(cell.source)[0]: cell.source for cell in cells
+            if cell.cell_type == "code" and cell.source.startswith("# your turn\n")}
 
 
 def execute(notebook):

@@ -1,9 +1,13 @@
-# Worked answers: Lab 2, batch normalisation
+"""Worked answers: Lab 2, batch normalisation.
 
-The cells of [the lab](../batchnorm_lab.md) marked `# your turn`, filled in. The test suite runs the lab once as
+The cells of the lab (docs/labs/batchnorm_lab.md) marked `# your turn`, filled in. The test suite runs the lab once as
 shipped and once with these cells in place of the blanks.
 
-```python
+A jupytext notebook in percent format: each cell below replaces the blank cell of the lab that defines
+the same names.
+"""
+
+# %%
 # your turn
 def batchnorm_loops(x, gamma, beta, eps=1e-5):
     """x (N, C, H, W) -> y, with Python loops over channels and values (no axis= arguments)."""
@@ -18,9 +22,9 @@ def batchnorm_loops(x, gamma, beta, eps=1e-5):
                 for j in range(W):
                     y[n, c, i, j] = gamma[c] * (x[n, c, i, j] - m) / np.sqrt(v + eps) + beta[c]   # (5), (6)
     return y
-```
 
-```python
+
+# %%
 # your turn
 def three_paths(g, x_hat, gamma, s):
     """One channel: g, x_hat (M,), gamma and s numbers -> (direct, through_mean, through_var), each (M,)."""
@@ -29,9 +33,9 @@ def three_paths(g, x_hat, gamma, s):
     through_mean = -gamma * s * g.sum() / M * np.ones(M)
     through_var = -gamma * s * x_hat * (g * x_hat).sum() / M
     return direct, through_mean, through_var
-```
 
-```python
+
+# %%
 # your turn
 def update_running(running_mean, running_var, batch, momentum=0.1):
     """batch (N, C, H, W) -> (new running_mean, new running_var), both (C,)."""
@@ -40,4 +44,3 @@ def update_running(running_mean, running_var, batch, momentum=0.1):
     var_unbiased = batch.var(axis=(0, 2, 3)) * M / (M - 1)
     return ((1 - momentum) * running_mean + momentum * mean,
             (1 - momentum) * running_var + momentum * var_unbiased)
-```

@@ -1,10 +1,14 @@
-# Worked answers: Lab 1, backpropagation by hand
+"""Worked answers: Lab 1, backpropagation by hand.
 
-The cells of [the lab](../backprop_by_hand.md) marked `# your turn`, filled in. The test suite runs the lab once
+The cells of the lab (docs/labs/backprop_by_hand.md) marked `# your turn`, filled in. The test suite runs the lab once
 as shipped (its check cells must fail, saying "not written yet") and once with these cells in place of the
 blanks (everything must pass).
 
-```python
+A jupytext notebook in percent format: each cell below replaces the blank cell of the lab that defines
+the same names.
+"""
+
+# %%
 # your turn
 def linear_backward_by_hand(dy, x, w):
     """y = x @ w.T + b; dy (N, D_out) -> (dx (N, D_in), dw (D_out, D_in), db (D_out,))."""
@@ -14,9 +18,9 @@ def linear_backward_by_hand(dy, x, w):
 def relu_backward_by_hand(da, h):
     """a = max(h, 0); da like h -> dh."""
     return da * (h > 0)
-```
 
-```python
+
+# %%
 # your turn
 def centred_difference(f, x, h=1e-6):
     """The gradient of the scalar f(x) with respect to every entry of the float64 array x (x is left as it was)."""
@@ -30,4 +34,3 @@ def centred_difference(f, x, h=1e-6):
         x[index] = old
         grad[index] = (plus - minus) / (2 * h)
     return grad
-```
