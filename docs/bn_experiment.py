@@ -63,11 +63,10 @@ MARKERS = {"AlexNet": "s", "AlexNet-BN": "o", "AlexNet-BN-all": "^"}
 def load_data(settings: dict):
     """Standardised (X, y, train indices, held-out indices): a stratified hold-out of ``held_out`` per class, drawn
     as docs/make_figures.py draws it (``held_out_split`` with seed 0); the statistics from the training cases."""
-    from femur_app.data import load_dataset, prepare_arrays
+    from femur_app.data import SyntheticSet, prepare_arrays
     from make_figures import held_out_split
 
-    cases = load_dataset(settings["data"], n=settings["n"], n_malignant=settings["n_malignant"],
-                         seed=settings["synthetic_seed"])
+    cases = SyntheticSet(settings["n"], settings["n_malignant"], settings["synthetic_seed"]).cached_cases()
     X, y, _, _ = prepare_arrays(cases, size=settings["input_size"], n_jobs=1)
     train, held = held_out_split(y, settings["held_out"], np.random.default_rng(0))
     mean, std = X[train].mean(), X[train].std()
