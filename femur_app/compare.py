@@ -7,7 +7,8 @@ reused, an interrupted one resumed); ``radiomics`` is the hand-crafted-feature b
 the same folds (the split depends only on the cases and the seed). The comparison (``comparison.md``, ``comparison.csv``, ``roc_all.png``) is
 written into ``<out>`` by ``femur_app.reporting.comparison``. With ``--repeats K`` every model runs the same K
 repetitions (the same seeds, so the same splits; ``femur_app.training.repeats``), the table gives each model's AUC
-per repetition, and DeLong's tests, Holm-corrected over all pairs, compare the repetition-averaged probabilities.
+per repetition, and DeLong's tests, Holm-corrected over all pairs, compare every repetition and combine them
+by Rubin's rules, so that the spread between trainings counts (``femur_app.evaluation.repeated_delong``).
 """
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ def execute(args, argv) -> int:
             " not the paper's full-size networks." if args.quick else "")
     text = write_comparison(out, {m: r.predictions for m, r in results.items()},
                             {m: r.summary for m, r in results.items()},
-                            {m: r.repeats for m, r in results.items() if r.repeats is not None}, note)
+                            {m: r.repeats for m, r in results.items() if r.repeats is not None}, note,
+                            {m: r.repetitions for m, r in results.items() if r.repetitions is not None})
     print(f"{out / 'comparison.md'}\n{text}")
     return 0
 

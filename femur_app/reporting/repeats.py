@@ -41,6 +41,6 @@ def repeats_report(summary: RepeatsSummary, folds: int) -> str:
               f"AUC [{ci.auc[0]:.3f}, {ci.auc[1]:.3f}], accuracy [{100 * ci.accuracy[0]:.2f}, "
               f"{100 * ci.accuracy[1]:.2f}]%. It is the interval of one model trained by this procedure; a single "
               "run's patient-bootstrap interval treats its fold models as fixed and leaves this spread out.", "",
-              f"AUC of each case's P(malignant) averaged over the repetitions (an ensemble, used by `compare`): "
+              f"AUC of each case's P(malignant) averaged over the repetitions (an ensemble of the repetitions' models): "
               f"{summary.averaged_auc:.3f}.", ""]
     return "\n".join(lines)

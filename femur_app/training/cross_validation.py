@@ -42,7 +42,8 @@ from minicnn import backend, train_step
 @dataclass
 class RunResult:
     """A run's folder, data, pooled out-of-fold predictions (in the data's case order, with each case's fold) and
-    their summary; a network's run also gives its whole evaluation, a repeated run its repetitions' summary."""
+    their summary; a network's run also gives its whole evaluation, a repeated run its repetitions' summary and
+    each repetition's own predictions (in the same case order; ``compare`` tests each repetition)."""
 
     run_dir: Path
     data: Prepared
@@ -50,6 +51,7 @@ class RunResult:
     summary: Summary
     evaluation: RunEvaluation | None = None
     repeats: RepeatsSummary | None = None
+    repetitions: list[Predictions] | None = None
 
 
 def run(config: Config, run_dir, command: str = "", profile: str = "", restart: bool = False) -> RunResult:

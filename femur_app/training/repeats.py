@@ -8,7 +8,8 @@ the configured ``seed`` itself, so it is exactly the single run, and repetition 
 ``report.md`` with each repetition's pooled AUC and accuracy, their mean and sample sd, and an interval that
 includes training variance (computed by ``femur_app.evaluation.repeats``, written by
 ``femur_app.reporting.repeats``). ``RunResult.predictions`` holds each case's P(malignant) averaged
-over the repetitions (folds as in repetition 1), which ``compare`` tests with DeLong.
+over the repetitions (folds as in repetition 1), ``RunResult.repetitions`` each repetition's own predictions,
+which ``compare`` tests repetition by repetition (``femur_app.evaluation.repeated_delong``).
 """
 from __future__ import annotations
 
@@ -56,4 +57,5 @@ def run_repeated(config: Config, run_dir, run_one) -> RunResult:
         write_text_atomic(run_dir / "metrics.json",
                           json.dumps({**first_record, "repeats": repeats_record(summary)}, indent=2))
         write_text_atomic(run_dir / "report.md", repeats_report(summary, config.cv.folds))
-    return RunResult(run_dir, first.data, predictions, first.summary, repeats=summary)
+    return RunResult(run_dir, first.data, predictions, first.summary, repeats=summary,
+                     repetitions=[r.predictions for r in results])

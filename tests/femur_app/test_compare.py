@@ -1,8 +1,11 @@
 """femur_app.compare: every model on the same folds, one table, DeLong tests that match a recomputation."""
 import csv
+import math
+import statistics
 
 import numpy as np
 import pytest
+from scipy.stats import norm, t as student_t
 from sklearn.metrics import roc_auc_score
 
 from femur_app import compare
@@ -56,8 +59,32 @@ def test_holm_by_hand():
     assert holm_adjust([0.2]) == pytest.approx([0.2]) and holm_adjust([]) == []
 
 
+def delong_by_hand(labels, a, b):
+    """(AUC_a - AUC_b, its DeLong variance) from the Mann-Whitney kernel written out as m x n matrices - no ranks."""
+    pos, neg = labels == 1, labels == 0
+
+    def kernel(s):
+        d = s[pos][:, None] - s[neg][None, :]
+        return (d > 0) + 0.5 * (d == 0)
+
+    ka, kb = kernel(a), kernel(b)
+    cov = np.cov(np.stack([ka.mean(1), kb.mean(1)])) / pos.sum() + np.cov(np.stack([ka.mean(0), kb.mean(0)])) / neg.sum()
+    return ka.mean() - kb.mean(), cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+
+
+def rubin_by_hand(differences, variances):
+    """Rubin's rules written out: (mean difference, p, CI low, CI high)."""
+    k, d = len(differences), statistics.fmean(differences)
+    within, between = statistics.fmean(variances), statistics.variance(differences)
+    total = within + (1 + 1 / k) * between
+    df = (k - 1) * (1 + within / ((1 + 1 / k) * between)) ** 2
+    half = student_t.ppf(0.975, df) * math.sqrt(total)
+    return d, 2 * student_t.sf(abs(d) / math.sqrt(total), df), d - half, d + half
+
+
 def test_compare_with_repetitions(tmp_path):
-    """Two repetitions with the same seeds for both models; every pair tested once, Holm-adjusted."""
+    """Two repetitions with the same seeds for every model; each pair tested in each repetition by DeLong and the
+    two combined by Rubin's rules (recomputed here from predictions.csv with an m x n DeLong), Holm-adjusted."""
     from femur_app.evaluation.delong import holm_adjust
 
     out = tmp_path / "cmp"
@@ -69,15 +96,42 @@ def test_compare_with_repetitions(tmp_path):
     for r in (0, 1):
         np.testing.assert_array_equal(folds["alexnet_bn"][r], folds["radiomics"][r])
     assert not np.array_equal(folds["alexnet_bn"][0], folds["alexnet_bn"][1])  # a new split per repetition
-    averaged = {}
+    runs = {}
     for m in ("alexnet_bn", "radiomics", "alexnet"):
-        runs = [Predictions.read_csv(out / m / f"repeat_{r:02d}" / "predictions.csv") for r in (1, 2)]
-        order = np.argsort(runs[1].case_ids)
-        np.testing.assert_array_equal(runs[0].case_ids, runs[1].case_ids[order])
-        averaged[m] = (runs[0].labels, (runs[0].probs + runs[1].probs[order]) / 2)
-    pairs = [("alexnet_bn", "radiomics"), ("alexnet_bn", "alexnet"), ("radiomics", "alexnet")]
-    p = [delong_test(averaged[a][0], averaged[a][1], averaged[b][1]).p_value for a, b in pairs]
+        runs[m] = [Predictions.read_csv(out / m / f"repeat_{r:02d}" / "predictions.csv") for r in (1, 2)]
+        order = np.argsort(runs[m][1].case_ids)
+        np.testing.assert_array_equal(runs[m][0].case_ids, runs[m][1].case_ids[order])  # the same cases
     text = (out / "comparison.md").read_text()
+    pairs = [("alexnet_bn", "radiomics"), ("alexnet_bn", "alexnet"), ("radiomics", "alexnet")]
+    combined = []
+    for a, b in pairs:
+        each = [delong_by_hand(ra.labels, ra.probs, rb.probs) for ra, rb in zip(runs[a], runs[b])]
+        for x, y in zip(runs[a], runs[b]):
+            np.testing.assert_array_equal(x.case_ids, y.case_ids)
+        combined.append(rubin_by_hand([d for d, _ in each], [v for _, v in each]))
+        per_repetition = ", ".join(f"{d:+.3f} ({2 * norm.sf(abs(d) / math.sqrt(v)):.2g})" for d, v in each)
+        d, _, low, high = combined[-1]
+        assert f"| {per_repetition} |" in text and f"| {d:+.3f} [{low:+.3f}, {high:+.3f}] |" in text
+    p = [c[1] for c in combined]
     for raw, adjusted in zip(p, holm_adjust(p)):
         assert f"| {raw:.3g} | {adjusted:.3g} |" in text
-    assert "AUC per repetition" in text and "Holm-adjusted over the 3 test(s)" in text
+    assert "AUC per repetition" in text and "Holm-adjusted over the 3 test(s)" in text and "Rubin's rules" in text
+
+
+def test_repeated_delong_by_hand():
+    """Identical repetitions (B = 0): exactly DeLong's test of one. Repetitions whose differences are d (DeLong
+    variance V) and 0 (model B equal to A: variance 0): mean d/2, W = V/2, B = d^2/2, the rest by Rubin's rules."""
+    from femur_app.evaluation.repeated_delong import repeated_delong
+
+    labels = np.array([0, 0, 0, 1, 1, 1, 0, 1])
+    a = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.6, 0.7])
+    b = np.array([0.3, 0.2, 0.5, 0.6, 0.4, 0.55, 0.1, 0.45])
+    one = delong_test(labels, a, b)
+    same = repeated_delong(labels, [a, a], [b, b])
+    assert (same.difference, same.between, same.df) == (one.difference, 0.0, math.inf)
+    assert same.p_value == pytest.approx(one.p_value, rel=1e-12) and same.ci95 == pytest.approx(one.ci95, rel=1e-12)
+    d, v = delong_by_hand(labels, a, b)
+    moved = repeated_delong(labels, [a, a], [b, a])  # repetition 2: B identical to A, difference 0, variance 0
+    assert moved.per_repetition[1].difference == 0 and moved.within == pytest.approx(v / 2)
+    assert moved.between == pytest.approx(d ** 2 / 2)
+    assert (moved.difference, moved.p_value, *moved.ci95) == pytest.approx(rubin_by_hand([d, 0.0], [v, 0.0]))
