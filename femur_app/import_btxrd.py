@@ -2,9 +2,12 @@
 
     python -m femur_app.import_btxrd --src PATH/TO/BTXRD --out DIR [--site femur|all|<column>]
                                      [--centers 1,2,3] [--views frontal,lateral,oblique] [--jobs N] [--force]
+                                     [--grouping standin|coarse] [--giant-cell keep|exclude|malignant]
 
 DIR receives labels.csv, images/, masks/ and import_summary.json/.md (``femur_app.data.btxrd``): the tumour
-images (benign versus malignant) of the chosen site, centres and views, grouped into stand-in patients. Train on
+images (benign versus malignant) of the chosen site, centres and views, grouped into stand-in patients (and, as a
+sensitivity analysis, into coarse groups: both are written, ``--grouping`` picks the one in ``patient_id``), with
+giant-cell tumours (WHO intermediate) kept as benign, excluded or relabelled malignant (``--giant-cell``). Train on
 it with ``python -m femur_app.train --data DIR``. A problem with the input prints one line
 ``error: <culprit>: <what is wrong> (<what was expected>)`` and exits with status 2; ``--debug`` shows the
 traceback instead.
@@ -15,7 +18,7 @@ import argparse
 import sys
 
 from femur_app import cli
-from femur_app.data.btxrd import VIEW_COLUMNS, import_btxrd
+from femur_app.data.btxrd import GIANT_CELL_CHOICES, GIANT_CELL_WHO, GROUPINGS, VIEW_COLUMNS, import_btxrd
 from femur_app.errors import UserError
 
 
@@ -41,13 +44,21 @@ def parser() -> cli.ArgumentParser:
                    help=f"views to keep, some of {','.join(VIEW_COLUMNS)} (default all)")
     p.add_argument("--jobs", type=int, default=-1, help="parallel image conversions (default: every core)")
     p.add_argument("--force", action="store_true", help="write into a folder that already holds labels.csv")
+    p.add_argument("--grouping", choices=GROUPINGS, default="standin",
+                   help="the grouping written as patient_id: standin (default; consecutive ids with the same "
+                        "centre, age, gender, sites and diagnosis, plus image duplicates) or coarse (every image of "
+                        "one centre, age, gender and diagnosis, plus duplicates); both are written as columns")
+    p.add_argument("--giant-cell", choices=GIANT_CELL_CHOICES, default="keep",
+                   help=f"giant-cell tumours, WHO {GIANT_CELL_WHO} but labelled benign by BTXRD: keep them as "
+                        "benign (default), exclude them, or relabel them malignant")
     return p
 
 
 def execute(args) -> int:
     try:
         summary = import_btxrd(args.src, args.out, site=args.site, centers=args.centers, views=args.views,
-                               force=args.force, n_jobs=args.jobs)
+                               force=args.force, n_jobs=args.jobs, grouping=args.grouping,
+                               giant_cell=args.giant_cell)
     except OSError as error:
         if not error.filename:
             raise
@@ -59,6 +70,10 @@ def execute(args) -> int:
     for reason, entry in summary["excluded"].items():
         print(f"  excluded {entry['count']}: {reason}")
     print(f"  patients: {patients['rule']}")
+    coarse, giant = summary["grouping"]["coarse"], summary["giant_cell_tumour"]
+    print(f"  coarse grouping (sensitivity analysis): {coarse['count']} groups; patient_id holds the "
+          f"{args.grouping} grouping")
+    print(f"  giant-cell tumours (WHO {giant['who_class']}): {giant['images']} image(s), {giant['choice']}")
     large = summary["over_loader_pixel_limit"]
     if large["image_ids"]:
         print(f"  warning: {len(large['image_ids'])} image(s) above the loader's {large['max_pixels']:,}-pixel limit "

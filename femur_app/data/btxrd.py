@@ -22,7 +22,8 @@ without a row, a tumour image without an annotation, an annotation without an im
 - ``masks/<stem>.png``: 255 on the union of the annotation's polygons, rasterised with scikit-image as
   LabelMe draws them (pixels whose centre lies inside, plus the outline). No polygon, no mask.
 - ``labels.csv``: path,label,patient_id,x0,y0,x1,y1,mask_path (``femur_app.data.loaders``), then the
-  informative columns center,sites,views,subtype. The box is the union of the annotation's rectangles with
+  informative columns center,sites,views,subtype and both groupings, standin_patient and coarse_patient
+  (``patient_id`` is the one ``grouping`` chose). The box is the union of the annotation's rectangles with
   their corners put in order (x0 = floor of the smallest x, x1 = ceil of the largest, clipped to the image);
   without a rectangle, the polygons' mask gives it.
 - ``import_summary.json`` and ``import_summary.md``: counts by class, centre, site, view and subtype, every
@@ -31,11 +32,25 @@ without a row, a tumour image without an annotation, an annotation without an im
 BTXRD has no patient identifier, and cross-validation folds must never split a patient, so images are grouped
 into stand-in patients conservatively (``group_patients``): consecutive image ids sharing centre, age, gender,
 sites and diagnosis; identical pixels (SHA-256); and near duplicates (a 256-bit difference hash within
-``MAX_HASH_DISTANCE`` bits). Merging two patients only costs a little data per fold; splitting one leaks.
+``MAX_HASH_DISTANCE`` bits). Merging two patients only costs a little data per fold; splitting one leaks. The
+stand-in rule can still split a patient: a frontal and a lateral view may carry different site flags, or lie apart
+in id order, and a second view is never caught by an image hash. A coarse grouping (``coarse_patients``) is
+therefore written too, as a sensitivity analysis: every image of one centre, age, gender and diagnosis (benign or
+malignant) is one group - no adjacency, no sites, no subtype - joined with the same duplicate rules. It merges
+many different patients (a few hundred groups for BTXRD's femur images), but no two views of one patient can fall
+into two of its groups unless the table disagrees with itself about the patient's age, gender or diagnosis. Train
+on either (``--grouping``); the report of a run on an import compares the two (``femur_app.evaluation.btxrd``).
+
+Giant-cell tumour of bone is labelled benign by BTXRD, but the WHO classification of bone tumours (5th edition,
+2020) places it in the *intermediate (locally aggressive, rarely metastasising)* category, between benign and
+malignant. ``giant_cell`` chooses what the import does with it: ``keep`` (benign, as BTXRD labels it; the
+default), ``exclude`` (left out, listed with its reason) or ``malignant`` (relabelled, for a question of the kind
+"needs an oncological work-up").
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -66,6 +81,11 @@ MAX_HASH_DISTANCE = 25    # about 10 % of the bits; chosen by reasoning, not tun
 MODALITY = "radiograph (X-ray)"
 NORMAL, CENTRE, SITE, VIEW = ("normal radiograph (no tumour)", "centre not selected", "site not selected",
                               "view not selected")
+GIANT_CELL = "giant cell tumor"
+GIANT_CELL_CHOICES = ("keep", "exclude", "malignant")
+GIANT_CELL_EXCLUDED = "giant-cell tumour (WHO intermediate) excluded"
+GIANT_CELL_WHO = "intermediate (locally aggressive, rarely metastasising)"  # WHO bone tumours, 5th ed. (2020)
+GROUPINGS = ("standin", "coarse")
 
 
 class BTXRDError(DataError):
@@ -97,6 +117,14 @@ class Row:
     def patient_key(self):
         """What consecutive images of one patient share: centre, age, gender, sites and diagnosis."""
         return self.center, self.age, self.gender, self.sites, self.label, self.subtypes
+
+    def coarse_key(self):
+        """What every image of one patient shares whatever its view: centre, age, gender and benign/malignant."""
+        return self.center, self.age, self.gender, self.label
+
+    def relabelled_malignant(self) -> Row:
+        """This row with its benign flag turned into malignant (the giant-cell switch)."""
+        return dataclasses.replace(self, flags=(self.flags - {"benign"}) | {"malignant"})
 
 
 def _flag(value, where: str, column: str) -> bool:
@@ -370,6 +398,29 @@ def _id_order(stem: str):
     return (int(digits[-1]) if digits else -1, stem)
 
 
+class Groups:
+    """Union-find over image stems; a group is named after its earliest image id (``_id_order``)."""
+
+    def __init__(self, stems):
+        self.parent = {stem: stem for stem in stems}
+
+    def root(self, stem):
+        while self.parent[stem] != stem:
+            self.parent[stem] = self.parent[self.parent[stem]]
+            stem = self.parent[stem]
+        return stem
+
+    def join(self, a, b):
+        ra, rb = self.root(a), self.root(b)
+        if ra != rb:  # the earlier image id stays the root, so a group is named after its first image
+            self.parent[max(ra, rb, key=_id_order)] = min(ra, rb, key=_id_order)
+
+
+def images_per_group(ids: dict) -> dict:
+    """{number of images: how many groups hold that many} of a {stem: group id} mapping."""
+    return {str(n): k for n, k in sorted(Counter(Counter(ids.values()).values()).items())}
+
+
 def group_patients(rows, converted, max_distance: int = MAX_HASH_DISTANCE) -> tuple[dict, dict]:
     """({stem: patient_id} for the converted images, how the groups were formed).
 
@@ -380,23 +431,11 @@ def group_patients(rows, converted, max_distance: int = MAX_HASH_DISTANCE) -> tu
     A patient is named after its first image: ``btxrd-<stem>``.
     """
     stems = [record["stem"] for record in converted]
-    parent = {row.stem: row.stem for row in rows}  # rule 1 chains through images left out of the import
-
-    def root(stem):
-        while parent[stem] != stem:
-            parent[stem] = parent[parent[stem]]
-            stem = parent[stem]
-        return stem
-
-    def join(a, b):
-        ra, rb = root(a), root(b)
-        if ra != rb:  # the earlier image id stays the root, so a patient is named after its first image
-            parent[max(ra, rb, key=_id_order)] = min(ra, rb, key=_id_order)
-
+    groups = Groups(row.stem for row in rows)  # rule 1 chains through images left out of the import
     ordered = sorted(rows, key=lambda row: _id_order(row.stem))
     consecutive = [[a.stem, b.stem] for a, b in zip(ordered, ordered[1:]) if a.patient_key() == b.patient_key()]
     for a, b in consecutive:
-        join(a, b)
+        groups.join(a, b)
     chosen = set(stems)
     consecutive = [pair for pair in consecutive if chosen & set(pair)]
     by_hash = {}
@@ -405,24 +444,42 @@ def group_patients(rows, converted, max_distance: int = MAX_HASH_DISTANCE) -> tu
         first = by_hash.setdefault(record["sha256"], record["stem"])
         if first != record["stem"]:
             exact.append([first, record["stem"]])
-            join(first, record["stem"])
+            groups.join(first, record["stem"])
     bits = np.array([record["dhash"] for record in converted], dtype=np.float32).reshape(len(converted), -1)
     distance = bits @ (1 - bits).T + (1 - bits) @ bits.T  # Hamming distance of every pair
     near = [[stems[i], stems[j], int(distance[i, j])] for i, j in zip(*np.nonzero(distance <= max_distance))
             if i < j and converted[i]["sha256"] != converted[j]["sha256"]]
     for a, b, _ in near:
-        join(a, b)
-    patients = {stem: f"btxrd-{root(stem)}" for stem in stems}
-    sizes = Counter(patients.values())
-    notes = {"count": len(sizes), "images": len(stems),
+        groups.join(a, b)
+    patients = {stem: f"btxrd-{groups.root(stem)}" for stem in stems}
+    notes = {"count": len(set(patients.values())), "images": len(stems),
              "rule": "stand-in patients (BTXRD has no patient identifier): images joined when neighbours in "
                      "image-id order share centre, age, gender, sites and diagnosis, when their grey pixels are "
                      f"identical, or when their {bits.shape[1]}-bit difference hashes differ in at most "
                      f"{max_distance} bits",
              "hash_bits": int(bits.shape[1]), "max_hash_distance": max_distance,
              "consecutive_same_key": consecutive, "exact_duplicates": exact, "near_duplicates": near,
-             "images_per_patient": {str(n): k for n, k in sorted(Counter(sizes.values()).items())}}
+             "images_per_patient": images_per_group(patients)}
     return patients, notes
+
+
+def coarse_patients(rows, patient_notes: dict) -> tuple[dict, dict]:
+    """({stem: group id} for the imported ``rows``, how the groups were formed): the coarse grouping, every image
+    of one ``Row.coarse_key`` in one group, joined with the duplicate pairs ``group_patients`` found
+    (``patient_notes``). A group is named ``btxrd-coarse-<first stem>``."""
+    groups = Groups(row.stem for row in rows)
+    first_of = {}
+    for row in sorted(rows, key=lambda row: _id_order(row.stem)):
+        groups.join(first_of.setdefault(row.coarse_key(), row.stem), row.stem)
+    for a, b, *_ in patient_notes["exact_duplicates"] + patient_notes["near_duplicates"]:
+        groups.join(a, b)
+    patients = {row.stem: f"btxrd-coarse-{groups.root(row.stem)}" for row in rows}
+    return patients, {
+        "count": len(set(patients.values())), "images": len(rows),
+        "rule": "coarse groups (a sensitivity analysis): every image of one centre, age, gender and diagnosis "
+                "(benign or malignant), whatever its id, sites, view or subtype, joined with the stand-in rule's "
+                "exact and near duplicates",
+        "images_per_patient": images_per_group(patients)}
 
 
 # --- selection and the whole import --------------------------------------------------------------------------
@@ -438,10 +495,12 @@ def site_column(name: str) -> str | None:
     raise BTXRDError(f"--site: unknown site {name!r} (expected all or one of: {', '.join(SITE_COLUMNS)})")
 
 
-def exclusion(row: Row, site: str | None, centers, views) -> str | None:
+def exclusion(row: Row, site: str | None, centers, views, giant_cell: str = "keep") -> str | None:
     """Why ``row`` is left out (the first reason that applies), or None when it is imported."""
     if row.label is None:
         return NORMAL
+    if giant_cell == "exclude" and GIANT_CELL in row.flags:
+        return GIANT_CELL_EXCLUDED
     if centers is not None and row.center not in centers:
         return CENTRE
     if site is not None and site not in row.flags:
@@ -452,12 +511,15 @@ def exclusion(row: Row, site: str | None, centers, views) -> str | None:
 
 
 def import_btxrd(src, out, *, site: str = "femur", centers=None, views=None, force: bool = False,
-                 max_hash_distance: int = MAX_HASH_DISTANCE, n_jobs: int = 1) -> dict:
+                 max_hash_distance: int = MAX_HASH_DISTANCE, n_jobs: int = 1, grouping: str = "standin",
+                 giant_cell: str = "keep") -> dict:
     """Write the selected tumour images of the BTXRD copy at ``src`` to ``out``; return the summary.
 
     ``site``: 'all' or a site column (default 'femur'); ``centers``: centre numbers to keep (None: all);
     ``views``: any of frontal, lateral, oblique (None: all, including images without a view flag).
     ``force``: write into a folder that already holds a labels.csv; ``n_jobs``: joblib workers for the images.
+    ``grouping``: which grouping becomes ``patient_id`` (standin or coarse; both are written);
+    ``giant_cell``: keep, exclude or malignant (the module docstring).
     """
     from joblib import Parallel, delayed
     from minicnn.serialize import write_text_atomic
@@ -466,18 +528,25 @@ def import_btxrd(src, out, *, site: str = "femur", centers=None, views=None, for
     if (out / "labels.csv").exists() and not force:
         raise BTXRDError(f"{out / 'labels.csv'}: already exists (expected a new output folder, or --force)")
     site = site_column(site)
+    if grouping not in GROUPINGS:
+        raise BTXRDError(f"--grouping: unknown grouping {grouping!r} (expected one of {', '.join(GROUPINGS)})")
+    if giant_cell not in GIANT_CELL_CHOICES:
+        raise BTXRDError(f"--giant-cell: unknown choice {giant_cell!r} (expected one of "
+                         f"{', '.join(GIANT_CELL_CHOICES)})")
     for view in views or ():
         if view not in VIEW_COLUMNS:
             raise BTXRDError(f"--views: unknown view {view!r} (expected some of {', '.join(VIEW_COLUMNS)})")
     table = folder / "dataset.xlsx"
     rows = read_table(table)
+    if giant_cell == "malignant":
+        rows = [row.relabelled_malignant() if GIANT_CELL in row.flags else row for row in rows]
     images = list_images(folder)
     annotations, annotation_notes = list_annotations(folder)
     check_pairing(rows, images, annotations, table)
 
     excluded, selected = {}, []
     for row in rows:
-        reason = exclusion(row, site, centers, views)
+        reason = exclusion(row, site, centers, views, giant_cell)
         if reason:
             excluded.setdefault(reason, []).append(row.stem)
         else:
@@ -489,20 +558,27 @@ def import_btxrd(src, out, *, site: str = "femur", centers=None, views=None, for
     converted = Parallel(n_jobs=n_jobs)(
         delayed(convert_one)(row, images[row.stem], annotations[row.stem], out) for row in selected)
     patients, patient_notes = group_patients(rows, converted, max_hash_distance)
+    coarse, coarse_notes = coarse_patients(selected, patient_notes)
+    chosen = patients if grouping == "standin" else coarse
 
     columns = ("path", "label", "patient_id", "x0", "y0", "x1", "y1", "mask_path", "center", "sites", "views",
-               "subtype")
+               "subtype", "standin_patient", "coarse_patient")
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(columns)
     for row, record in zip(selected, converted):
         mask_path = f"masks/{row.stem}.png" if record["has_mask"] else ""
-        writer.writerow((f"images/{row.stem}.png", row.label, patients[row.stem], *record["box"], mask_path,
-                         row.center, ";".join(row.sites), ";".join(row.views), ";".join(row.subtypes)))
+        writer.writerow((f"images/{row.stem}.png", row.label, chosen[row.stem], *record["box"], mask_path,
+                         row.center, ";".join(row.sites), ";".join(row.views), ";".join(row.subtypes),
+                         patients[row.stem], coarse[row.stem]))
     write_text_atomic(out / "labels.csv", text.getvalue())
 
     summary = make_summary(folder, out, rows, selected, converted, excluded, patient_notes, annotation_notes,
                            site=site, centers=centers, views=views)
+    summary["grouping"] = {"patient_id": grouping, "coarse": coarse_notes}
+    summary["giant_cell_tumour"] = {
+        "who_class": GIANT_CELL_WHO, "btxrd_label": "benign", "choice": giant_cell,
+        "images": sum(GIANT_CELL in row.flags for row in rows if exclusion(row, site, centers, views) is None)}
     write_text_atomic(out / "import_summary.json", json.dumps(summary, indent=1) + "\n")
     write_text_atomic(out / "import_summary.md", summary_markdown(summary))
     return summary
@@ -547,6 +623,22 @@ def make_summary(folder, out, rows, selected, converted, excluded, patient_notes
     }
 
 
+GIANT_CELL_DONE = {"keep": "kept as benign, as BTXRD labels it", "exclude": "excluded",
+                   "malignant": "relabelled malignant"}
+
+
+def grouping_lines(summary: dict) -> list[str]:
+    """The summary's sentences on the coarse grouping and the giant-cell tumours."""
+    grouping, giant = summary["grouping"], summary["giant_cell_tumour"]
+    coarse = grouping["coarse"]
+    return [f"Coarse grouping, the sensitivity analysis (column coarse_patient): {coarse['rule']}; "
+            f"{coarse['count']} groups, by number of images: "
+            + ", ".join(f"{k} with {n}" for n, k in coarse["images_per_patient"].items())
+            + f". labels.csv's patient_id holds the {grouping['patient_id']} grouping (--grouping).", "",
+            f"Giant-cell tumour: WHO class {giant['who_class']}, labelled {giant['btxrd_label']} by BTXRD; "
+            f"{giant['images']} selected image(s) {GIANT_CELL_DONE[giant['choice']]} (--giant-cell)."]
+
+
 def summary_markdown(summary: dict) -> str:
     """The summary as a short Markdown page (the JSON file holds every id)."""
     def table(title, counts):
@@ -565,6 +657,7 @@ def summary_markdown(summary: dict) -> str:
             f"{len(patients['near_duplicates'])} near duplicates (the threshold was not tuned on BTXRD: check the "
             "pairs in import_summary.json). Patients by number of images: "
             + ", ".join(f"{k} with {n}" for n, k in patients["images_per_patient"].items()) + ".", "",
+            *grouping_lines(summary), "",
             table("centre", summary["by_centre"]), "", table("site (a row may flag several)", summary["by_site"]),
             "", table("view", summary["by_view"]), "", table("subtype", summary["by_subtype"]), "",
             "| excluded | images |", "|---|---|"]

@@ -90,11 +90,12 @@ def test_labels_csv_columns(femur_import):
     with open(out / "labels.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["path", "label", "patient_id", "x0", "y0", "x1", "y1", "mask_path", "center", "sites",
-                             "views", "subtype"]
+                             "views", "subtype", "standin_patient", "coarse_patient"]
     row3 = next(row for row in rows if row["path"] == "images/IMG000003.png")
     assert row3 == {"path": "images/IMG000003.png", "label": "malignant", "patient_id": "btxrd-IMG000003",
                     "x0": "40", "y0": "20", "x1": "100", "y1": "120", "mask_path": "", "center": "1",
-                    "sites": "tibia;fibula;femur;lower limb", "views": "frontal", "subtype": "osteosarcoma"}
+                    "sites": "tibia;fibula;femur;lower limb", "views": "frontal", "subtype": "osteosarcoma",
+                    "standin_patient": "btxrd-IMG000003", "coarse_patient": "btxrd-coarse-IMG000003"}
 
 
 def test_summary_counts_exclusions_and_patients(femur_import):
@@ -125,9 +126,18 @@ def test_summary_counts_exclusions_and_patients(femur_import):
                                           "rgb-equal-channels": ["IMG000001", "IMG000005"], "rgb-to-luma": []}
     assert summary["ignored_files"] == ["~$dataset.xlsx"]
     assert summary["over_loader_pixel_limit"]["image_ids"] == []
+    # the coarse grouping: on the miniature every (centre, age, gender, diagnosis) is one stand-in patient already
+    assert summary["grouping"]["patient_id"] == "standin"
+    assert summary["grouping"]["coarse"]["count"] == 3
+    assert summary["grouping"]["coarse"]["images_per_patient"] == {"1": 1, "2": 1, "3": 1}
+    assert summary["giant_cell_tumour"] == {"who_class": "intermediate (locally aggressive, rarely metastasising)",
+                                            "btxrd_label": "benign", "choice": "keep", "images": 1}
     markdown = (out / "import_summary.md").read_text()
     assert markdown.startswith("# BTXRD import: 6 tumour images (4 benign, 2 malignant), 3 stand-in patients")
     assert "not the MRI" in markdown
+    assert ("Giant-cell tumour: WHO class intermediate (locally aggressive, rarely metastasising), labelled benign "
+            "by BTXRD; 1 selected image(s) kept as benign, as BTXRD labels it (--giant-cell).") in markdown
+    assert "Coarse grouping, the sensitivity analysis (column coarse_patient)" in markdown
 
 
 def test_true_colour_becomes_luma_and_two_lesions_one_box(source, tmp_path):
@@ -175,6 +185,47 @@ def test_group_patients_consecutive_rule_alone():
     assert patients == {"IMG000010": "btxrd-IMG000010", "IMG000012": "btxrd-IMG000010",
                         "IMG000013": "btxrd-IMG000013"}
     assert notes["consecutive_same_key"] == [["IMG000010", "IMG000011"], ["IMG000011", "IMG000012"]]
+
+
+def coarse_mate(folder):
+    """IMG000008 given IMG000001's centre, age and gender (benign both): the two share a coarse key, but not the
+    stand-in key (other sites and subtype, and IMG000003 ... IMG000007 lie between them in id order)."""
+    rows = [table_row(s) for s in ROWS]
+    rows[7][1:4] = [1, 12, "M"]
+    rewrite_table(folder, rows)
+
+
+def test_coarse_grouping_joins_what_the_stand_in_rule_keeps_apart(copy, tmp_path):
+    """Worked by hand: stand-in {1, 2, 5} (consecutive rule, exact copy), {3, 7} (near copy), {8}; coarse {1, 2, 5,
+    8} (IMG000005 of centre 2 joins through its copy), {3, 7}. --grouping coarse writes the coarse groups as
+    patient_id, which the project's loader then reads."""
+    coarse_mate(copy)
+    summary = import_btxrd(copy, tmp_path / "standin", n_jobs=1)
+    assert summary["patients"]["images_per_patient"] == {"1": 1, "2": 1, "3": 1}
+    assert summary["grouping"]["coarse"]["images_per_patient"] == {"2": 1, "4": 1}
+    summary = import_btxrd(copy, tmp_path / "coarse", n_jobs=1, grouping="coarse")
+    assert summary["grouping"]["patient_id"] == "coarse"
+    cases = {case.case_id: case.patient_id for case in load_folder(tmp_path / "coarse")}
+    first, third = "btxrd-coarse-IMG000001", "btxrd-coarse-IMG000003"
+    assert cases == {"images/IMG000001": first, "images/IMG000002": first, "images/IMG000005": first,
+                     "images/IMG000008": first, "images/IMG000003": third, "images/IMG000007": third}
+    with open(tmp_path / "coarse" / "labels.csv", newline="") as f:
+        standin = {row["path"]: row["standin_patient"] for row in csv.DictReader(f)}
+    assert standin["images/IMG000008.png"] == "btxrd-IMG000008" == PATIENTS["IMG000008"]
+
+
+@pytest.mark.parametrize("choice, label, excluded", [("exclude", None, ["IMG000008"]),
+                                                     ("malignant", "malignant", None)])
+def test_giant_cell_switch(source, tmp_path, choice, label, excluded):
+    """IMG000008 is the miniature's one giant-cell tumour (benign in the table)."""
+    summary = import_btxrd(source, tmp_path, giant_cell=choice)
+    with open(tmp_path / "labels.csv", newline="") as f:
+        labels = {row["path"]: row["label"] for row in csv.DictReader(f)}
+    assert labels.get("images/IMG000008.png") == label
+    reason = "giant-cell tumour (WHO intermediate) excluded"
+    assert summary["excluded"].get(reason, {}).get("image_ids") == excluded
+    assert summary["giant_cell_tumour"]["choice"] == choice and summary["giant_cell_tumour"]["images"] == 1
+    assert summary["by_class"] == ({"benign": 3, "malignant": 2} if excluded else {"benign": 3, "malignant": 3})
 
 
 def test_dhash_against_its_definition():
