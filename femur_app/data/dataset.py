@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 
+from femur_app.data.image_hash import average_hash
 from femur_app.data.preprocess import PREPROCESS_VERSION, preprocess, roi_mask
 from femur_app.errors import DataError
 from minicnn import serialize
@@ -154,7 +155,8 @@ class Prepared:
     ``case_ids``: str (N,); ``masks``: per case the true lesion mask in the ROI's coordinates (bool S x S), or
     None where no mask is known; ``description``: where the cases came from, for the report; ``source``: the
     source as given to ``femur_app.data.load`` ("synthetic", "synthetic:SEED" or a folder); for a synthetic set,
-    ``synthetic``: its ``SyntheticSet`` and ``signs``: the ``LesionSigns`` each case was drawn with (else None).
+    ``synthetic``: its ``SyntheticSet`` and ``signs``: the ``LesionSigns`` each case was drawn with (else None);
+    ``image_hashes``: bool (N, 256), each whole image's ``average_hash``, to find the same picture in another set.
     """
 
     X: np.ndarray
@@ -166,20 +168,23 @@ class Prepared:
     source: str = ""
     synthetic: object = None  # femur_app.data.synthetic.SyntheticSet
     signs: list | None = None
+    image_hashes: np.ndarray | None = None
 
     def take(self, index) -> Prepared:
         """The cases at positions ``index``, in that order (their signs too)."""
         index = np.asarray(index, dtype=np.int64)
         return dataclasses.replace(self, X=self.X[index], y=self.y[index], patient_ids=self.patient_ids[index],
                                    case_ids=self.case_ids[index], masks=[self.masks[i] for i in index],
-                                   signs=None if self.signs is None else [self.signs[i] for i in index])
+                                   signs=None if self.signs is None else [self.signs[i] for i in index],
+                                   image_hashes=None if self.image_hashes is None else self.image_hashes[index])
 
 
 def prepare(cases, size: int = 224, *, margin: int = 20, description: str = "", cache: bool = True,
             roi: str = "otsu", source: str = "", synthetic=None, signs=None) -> Prepared:
     """``prepare_arrays`` (cached) plus each case's lesion mask carried through the same crop and resize; ``source``,
-    ``synthetic`` and ``signs`` are kept beside (``Prepared``)."""
+    ``synthetic`` and ``signs`` are kept beside, with each whole image's average hash (``Prepared``)."""
     cases = list(cases)
     X, y, patient_ids, case_ids = prepare_arrays(cases, size=size, margin=margin, cache=cache, roi=roi)
     masks = [None if case.mask is None else roi_mask(case.mask, case.box, size, margin) for case in cases]
-    return Prepared(X, y, patient_ids, case_ids, masks, description, source, synthetic, signs)
+    hashes = np.array([average_hash(case.image) for case in cases], dtype=bool).reshape(len(cases), -1)
+    return Prepared(X, y, patient_ids, case_ids, masks, description, source, synthetic, signs, hashes)

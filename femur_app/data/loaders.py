@@ -424,6 +424,24 @@ def _warn(message: str | None, warnings: list) -> None:
         log.warning("%s", message)
 
 
+def case_columns(folder, names) -> dict[str, dict[str, str]] | None:
+    """{case id: {column: value}} of the informative ``names`` of ``folder/labels.csv`` (such as the BTXRD
+    importer's center and subtype), or None when the folder has no labels.csv or it lacks one of the columns.
+    The table was checked when its cases were loaded; a row without a path is left out."""
+    table = Path(folder) / "labels.csv"
+    if not table.is_file():
+        return None
+    columns, rows = read_table(table)
+    if "path" not in columns or any(name not in columns for name in names):
+        return None
+    values = {}
+    for _, cells in rows:
+        row = dict(zip(columns, cells + [""] * (len(columns) - len(cells))))
+        if row["path"].strip():
+            values[_case_id(row["path"].strip())] = {name: row[name].strip() for name in names}
+    return values
+
+
 def load_labels_csv(folder, skip_bad: bool = False, *, allow_outside: bool = False, max_pixels: int | None = None,
                     input_size: int | None = None) -> LoadResult:
     """Cases listed in ``folder/labels.csv`` (see the module docstring for the columns and ``load_folder`` for

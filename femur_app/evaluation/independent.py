@@ -18,6 +18,7 @@ import numpy as np
 from femur_app.data.dataset import Prepared
 from femur_app.evaluation.calibration import Calibration, calibration
 from femur_app.evaluation.data_facts import DataFacts, facts
+from femur_app.evaluation.duplicates import NearDuplicate, near_duplicates
 from femur_app.evaluation.metrics import Summary, auc, summarize
 from femur_app.evaluation.predictions import Predictions
 from femur_app.models.fold_model import FoldModel
@@ -37,6 +38,7 @@ class IndependentResult:
     facts: DataFacts
     calibration: Calibration
     shared_patients: list[str]  # patient ids found in both the training and the test set (should be empty)
+    near_duplicates: list[NearDuplicate]  # training/test image pairs with near-identical hashes (should be empty)
 
 
 def evaluate_independent(data: Prepared, models: dict[int, FoldModel], train_data: Prepared, *, threshold: float,
@@ -51,4 +53,5 @@ def evaluate_independent(data: Prepared, models: dict[int, FoldModel], train_dat
                         bootstrap_replicates=bootstrap, seed=seed)
     shared = sorted(set(data.patient_ids.tolist()) & set(train_data.patient_ids.tolist()))
     return IndependentResult(data, predictions, per_model, [auc(data.y, q) for q in per_model], summary,
-                             facts(data, modality), calibration(data.y, probs), shared)
+                             facts(data, modality), calibration(data.y, probs), shared,
+                             near_duplicates(train_data, data))

@@ -7,7 +7,8 @@ formats and writes it.
   + the independent test set's prepared data, if there is one
   -> pooled out-of-fold predictions -> metrics with CIs (``metrics.summarize``), calibration, the Grad-CAM
      gallery and shares inside the lesion, the data's facts (modality, ceiling), the Otsu mask against the true
-     lesion, subgroups, the worst false negatives, the counterfactual sign tests, the test set's evaluation
+     lesion, subgroups, the worst false negatives, the counterfactual sign tests, the test set's evaluation (with
+     its near-duplicate images), and on a BTXRD import its centres, subtypes and both groupings (``btxrd``)
 
 It is computed from the folds that exist: all of them at the end of a run, or those finished so far while a run
 goes on (``RunEvaluation.partial``). The cases of unfinished folds are then left out of everything that needs a
@@ -20,7 +21,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from femur_app.data.dataset import Prepared
-from femur_app.evaluation import counterfactual, gallery, roi_agreement
+from femur_app.evaluation import btxrd, counterfactual, gallery, roi_agreement
+from femur_app.evaluation.btxrd import BtxrdChecks
 from femur_app.evaluation.calibration import Calibration, calibration
 from femur_app.evaluation.counterfactual import SignTest
 from femur_app.evaluation.data_facts import DataFacts, facts
@@ -92,6 +94,7 @@ class RunEvaluation:
     worst_false_negatives: list[Failure]
     counterfactuals: list[SignTest]  # synthetic data only
     test: IndependentResult | None
+    btxrd: BtxrdChecks | None = None  # a BTXRD import only: centres, subtypes, both groupings
 
     @property
     def partial(self) -> bool:
@@ -137,4 +140,5 @@ def evaluate(data: Prepared, finished: list[FinishedFold], models: dict[int, Fol
         counterfactuals=[] if data.synthetic is None else counterfactual.sign_tests(models, done, predictions, index),
         test=None if test is None else evaluate_independent(test, models, data, threshold=threshold,
                                                             bootstrap=bootstrap, seed=seed, modality=modality,
-                                                            batch_size=batch_size))
+                                                            batch_size=batch_size),
+        btxrd=btxrd.judge(done, predictions, bootstrap=bootstrap, seed=seed))

@@ -66,6 +66,8 @@ def metrics_record(ev: RunEvaluation) -> dict:
         "counterfactual_signs": [asdict(row) for row in ev.counterfactuals]})
     if ev.test is not None:
         record["test"] = test_record(ev.test)
+    if ev.btxrd is not None:
+        record["btxrd"] = asdict(ev.btxrd)
     if ev.partial:
         record["folds_finished"] = [fold.fold for fold in ev.finished]
         record["folds_total"] = ev.folds_total
@@ -89,7 +91,8 @@ def test_record(test: IndependentResult) -> dict:
     """The independent test set's entry of metrics.json."""
     return {**summary_record(test.summary), "source": test.data.source, "description": test.data.description,
             "facts": asdict(test.facts), "calibration": calibration_record(test.calibration),
-            "shared_patients": test.shared_patients, "per_model_auc": test.per_model_auc,
+            "shared_patients": test.shared_patients, "near_duplicates": [asdict(p) for p in test.near_duplicates],
+            "per_model_auc": test.per_model_auc,
             "predictor": test_predictor(test)}
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from femur_app.reporting import data_checks
 from femur_app.reporting import sections as claim  # the sections, several after CLAIM 2024 / TRIPOD+AI
 from femur_app.reporting.setup import duration
 
@@ -118,7 +119,8 @@ def write_report(ev, setup) -> str:
         f"- **Reproduce**: `{setup.command}`",
         "",
     ]
-    sections += [*claim.data_section(ev), *claim.partitions_section(ev, setup), *claim.selection_section(setup)]
+    sections += [*claim.data_section(ev), *claim.partitions_section(ev, setup), *data_checks.duplicate_section(ev),
+                 *data_checks.btxrd_section(ev), *claim.selection_section(setup)]
     if diverged:
         sections += ["## Warning: diverged folds", ""]
         sections += [f"- Fold {fold.fold}: {fold.message}" for fold in diverged]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from femur_app.config import Config, ModelConfig, RunConfig, TrainConfig
 from femur_app.data import load
 from femur_app.data.dataset import Prepared
+from femur_app.evaluation.duplicates import near_duplicates, warning_line
 from femur_app.evaluation.metrics import Summary
 from femur_app.evaluation.predictions import Predictions
 from femur_app.evaluation.repeats import RepeatsSummary
@@ -67,6 +69,10 @@ def run(config: Config, run_dir, command: str = "", profile: str = "", restart: 
         log = functools.partial(run_folder.log, run_dir)
         data = load(config.data.source, config.data, log)
         test = load(config.data.test_source, config.data, log, test=True) if config.data.test_source else None
+        duplicates = near_duplicates(data, test) if test is not None else []
+        if duplicates:  # said before any fold trains, so that the user can stop and look
+            print(warning_line(duplicates), file=sys.stderr, flush=True)
+            log(warning_line(duplicates, shown=len(duplicates)))
         folds = assign_folds(data.y, data.patient_ids, config.cv.folds, config.seed)
         # the same run, or a UserError naming the change
         run_folder.check_fingerprint(run_dir, fingerprint.of_run(config, data.case_ids, data.patient_ids, data.y,

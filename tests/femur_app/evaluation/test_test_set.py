@@ -90,7 +90,9 @@ CENTRES = [1] * 12 + [2] * 4 + [3] * 4
 MALIGNANT = [i % 2 == 1 for i in range(20)]
 
 
-def write_btxrd(root: Path) -> Path:
+def write_btxrd(root: Path, ages=None) -> Path:
+    """``ages``: {row index: age} replacing the row's own (20 + index)."""
+    ages = ages or {}
     folder = root / "BTXRD"
     (folder / "images").mkdir(parents=True)
     (folder / "Annotations").mkdir()
@@ -108,7 +110,7 @@ def write_btxrd(root: Path) -> Path:
             {"version": "5.1.1", "flags": {}, "shapes": shapes, "imagePath": f"{stem}.jpeg", "imageData": None,
              "imageHeight": height, "imageWidth": width}))
         flags = {"femur", "lower limb", "frontal", "tumor", subtype, "malignant" if malignant else "benign"}
-        rows.append([f"{stem}.jpeg", centre, 20 + i, "MF"[i % 2]] + [int(c in flags) for c in COLUMNS[4:]])
+        rows.append([f"{stem}.jpeg", centre, ages.get(i, 20 + i), "MF"[i % 2]] + [int(c in flags) for c in COLUMNS[4:]])
     write_table(folder / "dataset.xlsx", rows)
     return folder
 
@@ -130,3 +132,57 @@ def test_centre_hold_out(tmp_path):
     report = (out / "report.md").read_text()
     assert "Modality**: radiograph (X-ray)" in report and "stand-in patients formed by the importer" in report
     assert "## Test set" in report and str(test_dir.resolve()) in report
+
+
+def test_btxrd_checks_and_a_planted_duplicate(tmp_path, capsys):
+    """Train on centres 1 and 2, test on centre 3, where IMG000017 is a byte copy of centre 1's IMG000001 (resized
+    annotation): the run names that pair (stderr, train.log, metrics.json, report). IMG000002 and IMG000004 (both
+    malignant, F, age 21, not neighbours) are one coarse group but two stand-in patients. The per-centre table, the
+    centre-only baseline, the subtypes and both groupings' AUCs are recomputed here from predictions.csv."""
+    source = write_btxrd(tmp_path, ages={3: 21})
+    (source / "images" / "IMG000017.jpeg").write_bytes((source / "images" / "IMG000001.jpeg").read_bytes())
+    note = json.loads((source / "Annotations" / "IMG000017.json").read_text())
+    note.update(imageWidth=150, imageHeight=190)
+    (source / "Annotations" / "IMG000017.json").write_text(json.dumps(note))
+    train_dir, test_dir, out = tmp_path / "c12", tmp_path / "c3", tmp_path / "run"
+    import_btxrd(source, train_dir, centers=[1, 2])
+    import_btxrd(source, test_dir, centers=[3])
+    capsys.readouterr()
+    assert main(["--out", str(out), *SMOKE, "--data", str(train_dir), "--test-data", str(test_dir)]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: --test-data")]
+    assert len(warning) == 1 and "1 training/test image pair(s) are near duplicates" in warning[0]
+    assert "images/IMG000001 ~ images/IMG000017 (0 bits)" in warning[0]
+    assert "images/IMG000001 ~ images/IMG000017 (0 bits)" in (out / "train.log").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["near_duplicates"] == [
+        {"train_case": "images/IMG000001", "test_case": "images/IMG000017", "distance": 0}]
+    report = (out / "report.md").read_text()
+    assert "| images/IMG000001 | images/IMG000017 | 0 |" in report
+
+    rows = {r["case_id"]: r for r in rows_of(out / "predictions.csv")}
+    table = {r["path"].removesuffix(".png"): r for r in rows_of(train_dir / "labels.csv")}
+    ids = sorted(rows)
+    y = np.array([int(rows[c]["label"]) for c in ids])
+    p = np.array([float(rows[c]["prob_malignant"]) for c in ids])
+    fold = np.array([int(rows[c]["fold"]) for c in ids])
+    centre = np.array([table[c]["center"] for c in ids])
+    # per centre: centre 1 holds rows 0-11 (6 malignant), centre 2 rows 12-15 (13 and 15 malignant)
+    assert "| 1 | 12 | 6 | 50.0 |" in report and "| 2 | 4 | 2 | 50.0 |" in report
+    scores = np.array([y[(fold != fold[i]) & (centre == centre[i])].mean() for i in range(len(ids))])
+    checks = metrics["btxrd"]
+    assert checks["centre_only_auc"]["value"] == pytest.approx(roc_auc_score(y, scores))
+    assert f"AUC {roc_auc_score(y, scores):.3f} [" in report
+    for subtype, label in (("osteosarcoma", 1), ("osteochondroma", 0)):
+        correct = int(((p >= 0.5) == bool(label))[y == label].sum())
+        assert f"| {subtype} | {'malignant' if label else 'benign'} | 8 | {correct} |" in report
+    # both groupings: stand-in patients are single images; the coarse grouping joins IMG000002 and IMG000004
+    standin, coarse = checks["groupings"]
+    assert (standin["used_by_run"], standin["groups"], standin["images_per_group"]) == (True, 16, {"1": 16})
+    assert (coarse["used_by_run"], coarse["groups"], coarse["images_per_group"]) == (False, 15, {"1": 14, "2": 1})
+    assert standin["clean_cases"] == 16 and standin["clean_auc"]["value"] == pytest.approx(roc_auc_score(y, p))
+    split = fold[ids.index("images/IMG000002")] != fold[ids.index("images/IMG000004")]
+    clean = np.array([not (split and c in ("images/IMG000002", "images/IMG000004")) for c in ids])
+    assert coarse["clean_cases"] == clean.sum()
+    assert coarse["clean_auc"]["value"] == pytest.approx(roc_auc_score(y[clean], p[clean]))
+    assert "## BTXRD: centres, subtypes and patient grouping" in report
+    assert f"| {clean.sum()} | {roc_auc_score(y[clean], p[clean]):.3f} [" in report
