@@ -20,14 +20,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import stat
 import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from femur_app import memory
 from femur_app.data.augment import AugmentConfig
-from femur_app.data.source import DataConfig
+from femur_app.data.source import MAX_SEED, SYNTHETIC, DataConfig, synthetic_seed_of
 from femur_app.errors import ConfigError, problem
-from femur_app.models.registry import ModelConfig
+from femur_app.models.footprint import FLOAT_BYTES, footprint
+from femur_app.models.registry import ModelConfig, input_size_problem
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 PAPER = CONFIG_DIR / "paper.toml"
@@ -35,6 +40,15 @@ QUICK = CONFIG_DIR / "quick.toml"
 SCHEDULES = ("constant", "step", "cosine")
 INITS = ("normal", "he")
 DEVICES = ("cpu", "cuda")
+# Caps that keep a typo from running for days (the memory a run needs is checked against femur_app.memory too)
+MAX_EPOCHS = 100_000
+MAX_BATCH = 4096
+MAX_FOLDS = 100
+MAX_REPEATS = 100
+MAX_BOOTSTRAP = 20_000  # the paper profile's 2000 take about 2 s per interval
+MAX_JOBS = 256
+SCHEDULER_ADDRESS = re.compile(r"((tcp|tls|ucx)://)?[^\s/]+:[0-9]{1,5}")
+MAX_CONFIG_BYTES = 2**20  # a configuration file is a few kilobytes of TOML
 
 
 # --- the sections: [data], [augment] and [model] live with the stage that reads them (femur_app.data.source,
@@ -54,18 +68,19 @@ class TrainConfig:
 
     def problems(self) -> list[str]:
         found = []
-        if self.epochs < 1:
-            found.append(problem("train.epochs", self.epochs, "expected at least 1"))
-        if self.batch_size < 2:
-            found.append(problem("train.batch_size", self.batch_size, "expected at least 2: batch norm needs two cases"))
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            found.append(problem("train.epochs", self.epochs, f"expected 1 to {MAX_EPOCHS:,}"))
+        if not 2 <= self.batch_size <= MAX_BATCH:
+            found.append(problem("train.batch_size", self.batch_size, f"expected 2 to {MAX_BATCH}: batch norm needs "
+                                                                       "two cases"))
         if not (math.isfinite(self.lr) and self.lr > 0):
             found.append(problem("train.lr", self.lr, "expected a finite learning rate > 0, e.g. 0.01"))
         if not 0 <= self.momentum < 1:
             found.append(problem("train.momentum", self.momentum, "expected 0 <= momentum < 1"))
         if self.schedule not in SCHEDULES:
             found.append(problem("train.schedule", self.schedule, f"expected one of {SCHEDULES}"))
-        if self.step_size < 1:
-            found.append(problem("train.step_size", self.step_size, "expected at least 1 epoch"))
+        if not 1 <= self.step_size <= MAX_EPOCHS:
+            found.append(problem("train.step_size", self.step_size, f"expected 1 to {MAX_EPOCHS:,} epochs"))
         if not (math.isfinite(self.gamma) and self.gamma > 0):
             found.append(problem("train.gamma", self.gamma, "expected a finite factor > 0"))
         if self.init not in INITS:
@@ -84,14 +99,15 @@ class CVConfig:
 
     def problems(self) -> list[str]:
         found = []
-        if self.repeats < 1:
-            found.append(problem("cv.repeats", self.repeats, "expected at least 1"))
-        if self.folds < 2:
-            found.append(problem("cv.folds", self.folds, "expected at least 2"))
+        if not 1 <= self.repeats <= MAX_REPEATS:
+            found.append(problem("cv.repeats", self.repeats, f"expected 1 to {MAX_REPEATS}"))
+        if not 2 <= self.folds <= MAX_FOLDS:
+            found.append(problem("cv.folds", self.folds, f"expected 2 to {MAX_FOLDS}, and at most the patients of "
+                                                         "either class"))
         if not 0 < self.threshold < 1:
             found.append(problem("cv.threshold", self.threshold, "expected a probability strictly between 0 and 1"))
-        if self.bootstrap < 1:
-            found.append(problem("cv.bootstrap", self.bootstrap, "expected at least 1 replicate"))
+        if not 1 <= self.bootstrap <= MAX_BOOTSTRAP:
+            found.append(problem("cv.bootstrap", self.bootstrap, f"expected 1 to {MAX_BOOTSTRAP:,} replicates"))
         return found
 
 
@@ -109,10 +125,13 @@ class RunConfig:
         found = []
         if self.device not in DEVICES:
             found.append(problem("run.device", self.device, f"expected one of {DEVICES}"))
-        if self.jobs < 1:
-            found.append(problem("run.jobs", self.jobs, "expected at least 1"))
-        if self.blas_threads < 0:
-            found.append(problem("run.blas_threads", self.blas_threads, "expected 0 (the default) or more"))
+        if not 1 <= self.jobs <= MAX_JOBS:
+            found.append(problem("run.jobs", self.jobs, f"expected 1 to {MAX_JOBS} worker processes"))
+        if not 0 <= self.blas_threads <= MAX_JOBS:
+            found.append(problem("run.blas_threads", self.blas_threads, f"expected 0 (the default) to {MAX_JOBS}"))
+        if self.scheduler and not SCHEDULER_ADDRESS.fullmatch(self.scheduler):
+            found.append(problem("run.scheduler", self.scheduler, "expected a Dask scheduler address "
+                                                                  "tcp://HOST:PORT, or \"\" to run here"))
         if not (math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes >= 0):
             found.append(problem("run.checkpoint_minutes", self.checkpoint_minutes,
                                   "expected finite minutes >= 0; 0 writes the training state after every epoch"))
@@ -141,11 +160,34 @@ class Config:
         config = cls(seed=values["seed"], data=DataConfig(**values["data"]), model=ModelConfig(**values["model"]),
                      train=TrainConfig(**values["train"]), augment=augment, cv=CVConfig(**values["cv"]),
                      run=RunConfig(**values["run"]))
+        if type(config.seed) is not int or not 0 <= config.seed <= MAX_SEED:
+            problems.append(problem("seed", config.seed, f"expected 0 to {MAX_SEED} (NumPy's seed range)"))
         for section in (config.data, config.model, config.train, config.cv, config.run):
             problems += section.problems()
+        if not problems and (wrong := input_size_problem(config.model.name, config.data.input_size)):
+            problems.append(problem("data.input_size", config.data.input_size, f"expected a size the model takes: "
+                                                                                f"{wrong}"))
         if problems:
             raise ConfigError("; ".join(problems))
+        config.check_memory()
         return config
+
+    def check_memory(self) -> None:
+        """ConfigError naming the values at fault when the run's estimated memory is above the budget
+        (``femur_app.memory``): ``run.jobs`` folds training at once, each its network's training step
+        (``femur_app.models.footprint``), and the synthetic set and test set drawn and prepared. Checked when the
+        configuration is made, before anything of that size is allocated."""
+        data, model = self.data, self.model
+        network = footprint(model.name, width=model.width, input_size=data.input_size)
+        at_once = 1 if self.run.scheduler else self.run.jobs
+        need = at_once * network.training_bytes(self.train.batch_size)
+        culprit = (f"model {model.name} at model.width {model.width:g}, data.input_size {data.input_size}, "
+                   f"train.batch_size {self.train.batch_size}" + (f", run.jobs {at_once}" if at_once > 1 else ""))
+        if data.source == SYNTHETIC:
+            sets = 2 if synthetic_seed_of(data.test_source) is not None else 1
+            need += sets * (data.synthetic_set().memory_bytes() + data.n * data.input_size**2 * FLOAT_BYTES)
+            culprit += f", data.n {data.n}" + (" (and the synthetic test set)" if sets > 1 else "")
+        memory.check(need, culprit)
 
     def to_dict(self) -> dict:
         """Plain values in paper.toml's layout (``augment.scale`` as a list, as TOML reads it back)."""
@@ -163,12 +205,32 @@ class Config:
 
 # --- resolution ------------------------------------------------------------------------------------------------
 def read_toml(path) -> dict:
+    """A configuration file's TOML; ConfigError naming it when it is missing, not a regular file (a folder, a
+    device such as /dev/zero, a pipe), larger than MAX_CONFIG_BYTES, not UTF-8 or not valid TOML. Type and size are
+    checked before a byte is read."""
     path = Path(path)
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, pipe or socket)"
+            raise ConfigError(f"{path}: is {kind} (expected a TOML configuration file)")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: is {info.st_size:,} bytes (expected a TOML configuration file of at most "
+                              f"{MAX_CONFIG_BYTES:,})")
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found (expected a TOML file)") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror or error}) (expected a readable TOML "
+                          "file)") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: grew past {MAX_CONFIG_BYTES:,} bytes while read (expected a TOML configuration "
+                          "file)")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}) (expected a TOML file)") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
 

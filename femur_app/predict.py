@@ -21,6 +21,7 @@ import math
 import sys
 
 from femur_app import cli
+from femur_app.data.source import MAX_MAX_PIXELS
 from femur_app.errors import DataError
 from femur_app.evaluation.inference import predict_one, prepare_image
 from femur_app.models import checkpoint
@@ -46,9 +47,20 @@ def parser() -> cli.ArgumentParser:
     return p
 
 
+def pixel_count(text: str) -> int:
+    """``--max-pixels``: a whole number of pixels from 1 to ``MAX_MAX_PIXELS``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_MAX_PIXELS:
+        raise argparse.ArgumentTypeError(f"--max-pixels {text}: expected a pixel count from 1 to {MAX_MAX_PIXELS:,}")
+    return value
+
+
 def add_max_pixels(p) -> None:
-    p.add_argument("--max-pixels", type=int, help="refuse images of more pixels before decoding them "
-                                                  "(default 5120 x 5120; femur_app.data.limits)")
+    p.add_argument("--max-pixels", type=pixel_count, help="refuse images of more pixels before decoding them "
+                                                          "(default 5120 x 5120; femur_app.data.limits)")
 
 
 def checked_probability(prob: float, model_path, image_path) -> float:

@@ -2,17 +2,20 @@
 
     python -m femur_app.synth --out DIR [--n 500] [--n-malignant 165] [--seed 0] [--force]
 
-The layout (``labels.csv``, ``images/``, ``masks/``) is described in ``femur_app.data.folder``.
+The layout (``labels.csv``, ``images/``, ``masks/``) is described in ``femur_app.data.folder``. ``--n`` is at most
+``MAX_CASES`` (100,000) and the set's memory (``SyntheticSet.memory_bytes``) must fit the budget
+(``femur_app.memory``); ``--seed`` lies in NumPy's range, 0 to 2**32 - 1.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from femur_app import cli
+from femur_app import cli, memory
 from femur_app.data import SyntheticSet
 from femur_app.data.folder import write_folder
-from femur_app.errors import UserError
+from femur_app.data.source import MAX_CASES, MAX_SEED
+from femur_app.errors import ConfigError, UserError
 
 
 def parser() -> cli.ArgumentParser:
@@ -33,9 +36,15 @@ def execute(args) -> int:
     if args.n < 2 or not 0 < n_malignant < args.n:
         raise UserError(f"--n {args.n} --n-malignant {n_malignant}: not a data set with both classes (expected "
                         "n >= 2 and 0 < n_malignant < n)")
+    if args.n > MAX_CASES:
+        raise ConfigError(f"--n {args.n}: more cases than the cap (expected at most {MAX_CASES:,})")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise ConfigError(f"--seed {args.seed}: out of range (expected 0 to {MAX_SEED}, NumPy's seed range)")
+    spec = SyntheticSet(args.n, n_malignant, args.seed)
+    memory.check(spec.memory_bytes(), f"--n {args.n}")
     if (args.out / "labels.csv").exists() and not args.force:
         raise UserError(f"{args.out / 'labels.csv'}: exists; use --force to overwrite it (expected a new folder)")
-    cases = SyntheticSet(args.n, n_malignant, args.seed).cases(n_jobs=-1)
+    cases = spec.cases(n_jobs=-1)
     table = write_folder(cases, args.out)
     print(f"wrote {len(cases)} cases ({n_malignant} malignant) to {table.parent}")
     return 0

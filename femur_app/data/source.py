@@ -22,6 +22,7 @@ sensitivity, specificity and AUC are defined on it.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,9 @@ from femur_app.data.synthetic import SyntheticSet
 from femur_app.errors import DataError, problem
 
 SYNTHETIC = "synthetic"
+MAX_SEED = 2**32 - 1  # NumPy's and scikit-learn's seed range (random_state)
+MAX_CASES = 100_000  # a synthetic set of data.n cases; its memory is checked against the budget too
+MAX_MAX_PIXELS = 2**31  # data.max_pixels: 46,341 x 46,341 pixels, 16 GiB of float64
 
 
 @dataclass(frozen=True)
@@ -55,18 +59,26 @@ class DataConfig:
         found = []
         if self.roi not in ROIS:
             found.append(problem("data.roi", self.roi, f"expected one of {ROIS}"))
-        if self.test_source.startswith("synthetic") and not self.test_source.removeprefix("synthetic:").isdigit():
-            found.append(problem("data.test_source", self.test_source, "expected a folder or synthetic:SEED, "
-                                                                       "e.g. synthetic:2"))
-        if self.test_source == f"synthetic:{self.synthetic_seed}" and self.source == "synthetic":
-            found.append(problem("data.test_source", self.test_source, "the training set's own synthetic_seed; "
-                                                                       "expected another seed"))
-        if self.source == "synthetic" and not 0 < self.n_malignant < self.n:
+        if self.test_source.startswith("synthetic"):
+            seed = synthetic_seed_of(self.test_source)
+            if seed is None or seed > MAX_SEED:
+                found.append(problem("data.test_source", self.test_source, "expected a folder or synthetic:SEED, SEED "
+                                                                           f"from 0 to {MAX_SEED}, e.g. synthetic:2"))
+            elif seed == self.synthetic_seed and self.source == "synthetic":
+                found.append(problem("data.test_source", self.test_source, "the training set's own synthetic_seed; "
+                                                                           "expected another seed"))
+        if not 2 <= self.n <= MAX_CASES:
+            found.append(problem("data.n", self.n, f"expected 2 to {MAX_CASES:,} synthetic cases"))
+        elif self.source == "synthetic" and not 0 < self.n_malignant < self.n:
             found.append(problem("data.n_malignant", self.n_malignant, f"expected 0 < n_malignant < data.n = {self.n}"))
+        if not 0 <= self.synthetic_seed <= MAX_SEED:
+            found.append(problem("data.synthetic_seed", self.synthetic_seed, f"expected 0 to {MAX_SEED} (NumPy's "
+                                                                             "seed range)"))
         if self.input_size < 1:
             found.append(problem("data.input_size", self.input_size, "expected a positive number of pixels"))
-        if self.max_pixels < 0:
-            found.append(problem("data.max_pixels", self.max_pixels, "expected 0 (the default cap) or a pixel count"))
+        if not 0 <= self.max_pixels <= MAX_MAX_PIXELS:
+            found.append(problem("data.max_pixels", self.max_pixels, f"expected 0 (the default cap) or a pixel count "
+                                                                     f"up to {MAX_MAX_PIXELS:,}"))
         return found
 
     def synthetic_set(self, seed: int | None = None) -> SyntheticSet:
@@ -76,7 +88,8 @@ class DataConfig:
 
 def synthetic_seed_of(source: str) -> int | None:
     """SEED of ``"synthetic:SEED"``; None for anything else."""
-    return int(source.removeprefix("synthetic:")) if source.startswith("synthetic:") else None
+    match = re.fullmatch(r"synthetic:([0-9]{1,20})", source)
+    return int(match.group(1)) if match else None
 
 
 def load(source: str, settings: DataConfig, log=None, *, test: bool = False) -> Prepared:

@@ -72,6 +72,7 @@ from femur_app.data.dataset import MALIGNANT, Case, box_of, default_cache_dir
 
 GENERATOR_VERSION = 4  # bump whenever the drawn images change, to invalidate cached sets
 IMAGE_SHAPE = (460, 700)  # rows x columns, as the paper's images
+CASE_BYTES = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * 3  # one case in memory: its uint16 image and bool lesion mask
 SPACING_MM = (0.45, 0.56)  # per-case pixel spacing range, mm per pixel
 DIAMETER_MM = (7.0, 39.0)  # the paper's 0.7-3.9 cm
 AGGRESSIVENESS_BETA = {0: (2.0, 5.0), 1: (5.0, 2.0)}  # (alpha, beta) of the Beta law of ``a`` per label
@@ -565,6 +566,12 @@ class SyntheticSet:
     n_malignant: int = 165
     seed: int = 0
     null: bool = False
+
+    def memory_bytes(self) -> int:
+        """Bytes the drawn set takes at its peak: every case's image and mask (``CASE_BYTES``) twice - the list of
+        cases and the stacked arrays of its cache file (or of joblib's threads) - checked against the memory budget
+        (``femur_app.memory``) before a case is drawn."""
+        return 2 * self.n * CASE_BYTES
 
     def labels(self) -> np.ndarray:
         """Which of the n positions are malignant: a seeded permutation with exactly ``n_malignant`` ones."""

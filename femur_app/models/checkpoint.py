@@ -13,7 +13,8 @@
   ``run.checkpoint_minutes`` and after a fold's last epoch (``femur_app.training.fold``).
 
 Both are written atomically (``minicnn.serialize``), so an interruption leaves either the old file or the new
-one. A file that is not a model checkpoint, or does not fit its architecture, is a ``DataError`` naming it;
+one. A file that is not a model checkpoint, or does not fit its architecture (every array's name and shape, and
+float32 or float64: an int8, bool, complex or text array is never cast), is a ``DataError`` naming it;
 so is a model checkpoint whose metadata are out of bounds (``check_metadata``: checked before any network is
 built, so a declared ``input_size`` of 20000 allocates nothing) or whose weights are not finite.
 """
@@ -21,16 +22,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from femur_app import memory
 from femur_app.data.normalise import Normalisation
 from femur_app.data.preprocess import ROIS
 from femur_app.errors import DataError
 from femur_app.models.fold_model import FoldModel
-from femur_app.models.registry import MODELS, ModelConfig, build_model
+from femur_app.models.footprint import footprint
+from femur_app.models.registry import MAX_INPUT_SIZE, MODELS, ModelConfig, build_model, input_size_problem
 from minicnn import serialize
 from minicnn.backend import to_cpu
 from minicnn.layers import Dropout
 
 CLASS_NAMES = ["benign", "malignant"]
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what a checkpoint's arrays may hold
 FORMAT = "femur_app.model/1"
 
 
@@ -43,8 +47,6 @@ def save_model(path, model, *, architecture: str, model_kwargs: dict, input_size
     return serialize.save(path, _host_state(model.state_dict()), metadata)
 
 
-MAX_INPUT_SIZE = 1024  # pixels per side; the paper's is 224
-MAX_WIDTH = 4.0  # channel multiplier; the paper's network is 1.0
 MAX_CHANNELS = 4
 
 
@@ -70,6 +72,7 @@ def load_model(path):
     except (OSError, ValueError) as error:
         raise DataError(f"{path}: unreadable model checkpoint ({error})") from error
     check_metadata(path, metadata)
+    check_float_arrays(path, state, "(expected the float32 or float64 weights of a trained model)")
     in_channels = len(metadata["normalisation"]["mean"])
     try:
         model = build_model(metadata["architecture"], rng=ZeroWeights(), in_channels=in_channels,
@@ -99,9 +102,11 @@ def load(path) -> FoldModel:
 
 def check_metadata(path, metadata) -> None:
     """DataError naming ``path`` and the key unless a model checkpoint's metadata are a JSON object in bounds:
-    the format, a registered architecture, 1 <= input_size <= MAX_INPUT_SIZE, model_kwargs that the
-    configuration accepts (``femur_app.models.registry.ModelConfig``) with a width up to MAX_WIDTH, a threshold strictly
-    between 0 and 1, two class names, finite normalisation statistics with std > 0 for 1 to MAX_CHANNELS channels."""
+    the format, a registered architecture, an input_size that architecture takes (``registry.input_size_problem``),
+    model_kwargs that the configuration accepts (``femur_app.models.registry.ModelConfig``: a width up to
+    MAX_WIDTH, ...), a threshold strictly between 0 and 1, two class names, finite normalisation statistics with
+    std > 0 for 1 to MAX_CHANNELS channels; and a network whose estimated memory (``femur_app.models.footprint``)
+    fits the budget (``femur_app.memory``)."""
     def refuse(key, value, expected):
         raise DataError(f"{path}: metadata {key} is {value!r} (expected {expected})")
 
@@ -113,6 +118,8 @@ def check_metadata(path, metadata) -> None:
     size = metadata.get("input_size")
     if type(size) is not int or not 1 <= size <= MAX_INPUT_SIZE:
         refuse("input_size", size, f"an integer from 1 to {MAX_INPUT_SIZE} pixels")
+    if wrong := input_size_problem(metadata["architecture"], size):
+        refuse("input_size", size, wrong)
     kwargs = metadata.get("model_kwargs")
     if not isinstance(kwargs, dict):
         refuse("model_kwargs", kwargs, "a JSON object of the model builder's arguments")
@@ -124,9 +131,6 @@ def check_metadata(path, metadata) -> None:
         problems = ModelConfig(name=metadata["architecture"], **{**neutral, **kwargs}).problems()
     except TypeError as error:
         problems = [str(error)]
-    width = kwargs.get("width", 1.0)
-    if not problems and not width <= MAX_WIDTH:
-        problems = [f"model.width {width} is above {MAX_WIDTH}"]
     if problems:
         refuse("model_kwargs", kwargs, "; ".join(problems))
     threshold = metadata.get("threshold")
@@ -143,6 +147,9 @@ def check_metadata(path, metadata) -> None:
         valid = False
     if not valid:
         refuse("normalisation", norm, f"finite mean and std > 0 for 1 to {MAX_CHANNELS} channels")
+    need = footprint(metadata["architecture"], width=kwargs.get("width", 1.0), input_size=size,
+                     in_channels=len(mean)).inference_bytes()
+    memory.check(need, f"{path}: metadata model_kwargs {kwargs} and input_size {size}", DataError)
     preprocess = metadata.get("preprocess", {})
     if (not isinstance(preprocess, dict) or set(preprocess) - {"margin", "polarity", "radius", "roi"}
             or preprocess.get("roi", "otsu") not in ROIS):
@@ -176,6 +183,7 @@ def load_state(path, model, optimizer, rngs: dict, identity: dict | None = None)
         if found != identity:
             raise DataError(f"{path}: is the training state of {_describe(found)}, not of {_describe(identity)} "
                             f"{redo}")
+    check_float_arrays(path, arrays, redo)
     missing = sorted(set(rngs) - set(metadata.get("rng", {})))
     if missing or "epoch" not in metadata:
         raise DataError(f"{path}: no saved epoch or state of the random generators {missing} {redo}")
@@ -187,6 +195,15 @@ def load_state(path, model, optimizer, rngs: dict, identity: dict | None = None)
     for name, rng in rngs.items():
         rng.bit_generator.state = metadata["rng"][name]
     return metadata["epoch"], metadata["history"]
+
+
+def check_float_arrays(path, arrays: dict, expected: str) -> None:
+    """DataError naming ``path`` and the first arrays that are not float32 or float64: loading casts every array to
+    the network's float32, so int8, bool, complex or text arrays would otherwise become weights without a word."""
+    bad = [f"{name} ({array.dtype})" for name, array in arrays.items() if array.dtype not in FLOAT_DTYPES]
+    if bad:
+        raise DataError(f"{path}: array {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''} is not float32 or "
+                        f"float64 {expected}")
 
 
 def _describe(identity: dict) -> str:

@@ -18,6 +18,20 @@ from femur_app.models.googlenet import L2_LAYERS as GOOGLENET_L2_LAYERS, googlen
 
 MODELS = {"alexnet_bn": alexnet_bn, "alexnet": alexnet, "googlenet": googlenet}
 L2_LAYERS = {"alexnet_bn": ALEXNET_L2_LAYERS, "alexnet": ALEXNET_L2_LAYERS, "googlenet": GOOGLENET_L2_LAYERS}
+MAX_INPUT_SIZE = 1024  # pixels per side; the paper's is 224
+MAX_WIDTH = 4.0  # channel multiplier; the paper's network is 1.0
+# (smallest input side, the side must be a multiple of): AlexNet's pool5 needs 36 pixels; GoogLeNet halves the
+# side five times exactly
+INPUT_SIZES = {"alexnet_bn": (36, 1), "alexnet": (36, 1), "googlenet": (32, 32)}
+
+
+def input_size_problem(name: str, size: int) -> str | None:
+    """What is wrong with ``size`` as the input side of the registered model ``name``, or None."""
+    smallest, multiple = INPUT_SIZES[name]
+    if not smallest <= size <= MAX_INPUT_SIZE or size % multiple:
+        what = f" and a multiple of {multiple}" if multiple > 1 else ""
+        return f"{name} takes {smallest} to {MAX_INPUT_SIZE} pixels{what}"
+    return None
 
 
 def build_model(name: str, *, rng: np.random.Generator, in_channels: int = 1, num_classes: int = 2, **kwargs):
@@ -41,8 +55,8 @@ class ModelConfig:
         if self.name not in MODELS:
             return [problem("model.name", self.name, f"expected one of {sorted(MODELS)}")]
         found = []
-        if not (math.isfinite(self.width) and self.width > 0):
-            found.append(problem("model.width", self.width, "expected a finite channel multiplier > 0"))
+        if not (math.isfinite(self.width) and 0 < self.width <= MAX_WIDTH):
+            found.append(problem("model.width", self.width, f"expected a channel multiplier > 0 and at most {MAX_WIDTH}"))
         if not 0 <= self.dropout < 1:
             found.append(problem("model.dropout", self.dropout, "expected a drop probability 0 <= p < 1"))
         if not (math.isfinite(self.l2) and self.l2 >= 0):

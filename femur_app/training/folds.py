@@ -10,12 +10,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
+from femur_app.errors import ConfigError, DataError
+
 
 def assign_folds(labels, patient_ids, n_folds: int, seed: int) -> np.ndarray:
     """Fold number (1 .. n_folds, as every output of a run counts them) of every case -> int64 array (N,).
 
-    Raises ValueError when there are fewer patients of either class than folds (some fold would have no
-    case of that class, so its sensitivity or specificity would be undefined).
+    Raises DataError (a ValueError) when the data hold one class only, ConfigError naming both counts when either
+    class has fewer patients than folds (some fold would have no case of that class, so its sensitivity or
+    specificity would be undefined): both before anything trains.
     """
     labels, patient_ids = np.asarray(labels), np.asarray(patient_ids)
     if labels.shape != patient_ids.shape or labels.ndim != 1:
@@ -23,11 +26,14 @@ def assign_folds(labels, patient_ids, n_folds: int, seed: int) -> np.ndarray:
                          f"1-D arrays of the same length")
     if n_folds < 2:
         raise ValueError(f"assign_folds: n_folds must be at least 2, got {n_folds}")
-    for label in (0, 1):
-        patients = len(np.unique(patient_ids[labels == label]))
-        if patients < n_folds:
-            raise ValueError(f"assign_folds: {n_folds} folds need at least {n_folds} patients with label {label}, "
-                             f"found {patients}")
+    benign, malignant = (len(np.unique(patient_ids[labels == label])) for label in (0, 1))
+    if min(benign, malignant) == 0:
+        raise DataError(f"the data: {benign} benign and {malignant} malignant patients (expected both classes: a "
+                        "cross-validated AUC, sensitivity and specificity need them)")
+    if min(benign, malignant) < n_folds:
+        raise ConfigError(f"cv.folds {n_folds}: more folds than patients of a class, {benign} benign and {malignant} "
+                          f"malignant (expected cv.folds <= {min(benign, malignant)}, so that every fold holds both "
+                          "classes)")
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     folds = np.zeros(len(labels), dtype=np.int64)
     for fold, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups=patient_ids)):

@@ -1,7 +1,7 @@
 """femur_app's imports run one way (docs/architecture.md): read from the source (every ``import`` statement,
 wherever it stands), never from a module's behaviour, so that a function-level import cannot hide an arrow.
 
-    errors, cli  ->  data  ->  models  ->  config | evaluation  ->  reporting  ->  training  ->  the commands
+    errors, memory, cli  ->  data  ->  models  ->  config | evaluation  ->  reporting  ->  training  ->  the commands
 
 A module imports only modules of its own package or of a package to its left ("config | evaluation": neither
 imports the other; a command may use another's option helpers, as explain uses predict's); no module imports
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-RANK = {"errors": 0, "cli": 0.5, "data": 1, "models": 2, "config": 3, "evaluation": 3, "reporting": 4, "training": 5}
+RANK = {"errors": 0, "memory": 0.25, "cli": 0.5, "data": 1, "models": 2, "config": 3, "evaluation": 3, "reporting": 4, "training": 5}
 COMMANDS = {"train", "compare", "predict", "explain", "synth", "preview", "import_btxrd"}  # python -m femur_app.X
 COMMAND_RANK = 6
 

@@ -213,7 +213,7 @@ def test_config_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
     ("augment.hflip=2.0", "augment: hflip = 2.0 (expected a probability 0..1)"),
     ("train.lr=nan", "train.lr: got nan (expected a finite learning rate > 0, e.g. 0.01)"),
     ("train.lr=-0.1", "train.lr: got -0.1 (expected a finite learning rate > 0, e.g. 0.01)"),
-    ("train.batch_size=1", "train.batch_size: got 1 (expected at least 2: batch norm needs two cases)"),
+    ("train.batch_size=1", "train.batch_size: got 1 (expected 2 to 4096: batch norm needs two cases)"),
     ("model.dropout=1.0", "model.dropout: got 1.0 (expected a drop probability 0 <= p < 1)"),
     ("cv.threshold=1.0", "cv.threshold: got 1.0 (expected a probability strictly between 0 and 1)"),
     ('model.name="vgg"', "model.name: got 'vgg' (expected one of ['alexnet', 'alexnet_bn', 'googlenet'])"),
@@ -230,7 +230,7 @@ def test_all_problems_are_reported_at_once():
     with pytest.raises(ConfigError) as error:
         resolved("--set", "train.lr=0", "--set", "cv.folds=1")
     assert str(error.value) == ("train.lr: got 0.0 (expected a finite learning rate > 0, e.g. 0.01); "
-                                "cv.folds: got 1 (expected at least 2)")
+                                "cv.folds: got 1 (expected 2 to 100, and at most the patients of either class)")
 
 
 def test_quick_profile_resolves_to_the_reduced_variant():
