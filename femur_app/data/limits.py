@@ -4,8 +4,11 @@ A 97 KB PNG can declare 10000 x 10000 pixels and an 825 KB zlib TIFF 20480 x 204
 gigabytes. So the loaders first read the header - PNG's ``IHDR`` (and an animated PNG's ``acTL`` frame count),
 JPEG's start-of-frame segment, TIFF's image file directories (through tifffile, which reads tags only), DICOM's
 ``Rows``, ``Columns`` and ``NumberOfFrames`` - and refuse a file whose pixel count, width x height x frames, is
-above ``max_pixels``. The default, ``MAX_PIXELS`` = 5120 x 5120 = 26,214,400 pixels, is 25 times a 1024 x 1024
-MR slice and holds the largest public bone-tumour radiographs (BTXRD's reach 3594 x 4881 = 17.5 million pixels)
+above ``max_pixels``, or whose long side is more than ``MAX_ASPECT`` (4) times its short side. The pixel count
+alone does not bound what preprocessing allocates: it pads an image without a lesion box to a square of its long
+side (``femur_app.data.preprocess.resize``), so a 1 x 100000 image of 100,000 pixels would become a square of
+10**10 pixels; at most 4:1, the square holds at most 4 x ``max_pixels`` pixels. The default, ``MAX_PIXELS`` =
+5120 x 5120 = 26,214,400 pixels, is 25 times a 1024 x 1024 MR slice and holds the largest public bone-tumour radiographs (BTXRD's reach 3594 x 4881 = 17.5 million pixels)
 with room to spare; a float64 RGBA image of that size decodes to 800 MiB. Every loader takes a ``max_pixels`` argument
 to raise it (``None`` means this module's ``MAX_PIXELS``, read when the call is made).
 
@@ -30,6 +33,7 @@ from femur_app.errors import DataError
 
 MAX_PIXELS = 5120 * 5120
 MAX_SAMPLES = 4  # grey, grey + alpha, RGB, RGBA: more channels than that is no image this project reads
+MAX_ASPECT = 4  # long side / short side: the padded square then holds at most 4 x max_pixels pixels
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -56,7 +60,8 @@ def limit(max_pixels: int | None) -> int:
 
 def check_pixel_count(path, width: int, height: int, frames: int = 1, samples: int = 1,
                       max_pixels: int | None = None) -> None:
-    """DataError unless width x height x frames is between 1 and the limit and ``samples`` is at most 4."""
+    """DataError unless width x height x frames is between 1 and the limit, ``samples`` is at most 4 and the long
+    side is at most ``MAX_ASPECT`` times the short one."""
     cap = limit(max_pixels)
     size = f"{width}x{height}" + (f" x {frames} frames" if frames != 1 else "")
     if min(width, height, frames) < 1:
@@ -67,6 +72,11 @@ def check_pixel_count(path, width: int, height: int, frames: int = 1, samples: i
                         f"max_pixels = {cap:,}; raise max_pixels to read a larger image)")
     if samples > MAX_SAMPLES:
         raise DataError(f"{path}: declares {samples} samples per pixel; expected 1 (grey) to {MAX_SAMPLES} (RGBA)")
+    long, short = max(width, height), min(width, height)
+    if long > MAX_ASPECT * short:
+        raise DataError(f"{path}: {width}x{height} pixels, a side ratio of {long / short:,.4g}:1, more than "
+                        f"{MAX_ASPECT}:1 (expected at most {MAX_ASPECT} times as long as wide: preprocessing pads an "
+                        f"image to a square of its long side, {long:,} x {long:,} pixels here)")
 
 
 def check_header(path, max_pixels: int | None = None) -> ImageHeader:

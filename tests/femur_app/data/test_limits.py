@@ -242,3 +242,27 @@ def test_honest_compressed_strips_decode_exactly(tmp_path):
         assert np.array_equal(read_image(tmp_path / "strips.tif")[0], ramp)
         tifffile.imwrite(tmp_path / "tiles.tif", ramp, compression=compression, tile=(16, 32))
         assert np.array_equal(read_image(tmp_path / "tiles.tif")[0], ramp)
+
+
+@pytest.mark.parametrize("width, height, ratio", [(1, 100000, "1e+05"), (2, 13_000_000, "6.5e+06"),
+                                                  (1_000_000, 20, "5e+04"), (401, 100, "4.01")])
+def test_an_extreme_side_ratio_is_refused_from_the_header_before_decoding(tmp_path, width, height, ratio):
+    """Each passes the pixel cap (at most 26 million pixels) but would be padded to a square of its long side."""
+    path = tmp_path / "long.png"
+    path.write_bytes(png_declaring(width, height))
+    tracemalloc.start()
+    with pytest.raises(DataError) as error:
+        read_image(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    long = max(width, height)
+    assert str(error.value) == (f"{path}: {width}x{height} pixels, a side ratio of {ratio}:1, more than 4:1 (expected "
+                                "at most 4 times as long as wide: preprocessing pads an image to a square of its "
+                                f"long side, {long:,} x {long:,} pixels here)")
+    assert peak < 2**20
+
+
+def test_a_side_ratio_of_exactly_4_is_read(tmp_path):
+    path = tmp_path / "four.png"
+    iio.imwrite(path, np.arange(4 * 16 * 16, dtype=np.uint16).reshape(16, 64))
+    assert read_image(path)[0].shape == (16, 64)
