@@ -119,8 +119,8 @@ def judge(data: Prepared, predictions: Predictions, *, bootstrap: int, seed: int
 
     called = probs >= predictions.threshold
     subtypes = []
-    for (subtype, label), n in sorted(Counter((row["subtype"] or "none", int(y)) for row, y in zip(rows, labels)).items(),
-                                      key=lambda item: (-item[0][1], item[0][0])):
+    counts = Counter((row["subtype"] or "none", int(y)) for row, y in zip(rows, labels))
+    for (subtype, label), n in sorted(counts.items(), key=lambda item: (-item[0][1], item[0][0])):
         cases = np.array([(row["subtype"] or "none") == subtype for row in rows]) & (labels == label)
         correct = int((called[cases] == bool(label)).sum())
         subtypes.append(Subtype(subtype, label, n, correct, correct / n, wilson(correct, n)))

@@ -68,7 +68,8 @@ def delong_by_hand(labels, a, b):
         return (d > 0) + 0.5 * (d == 0)
 
     ka, kb = kernel(a), kernel(b)
-    cov = np.cov(np.stack([ka.mean(1), kb.mean(1)])) / pos.sum() + np.cov(np.stack([ka.mean(0), kb.mean(0)])) / neg.sum()
+    cov = (np.cov(np.stack([ka.mean(1), kb.mean(1)])) / pos.sum()
+           + np.cov(np.stack([ka.mean(0), kb.mean(0)])) / neg.sum())
     return ka.mean() - kb.mean(), cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
 
 
