@@ -39,7 +39,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import imageio.v3 as iio
 import numpy as np
+from PIL import Image
 
 from femur_app.data.dataset import BENIGN, LABEL_NAMES, MALIGNANT, Case, box_of
 from femur_app.data.limits import check_deflated_dicom, check_header, check_pixel_count, check_tiff_strips
@@ -86,15 +88,20 @@ def is_dicom(path: Path) -> bool:
         return False
 
 
-def _pixels(array: np.ndarray) -> np.ndarray:
-    """uint16 for unsigned integer pixels of up to 16 bits, float32 for anything else."""
+def _pixels(array: np.ndarray, path) -> np.ndarray:
+    """uint16 for unsigned integer pixels of up to 16 bits, float32 for other real pixels; DataError for complex
+    ones (casting would drop the imaginary part with only a warning)."""
+    if array.dtype.kind == "c":
+        raise DataError(f"{path}: has complex pixels ({array.dtype}); expected real intensities (save the magnitude "
+                        "image)")
     if array.dtype in (np.uint8, np.uint16, np.bool_):
         return array.astype(np.uint16)
     return array.astype(np.float32)
 
 
-def to_gray(array: np.ndarray, path) -> np.ndarray:
-    """One 2-D grey frame from a decoded array, or DataError for colour and multi-frame images."""
+def to_gray(array: np.ndarray, path, mode: str = "RGB") -> np.ndarray:
+    """One 2-D grey frame from a decoded array, or DataError for colour and multi-frame images (``mode``: the
+    file's colour model, named in the message: a CMYK file arrives here converted to RGB)."""
     if array.ndim == 2:
         return array
     if array.ndim == 3 and array.shape[-1] in (2, 3, 4):
@@ -105,8 +112,8 @@ def to_gray(array: np.ndarray, path) -> np.ndarray:
                             "expected a single grey frame")
         if np.all(colour == colour[..., :1]):
             return colour[..., 0]
-        raise DataError(f"{path}: is a colour image (shape {array.shape}); expected a single grey frame "
-                        "(an RGB image with equal channels is accepted as grey)")
+        raise DataError(f"{path}: is a colour image ({mode}, shape {array.shape}); expected a single grey frame "
+                        f"(a grey image saved as {mode}, with equal channels as RGB, is accepted as grey)")
     if array.ndim == 3:
         raise DataError(f"{path}: has {array.shape[0]} frames (shape {array.shape}); expected a single frame - "
                         "export the slice with the lesion as its own file")
@@ -178,7 +185,7 @@ def read_dicom(path: Path, max_pixels: int | None = None):
         raise DataError(f"{path}: truncated or corrupt DICOM pixel data ({type(exc).__name__}: {exc})") from exc
     if array.ndim != 2:
         raise DataError(f"{path}: DICOM pixel array has shape {array.shape}; expected a single 2-D frame")
-    pixels = _pixels(array)
+    pixels = _pixels(array, path)
     if (slope, intercept) != (1.0, 0.0):
         pixels = (array.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(np.float32)
     if photometric == "MONOCHROME1":  # 0 is white in MONOCHROME1: invert so that bright = high signal
@@ -206,8 +213,6 @@ _PILLOW_LIMIT_LOCK = threading.Lock()
 @contextlib.contextmanager
 def _pillow_allows(pixels: int):
     """Raise Pillow's own decompression-bomb limit to ``pixels`` for one decode (our limit was checked already)."""
-    from PIL import Image
-
     if Image.MAX_IMAGE_PIXELS is None or pixels <= Image.MAX_IMAGE_PIXELS:
         yield
         return
@@ -268,16 +273,23 @@ def read_image(path, max_pixels: int | None = None) -> tuple[np.ndarray, float |
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
+                if tif.pages.first.photometric == tifffile.PHOTOMETRIC.SEPARATED:
+                    raise DataError(f"{path}: is a CMYK (separated) TIFF; expected a single grey frame")
                 array = tif.pages.first.asarray()
+            mode = "RGB"
         else:
-            import imageio.v3 as iio
-
             with _pillow_allows(header.width * header.height):
-                array = np.asarray(iio.imread(path, plugin="pillow", index=0))
+                with Image.open(path) as image:  # reads the header only: the colour model
+                    mode = image.mode
+                # EXIF orientation applied (rotate): the image as a viewer shows it; CMYK converted to RGB
+                array = np.asarray(iio.imread(path, plugin="pillow", index=0, rotate=True,
+                                              mode="RGB" if mode == "CMYK" else None))
+    except DataError:
+        raise
     except Exception as exc:  # the decoders raise OSError, ValueError, ... for damaged files
         reason = exc.__cause__ if exc.__cause__ is not None else exc  # imageio wraps Pillow's own message
         raise DataError(f"{path}: unreadable or truncated image ({type(reason).__name__}: {reason})") from exc
-    return check_finite(_pixels(to_gray(array, path)), path), None
+    return check_finite(_pixels(to_gray(array, path, "CMYK" if mode == "CMYK" else "RGB"), path), path), None
 
 
 def read_mask(path, shape, max_pixels: int | None = None) -> np.ndarray:
@@ -480,7 +492,26 @@ def load_labels_csv(folder, skip_bad: bool = False, *, allow_outside: bool = Fal
             if not str(error).startswith(where):  # a file's own error: say which row listed it
                 error = DataError(f"{where}: {error}")
             _keep_or_raise(error, path, skip_bad, skipped)
+    for message in mixed_labels(table, cases, line_of_case):
+        _warn(message, warnings)
     return LoadResult(cases, skipped, warnings)
+
+
+def mixed_labels(table: Path, cases, line_of_case: dict) -> list[str]:
+    """A warning for every patient with both benign and malignant images, naming their lines. They are kept (two
+    lesions of one patient can differ), in one fold like every patient's images; but one lesion labelled both ways
+    is a labelling error that no metric would reveal, so it is said."""
+    by_patient = {}
+    for case in cases:
+        by_patient.setdefault(case.patient_id, []).append(case)
+    found = []
+    for patient, own in by_patient.items():
+        if len({case.label for case in own}) > 1:
+            rows = ", ".join(f"line {line_of_case[c.case_id][0]} ({line_of_case[c.case_id][1]}) {LABEL_NAMES[c.label]}"
+                             for c in own)
+            found.append(f"{table}: patient {patient!r} has both benign and malignant images: {rows}; both are "
+                         "kept, in one fold (check the labels if the patient has one lesion)")
+    return found
 
 
 def _case_from_row(row: dict, folder: Path, file: Path, case_id: str, where: str, allow_outside: bool,

@@ -7,6 +7,8 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import tifffile
+from PIL import Image, ImageOps
 
 from femur_app import synth
 from femur_app.data import DataError, SyntheticSet
@@ -112,7 +114,7 @@ def test_grey_saved_as_rgb_is_accepted_but_colour_multiframe_and_damaged_files_a
     assert np.array_equal(read_image(tmp_path / "grey_rgb.png")[0], grey)
     colour = np.stack([grey, grey, 255 - grey], axis=-1)
     iio.imwrite(tmp_path / "colour.png", colour)
-    with pytest.raises(DataError, match=r"colour.png: is a colour image \(shape \(20, 30, 3\)\)"):
+    with pytest.raises(DataError, match=r"colour.png: is a colour image \(RGB, shape \(20, 30, 3\)\)"):
         read_image(tmp_path / "colour.png")
     iio.imwrite(tmp_path / "stack.tif", np.zeros((4, 20, 30), np.uint16))
     with pytest.raises(DataError, match=r"stack.tif: has 4 frames"):
@@ -400,3 +402,66 @@ def test_a_damaged_or_label_flipped_prepared_cache_is_never_trusted_but_rebuilt_
     with caplog.at_level(logging.WARNING, logger="femur_app.data"):
         prepare_arrays(cases, size=16, cache_dir=tmp_path, n_jobs=1)  # rewritten: read back without a word
     assert caplog.records == []
+
+
+# --- colour models, orientation, complex pixels, mixed labels (issue 29, item 6) ---------------------------------
+GREY = (np.arange(48 * 64).reshape(48, 64) % 251).astype(np.uint8)
+
+
+def test_a_cmyk_jpeg_of_grey_is_read_as_its_grey_not_its_cyan_channel(tmp_path):
+    path = tmp_path / "cmyk.jpg"
+    Image.fromarray(GREY).convert("CMYK").save(path, quality=95)  # C = M = Y = 255 - grey, K = 0
+    pixels, _ = read_image(path)
+    assert pixels.shape == GREY.shape
+    assert np.abs(pixels.astype(int) - GREY).max() <= 8  # JPEG's loss; the cyan channel would be 255 - grey
+
+
+def test_a_colour_cmyk_jpeg_is_refused_as_cmyk_not_alpha(tmp_path):
+    path = tmp_path / "cmyk.jpg"
+    colour = np.stack([GREY, np.zeros_like(GREY), 255 - GREY], axis=-1)
+    Image.fromarray(colour).convert("CMYK").save(path, quality=95)
+    with pytest.raises(DataError) as error:
+        read_image(path)
+    assert str(error.value) == (f"{path}: is a colour image (CMYK, shape (48, 64, 3)); expected a single grey frame "
+                                "(a grey image saved as CMYK, with equal channels as RGB, is accepted as grey)")
+
+
+def test_a_cmyk_tiff_is_refused_as_cmyk(tmp_path):
+    path = tmp_path / "cmyk.tif"
+    tifffile.imwrite(path, np.zeros((8, 8, 4), np.uint8), photometric="separated")
+    with pytest.raises(DataError) as error:
+        read_image(path)
+    assert str(error.value) == f"{path}: is a CMYK (separated) TIFF; expected a single grey frame"
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_is_applied_as_pillow_transposes_it(tmp_path, orientation):
+    path = tmp_path / "turned.png"
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # 3: turned 180 degrees, 6: 90 clockwise, 8: 90 counter-clockwise
+    Image.fromarray(GREY).save(path, exif=exif)
+    expected = {3: np.rot90(GREY, 2), 6: np.rot90(GREY, -1), 8: np.rot90(GREY, 1)}[orientation]
+    with Image.open(path) as image:
+        assert np.array_equal(np.asarray(ImageOps.exif_transpose(image)), expected)  # the oracle agrees
+    assert np.array_equal(read_image(path)[0], expected)
+
+
+def test_complex_pixels_are_refused_not_cast(tmp_path):
+    path = tmp_path / "complex.tif"
+    tifffile.imwrite(path, (GREY + 1j * GREY).astype(np.complex64))
+    with pytest.raises(DataError) as error:
+        read_image(path)
+    assert str(error.value) == f"{path}: has complex pixels (complex64); expected real intensities (save the " \
+                               "magnitude image)"
+
+
+def test_a_patient_with_both_labels_is_kept_with_a_warning_naming_the_lines(tmp_path, caplog):
+    for i in range(3):
+        iio.imwrite(tmp_path / f"{i}.png", GREY + i)
+    _write_folder(tmp_path, [("0.png", "benign", "P1"), ("1.png", "malignant", "P2"), ("2.png", "malignant", "P1")],
+                  header=("path", "label", "patient_id"))
+    with caplog.at_level(logging.WARNING, logger="femur_app.data"):
+        result = load_folder(tmp_path)
+    warning = (f"{tmp_path / 'labels.csv'}: patient 'P1' has both benign and malignant images: line 2 (0.png) benign, "
+               "line 4 (2.png) malignant; both are kept, in one fold (check the labels if the patient has one lesion)")
+    assert len(result) == 3 and result.warnings == [warning] and caplog.messages == [warning]
