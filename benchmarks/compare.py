@@ -298,6 +298,12 @@ def environment(torch, nml, reuse_freed=False):
         lines.append(f"minicnn fast tier: {fast.get_threads()} threads (each block's BLAS single-threaded)")
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     lines.append(f"OPENBLAS_CORETYPE={coretype}" if coretype else "OPENBLAS_CORETYPE not set")
+    try:
+        from minicnn.fast import blas
+    except ImportError:  # not in engines before issue 27 (PYTHONPATH=<old checkout>)
+        blas = None
+    warning = blas and blas.forced_lower_isa(os.environ, blas.cpu_flags())
+    lines += [warning] if warning else []
     lines.append("malloc: freed blocks kept for reuse (minicnn.fast.reuse_freed_memory), both frameworks" if reuse_freed
                  else "malloc: the C library's defaults (--reuse-freed-memory: keep freed blocks, as femur_app does)")
     lines.append(f"torch {torch.__version__}, {torch.get_num_threads()} threads" if torch else

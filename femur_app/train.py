@@ -59,12 +59,20 @@ def resolve_config(args: argparse.Namespace) -> configuration.Config:
                  "run": {"device": args.device, "jobs": args.jobs, "scheduler": args.scheduler}})
 
 
+def profile_of(args: argparse.Namespace) -> str:
+    """The run's name in its report and default folder: quick, paper, or the --config file's stem."""
+    return "quick" if args.quick else (args.config.stem if args.config else "paper")
+
+
 def execute(args, argv) -> int:
     config = resolve_config(args)
-    profile = "quick" if args.quick else (args.config.stem if args.config else "paper")
+    profile = profile_of(args)
     run_dir = args.out or Path("runs") / profile
     command = ("python -m femur_app.train " + " ".join(shlex.quote(a) for a in argv)).strip()
     reuse_freed_memory()  # once for this command's process (minicnn.fast.allocator), not in its workers
+    folder = run_dir / "repeat_NN" if config.cv.repeats > 1 else run_dir
+    print(f"report of the folds finished so far, at any time: python -m femur_app.report {folder} "
+          f"(into {folder / 'partial'})", flush=True)
     if config.cv.repeats > 1:
         summary = repeats.run_repeated(config, run_dir, lambda c, d: training.run(c, d, command, profile,
                                                                                  restart=args.restart)).repeats

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from femur_app.training import fingerprint, run_folder
 from femur_app.training.fold import batches, make_model, make_optimizer, run_fold, to_device
 from femur_app.training.folds import assign_folds
 from minicnn import backend, train_step
+from minicnn.fast import blas
 
 
 @dataclass
@@ -67,6 +69,7 @@ def run(config: Config, run_dir, command: str = "", profile: str = "", restart: 
             backend.use("cupy")  # fails now, with the fix, when there is no GPU
         run_folder.log(run_dir, f"start: {command}")
         log = functools.partial(run_folder.log, run_dir)
+        report_blas(config.run, log)
         data = load(config.data.source, config.data, log)
         test = load(config.data.test_source, config.data, log, test=True) if config.data.test_source else None
         duplicates = near_duplicates(data, test) if test is not None else []
@@ -79,11 +82,7 @@ def run(config: Config, run_dir, command: str = "", profile: str = "", restart: 
                                                                  data.X, folds))
         data_seconds = time.perf_counter() - started
         finished = train_folds(data, folds, config, run_dir)
-        models = run_folder.fold_models(run_dir, [fold.fold for fold in finished])  # each read once, for every use
-        cv = config.cv
-        evaluation = evaluate(data, finished, models, folds_total=cv.folds, threshold=cv.threshold,
-                              bootstrap=cv.bootstrap, seed=config.seed, roi=config.data.roi,
-                              modality=config.data.modality, test=test, batch_size=config.train.batch_size)
+        evaluation = evaluate_folds(config, run_dir, data, finished, test)
         if evaluation.test is not None and evaluation.test.shared_patients:
             shared = evaluation.test.shared_patients
             log(f"test set: {len(shared)} patient id(s) also in the training set: {shared[:20]}")
@@ -94,6 +93,30 @@ def run(config: Config, run_dir, command: str = "", profile: str = "", restart: 
         pooled = evaluation.summary.pooled
         log(f"done: pooled AUC {pooled.auc.value:.3f}, accuracy {pooled.accuracy.value:.3f}")
     return RunResult(run_dir, data, evaluation.predictions, evaluation.summary, evaluation)
+
+
+def report_blas(run_config: RunConfig, log) -> None:
+    """Print and log which BLAS the folds' GEMMs run on (library, kernels, the threads a fold gets) and warn, in
+    one line, when the environment forces it onto narrower vector instructions than the processor has."""
+    with threadpool_limits(limits=run_config.blas_threads or None):
+        line = f"BLAS: {blas.describe()}" + (" per fold" if run_config.blas_threads else "")
+    print(line, flush=True)
+    log(line)
+    warning = blas.forced_lower_isa(os.environ, blas.cpu_flags())
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+        log(warning)
+
+
+def evaluate_folds(config: Config, run_dir: Path, data: Prepared, finished: list[FinishedFold],
+                   test: Prepared | None) -> RunEvaluation:
+    """The evaluation of the ``finished`` folds of ``run_dir`` (all of them, or those so far: the report of a run in
+    progress is this same function, ``femur_app.training.progress``); each fold model is read once."""
+    models = run_folder.fold_models(run_dir, [fold.fold for fold in finished])
+    cv = config.cv
+    return evaluate(data, finished, models, folds_total=cv.folds, threshold=cv.threshold, bootstrap=cv.bootstrap,
+                    seed=config.seed, roi=config.data.roi, modality=config.data.modality, test=test,
+                    batch_size=config.train.batch_size)
 
 
 def train_folds(data: Prepared, folds: np.ndarray, config: Config, run_dir: Path) -> list[FinishedFold]:

@@ -12,6 +12,8 @@
     outputs.json                   the names of the outputs below, as last moved in together
     predictions.csv  metrics.json  folds.csv  roc.png  confusion_matrix.png  learning_curves.png
     reliability.png  gallery.png  report.md        the outputs, rebuilt at the end of every session
+    partial/                       the report of the folds finished so far, written by python -m femur_app.report
+                                   (femur_app.training.progress) while the run goes on; the run never reads it
 
 What makes a folder belong to one run (every refusal is a ``UserError``: one line, exit status 2):
 
@@ -54,6 +56,7 @@ from minicnn.serialize import write_text_atomic
 LOCK = "run.lock"
 FINGERPRINT = "fingerprint.json"
 STAGING = ".staging"
+PARTIAL = "partial"  # the report so far (femur_app.training.progress)
 OUTPUTS = "outputs.json"
 COMPLETE = ".complete"  # written into the staging folder once every output is there
 RESUME = "(expected the same configuration and data to resume; --restart starts over, or use another --out)"
@@ -144,8 +147,9 @@ def prepare(run_dir: Path, config: Config, restart: bool = False) -> None:
 
 
 def start_over(run_dir: Path) -> None:
-    """``--restart``: delete the run's states, models, results, fingerprint and outputs (train.log stays)."""
-    for folder in ("checkpoints", "folds", STAGING):
+    """``--restart``: delete the run's states, models, results, fingerprint, outputs and report so far (train.log
+    stays)."""
+    for folder in ("checkpoints", "folds", STAGING, PARTIAL):
         shutil.rmtree(run_dir / folder, ignore_errors=True)
     for name in output_names(run_dir) + [FINGERPRINT, OUTPUTS]:
         _remove(run_dir / name)
@@ -174,25 +178,33 @@ def remove_partial_files(run_dir: Path) -> None:
 # --- the fingerprint --------------------------------------------------------------------------------------------
 def check_fingerprint(run_dir: Path, now: dict) -> str:
     """Record the run's fingerprint ``now`` (``fingerprint.of_run``) in a new folder, or check it against the one
-    recorded -> the run id.
+    recorded (``recorded_run``) -> the run id."""
+    if (run_dir / FINGERPRINT).exists():
+        return recorded_run(run_dir, now)
+    run = fingerprints.run_id(now)
+    write_text_atomic(run_dir / FINGERPRINT, json.dumps({"run": run, "fingerprint": now}))
+    return run
+
+
+def recorded_run(run_dir: Path, now: dict) -> str:
+    """The run id of the fingerprint recorded in ``run_dir``, once it is checked to equal ``now``; reads only.
 
     A different fingerprint is a UserError naming what changed (configuration keys, cases added or removed,
     labels, patient ids or images changed, the fold assignment)."""
     path = run_dir / FINGERPRINT
-    if path.exists():
-        try:
-            stored = json.loads(path.read_text())
-            before, recorded_id = stored["fingerprint"], stored["run"]
-        except (ValueError, KeyError, TypeError):
-            raise UserError(f"{path}: damaged (not the JSON this run wrote) {RESUME}") from None
-        changed = fingerprints.changes(before, now)
-        if changed or recorded_id != fingerprints.run_id(before):
-            what = "; ".join(changed) or "the file was edited"
-            raise UserError(f"{run_dir}: the run's data changed since it started ({what}) {RESUME}")
-        return recorded_id
-    run = fingerprints.run_id(now)
-    write_text_atomic(path, json.dumps({"run": run, "fingerprint": now}))
-    return run
+    try:
+        stored = json.loads(path.read_text())
+        before, recorded_id = stored["fingerprint"], stored["run"]
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing, so no data of this run were ever loaded (expected a run folder that "
+                        "python -m femur_app.train has started)") from None
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{path}: damaged (not the JSON this run wrote) {RESUME}") from None
+    changed = fingerprints.changes(before, now)
+    if changed or recorded_id != fingerprints.run_id(before):
+        what = "; ".join(changed) or "the file was edited"
+        raise UserError(f"{run_dir}: the run's data changed since it started ({what}) {RESUME}")
+    return recorded_id
 
 
 def run_id(run_dir) -> str:
@@ -236,16 +248,31 @@ def write_finished(run_dir, fold: int, result: dict) -> dict:
 
 
 def load_finished(run_dir: Path, fold: int, case_ids: np.ndarray, folds: np.ndarray) -> dict | None:
-    """A finished fold's result, checked; None if the fold is to be trained (not finished, or its model is missing
-    or damaged - the result is then deleted). An edited result, or one of another fold or run, is a UserError."""
+    """A finished fold's result, checked (``read_finished``); None if the fold is to be trained: not finished, or
+    its model is missing or damaged - the result and the model are then deleted. The caller holds the ``lock``."""
+    result, problem = read_finished(run_dir, fold, case_ids, folds)
     paths = fold_paths(run_dir, fold)
-    path = paths["result"]
-    if not path.exists():
+    if problem:
+        log(run_dir, f"fold {fold}: its model {paths['model'].name} {problem}; training fold {fold} again")
+        paths["result"].unlink()
+        _remove(paths["model"])
         return None
+    if result is not None:
+        _remove(paths["state"])  # left by a session killed between writing the result and deleting the state
+    return result
+
+
+def read_finished(run_dir: Path, fold: int, case_ids: np.ndarray, folds: np.ndarray) -> tuple[dict | None, str]:
+    """(fold ``fold``'s result, checked, or None when it has none; what is wrong with its model, or ""), reading
+    only: a report of a run in progress calls it without the lock. An edited result, or one of another fold or
+    run, is a UserError."""
+    path = fold_paths(run_dir, fold)["result"]
     redo = f"(expected the file as this run wrote it; delete it to train fold {fold} again)"
     try:
         result = json.loads(path.read_text())
         checksum = result.get("checksum")
+    except FileNotFoundError:
+        return None, ""
     except (ValueError, AttributeError):
         raise UserError(f"{path}: damaged, not the JSON a finished fold writes {redo}") from None
     if checksum != _checksum(result):
@@ -257,17 +284,11 @@ def load_finished(run_dir: Path, fold: int, case_ids: np.ndarray, folds: np.ndar
     if result["case_ids"] != case_ids[folds == fold].tolist():
         raise UserError(f"{path}: its held-out cases differ from fold {fold} of the current data, so the data "
                         f"changed since the run started {RESUME}")
-    model = paths["model"]
+    model = fold_paths(run_dir, fold)["model"]
     problem = ("is missing" if not model.exists() else
                "does not match the SHA-256 its fold recorded (damaged or replaced)"
                if sha256(model) != result.get("model_sha256") else "")
-    if problem:
-        log(run_dir, f"fold {fold}: its model {model.name} {problem}; training fold {fold} again")
-        path.unlink()
-        _remove(model)
-        return None
-    _remove(paths["state"])  # left by a session killed between writing the result and deleting the state
-    return result
+    return result, problem
 
 
 # --- outputs, moved in together ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RANK = {"errors": 0, "memory": 0.25, "cli": 0.5, "data": 1, "models": 2, "config": 3, "evaluation": 3, "reporting": 4, "training": 5}
-COMMANDS = {"train", "compare", "predict", "explain", "synth", "preview", "import_btxrd"}  # python -m femur_app.X
+COMMANDS = {"train", "compare", "predict", "explain", "synth", "preview", "import_btxrd", "report"}  # python -m femur_app.X
 COMMAND_RANK = 6
 
 
