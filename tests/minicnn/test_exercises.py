@@ -191,6 +191,13 @@ def test_maxpool_assigning_where_windows_overlap_is_named(tmp_path):
     assert all("replaced the one before (=) instead of being added to it (+=)" in r.message for r in failed)
 
 
+def test_maxpool_plain_assignment_where_windows_overlap_is_named(tmp_path):
+    # the literal edit a learner makes: = for +=, so a later window also writes its 0 over an earlier winner
+    failed = broken_copy(tmp_path, "maxpool_ties", "+= np.where(won, dy, 0.0)", "= np.where(won, dy, 0.0)")
+    assert len(failed) == 2 and all("3 x 3 stride 2" in r.check or "2 x 2 stride 1" in r.check for r in failed)
+    assert all("replaced the one before (=) instead of being added to it (+=)" in r.message for r in failed)
+
+
 def test_col2im_assigning_where_windows_overlap_is_named(tmp_path):
     failed = broken_copy(tmp_path, "conv_im2col", "q:q + stride * W_out:stride] += d[",
                          "q:q + stride * W_out:stride] = d[")
