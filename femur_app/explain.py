@@ -19,7 +19,7 @@ from femur_app.data.dataset import LABEL_NAMES
 from femur_app.errors import ConfigError, DataError
 from femur_app.evaluation.inference import explain, prepare_image
 from femur_app.models import checkpoint
-from femur_app.predict import add_max_pixels, checked_probability, parse_roi
+from femur_app.predict import add_max_pixels, checked_probability, exit_status, parse_roi
 from femur_app.reporting.plots import plot_explanation
 
 
@@ -67,7 +67,7 @@ def execute(args) -> int:
         name = Path(image_path).name
         print(plot_explanation(model.normalisation.invert(x[0])[0], heat, sal, out / names[image_path],
                                f"{name}: P(malignant) = {prob:.3f}, explaining '{LABEL_NAMES[cls]}' at {layer}"))
-    return 1 if failures else 0
+    return exit_status(failures, len(args.images))
 
 
 def main(argv=None) -> int:

@@ -7,7 +7,7 @@ one JSON line per image goes to stdout::
 
 An unreadable or invalid input (more pixels than ``--max-pixels``, non-finite or constant pixels, ...) gets one
 line on stderr (``error: PATH: problem``, no traceback); the other images are still predicted, and the exit
-status is 1 if any input failed. A bad checkpoint or option is one line and exit status 2: the checkpoint is a
+status is 1 if some input failed, 2 if every one did (nothing was predicted). A bad checkpoint or option is one line and exit status 2: the checkpoint is a
 pickle-free ``.npz`` (loading it never runs code from the file) whose metadata are checked against sane bounds
 before a network is built, and whose weights must be finite (``femur_app.models.checkpoint.load``). A
 probability is always a finite number in [0, 1] and every line valid JSON; a model that computes anything else
@@ -83,6 +83,14 @@ def execute(args) -> int:
             continue
         checked_probability(record["prob_malignant"], args.model, path)
         print(json.dumps({"path": str(path), **record}, allow_nan=False), flush=True)
+    return exit_status(failures, len(args.images))
+
+
+def exit_status(failures: int, total: int) -> int:
+    """0 when every image was read, 1 when some were not (the others have their answers), 2 - a user's error, like
+    every other - when none was: nothing was predicted."""
+    if failures == total:
+        return cli.USAGE_ERROR
     return 1 if failures else 0
 
 

@@ -303,11 +303,22 @@ class Annotation:
     clipped: bool  # some point lay outside the image and was clipped to it
 
 
+def _short(value, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _points(shape: dict, path, k: int, n_min: int) -> np.ndarray:
-    points = np.asarray(shape.get("points", []), dtype=np.float64)
+    """shapes[k].points as an (n, 2) float64 array; BTXRDError naming the file and the field unless they are at least
+    ``n_min`` pairs of finite numbers (text, nested lists, booleans and nulls included)."""
+    raw = shape.get("points", [])
+    numbers = isinstance(raw, list) and all(
+        isinstance(p, list) and all(type(v) in (int, float) for v in p) for p in raw)
+    points = np.asarray(raw, dtype=np.float64) if numbers and raw else np.zeros((0, 2))
     if points.ndim != 2 or points.shape[1] != 2 or len(points) < n_min or not np.all(np.isfinite(points)):
-        raise BTXRDError(f"{path}: shape {k} ({shape.get('shape_type')}) has points {shape.get('points')!r} "
-                         f"(expected at least {n_min} [x, y] pairs)")
+        raise BTXRDError(f"{path}: shapes[{k}].points ({shape.get('shape_type')}) is {_short(raw)} "
+                         f"(expected at least {n_min} [x, y] pairs of numbers)")
     return points
 
 
@@ -318,22 +329,27 @@ def read_annotation(path, image_shape) -> Annotation:
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
         shapes, height, width = document["shapes"], int(document["imageHeight"]), int(document["imageWidth"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise BTXRDError(f"{path}: not a LabelMe annotation, {type(exc).__name__}: {exc} "
                          "(expected JSON with shapes, imageHeight and imageWidth)") from exc
     H, W = image_shape
     if (height, width) != (H, W):
         raise BTXRDError(f"{path}: annotates a {width}x{height} (WxH) image but its image is {W}x{H} "
                          "(expected the same size)")
+    if not isinstance(shapes, list):
+        raise BTXRDError(f"{path}: shapes is {_short(shapes)} (expected a list of LabelMe shapes)")
     mask, rectangles, n_polygons, clipped = np.zeros((H, W), bool), [], 0, False
     for k, shape in enumerate(shapes):
+        if not isinstance(shape, dict):
+            raise BTXRDError(f"{path}: shapes[{k}] is {_short(shape)} (expected a LabelMe shape: an object with "
+                             "shape_type and points)")
         kind = shape.get("shape_type")
         if kind == "rectangle":
             points = _points(shape, path, k, 2)
         elif kind == "polygon":
             points = _points(shape, path, k, 3)
         else:
-            raise BTXRDError(f"{path}: shape {k} has shape_type {kind!r} (expected rectangle or polygon)")
+            raise BTXRDError(f"{path}: shapes[{k}].shape_type is {_short(kind)} (expected rectangle or polygon)")
         clipped |= bool(np.any(points < 0) or np.any(points[:, 0] > W - 1) or np.any(points[:, 1] > H - 1))
         if kind == "rectangle":
             (x_lo, y_lo), (x_hi, y_hi) = points.min(axis=0), points.max(axis=0)

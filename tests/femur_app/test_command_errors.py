@@ -137,13 +137,19 @@ def test_a_huge_declared_image_is_refused_before_decoding(model_path, tmp_path, 
     assert err.count("\n") == 1 and err.startswith(f"error: {huge}: ") and "max_pixels = 26,214,400" in err
     assert peak < 256 * 2**20  # decoding would need 400 MiB
     status = predict.main(["--model", str(model_path), "--max-pixels", "10000", str(good)])  # the cap is a flag
-    assert "max_pixels = 10,000" in one_line(capsys, status, 1)
+    assert "max_pixels = 10,000" in one_line(capsys, status, 2)  # no image read: nothing was predicted
 
 
 def test_a_constant_image_is_refused_by_predict(model_path, tmp_path, capsys):
     flat = image(tmp_path / "flat.png", constant=True)
-    line = one_line(capsys, predict.main(["--model", str(model_path), str(flat)]), 1)
+    line = one_line(capsys, predict.main(["--model", str(model_path), str(flat)]), 2)
     assert line.startswith(f"error: {flat}: every pixel of the 120x90 image is 7: it carries no signal")
+
+
+def test_explain_with_no_readable_image_exits_2_like_predict(model_path, tmp_path, capsys):
+    missing = tmp_path / "missing.png"
+    line = one_line(capsys, explain.main(["--model", str(model_path), "--out", str(tmp_path / "maps"), str(missing)]), 2)
+    assert line == f"error: {missing}: file not found"
 
 
 def test_every_prediction_is_valid_json_in_the_unit_interval(model_path, tmp_path, capsys):

@@ -66,7 +66,7 @@ def test_bad_checkpoint_and_roi(tmp_path, capsys):
 
 def test_missing_file_is_one_line(tiny_checkpoint, tmp_path, capsys):
     path, _ = tiny_checkpoint
-    assert predict.main(["--model", str(path), str(tmp_path / "nope.dcm")]) == 1
+    assert predict.main(["--model", str(path), str(tmp_path / "nope.dcm")]) == 2  # nothing predicted: a user error
     out, err = capsys.readouterr()
     assert out == "" and err.strip() == f"error: {tmp_path / 'nope.dcm'}: file not found"
 

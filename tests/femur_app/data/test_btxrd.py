@@ -352,3 +352,28 @@ def test_command_debug_shows_the_exception(copy, tmp_path):
     with pytest.raises(BTXRDError, match="without annotation"):
         main(["--src", str(copy), "--out", str(tmp_path), "--jobs", "1", "--debug"])
 
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(shapes=5), "shapes is 5 (expected a list of LabelMe shapes)"),
+    (lambda d: d["shapes"].__setitem__(0, "box"), "shapes[0] is 'box' (expected a LabelMe shape: an object with "
+                                                  "shape_type and points)"),
+    (lambda d: d["shapes"][0].update(points="abc"), "shapes[0].points (polygon) is 'abc' (expected at least 3 "
+                                                   "[x, y] pairs of numbers)"),
+    (lambda d: d["shapes"][0].update(points=[["1", "2"], ["3", "4"]]),
+     "shapes[0].points (polygon) is [['1', '2'], ['3', '4']] (expected at least 3 [x, y] pairs of numbers)"),
+    (lambda d: d["shapes"][0].update(points=[[1, True], [3, None]]),
+     "shapes[0].points (polygon) is [[1, True], [3, None]] (expected at least 3 [x, y] pairs of numbers)"),
+    (lambda d: d["shapes"][0].update(shape_type=["polygon"]),
+     "shapes[0].shape_type is ['polygon'] (expected rectangle or polygon)"),
+])
+def test_malformed_annotations_are_one_line_naming_the_file_and_the_field(copy, tmp_path, capsys, change, message):
+    for path in (copy / "Annotations" / "IMG000002.json", copy / "Annotations" / "Annotations" / "IMG000002.json"):
+        if path.exists():
+            document = json.loads(path.read_text())
+            change(document)
+            path.write_text(json.dumps(document))
+    assert main(["--src", str(copy), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {copy / 'Annotations'}") and error.count("\n") == 1, error
+    assert error.endswith(f"IMG000002.json: {message}\n"), error
