@@ -43,6 +43,9 @@ from minicnn import backend, train_step
 from minicnn.fast import blas
 
 
+FOLD_RETRIES = 2  # on a Dask cluster: times a fold that raised is submitted again (it resumes from its state)
+
+
 @dataclass
 class RunResult:
     """A run's folder, data, pooled out-of-fold predictions (in the data's case order, with each case's fold) and
@@ -140,7 +143,13 @@ def train_folds(data: Prepared, folds: np.ndarray, config: Config, run_dir: Path
 
 
 def run_folds(todo: list[int], data: Prepared, folds, config: Config, run_dir: Path) -> None:
-    """Run the folds in ``todo`` here, in joblib workers (``run.jobs`` > 1) or on a Dask cluster."""
+    """Run the folds in ``todo`` here, in joblib workers (``run.jobs`` > 1) or on a Dask cluster.
+
+    On a cluster the prepared data go to every worker once (``scatter``), not with each fold's task. A fold whose
+    worker dies is run again by the scheduler on another worker (up to Dask's ``allowed-failures``), and one
+    that raises is retried ``FOLD_RETRIES`` times; either way it resumes from its own latest training state in the
+    run folder, which must therefore be on storage that every worker shares, and it ends with the predictions
+    of an undisturbed run (``run_fold``: the state holds the weights, momentum and both random generators)."""
     bar = tqdm(total=len(todo), desc="folds", position=0)
     scheduler, jobs = config.run.scheduler, config.run.jobs
     if scheduler:
@@ -148,7 +157,8 @@ def run_folds(todo: list[int], data: Prepared, folds, config: Config, run_dir: P
 
         with Client(scheduler) as client:
             shared = client.scatter(data, broadcast=True)
-            futures = [client.submit(run_fold, fold, shared, folds, config, run_dir, pure=False) for fold in todo]
+            futures = [client.submit(run_fold, fold, shared, folds, config, run_dir, pure=False, retries=FOLD_RETRIES)
+                       for fold in todo]
             for future in as_completed(futures):
                 future.result()
                 bar.update(1)

@@ -3,6 +3,10 @@
 joblib and Dask execution, divergence, typed configuration and its errors."""
 import csv
 import json
+import os
+import signal
+import threading
+import time
 import tomllib
 
 import numpy as np
@@ -151,6 +155,54 @@ def test_dask_cluster_gives_the_same_predictions(reference, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's overflow warnings on the way to infinity
+def test_a_fold_survives_its_dask_worker_being_killed(reference, tmp_path):
+    """Two worker processes; the one that first saves a fold's training state is killed (SIGKILL) there, mid-fold.
+    The fold runs again on a worker, resumes from that state in the run folder, and the run's predictions equal
+    the serial run's (issue 27, item 3)."""
+    distributed = pytest.importorskip("dask.distributed")
+    out, hold, paused = tmp_path / "killed", tmp_path / "hold", tmp_path / "paused"
+    hold.touch()
+    paused.mkdir()
+
+    def pause_after_saving_a_state():
+        """Run in each worker: after a state is saved, say so (a file named by the pid) and wait while ``hold``
+        exists, so that the kill lands mid-fold. A worker started again later has the plain save_state."""
+        real = checkpoint.save_state
+
+        def save_then_wait(*args, **kwargs):
+            path = real(*args, **kwargs)
+            (paused / str(os.getpid())).touch()
+            while hold.exists():
+                time.sleep(0.02)
+            return path
+
+        checkpoint.save_state = save_then_wait
+
+    killed = []
+
+    def kill_the_first_paused_worker():
+        while not killed:
+            pids = [int(p.name) for p in paused.iterdir()]
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+                hold.unlink()
+            time.sleep(0.02)
+
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        workers = set(client.run(os.getpid).values())
+        client.run(pause_after_saving_a_state)
+        killer = threading.Thread(target=kill_the_first_paused_worker, daemon=True)
+        killer.start()
+        rows = run(out, "--scheduler", cluster.scheduler_address, "--set", "run.checkpoint_minutes=0")
+        killer.join(timeout=1)
+    assert killed and killed[0] in workers
+    assert rows == reference[1]
+    log = (out / "train.log").read_text()
+    assert log.count(": resumed after epoch 1 from fold_0") == 1  # the killed fold, from its state of epoch 1
+
+
 def test_divergence_stops_the_fold_and_keeps_the_last_good_checkpoint(tmp_path):
     out = tmp_path / "diverged"
     rows = run(out, "--set", "train.lr=1e6")
