@@ -47,7 +47,7 @@ MAX_FOLDS = 100
 MAX_REPEATS = 100
 MAX_BOOTSTRAP = 20_000  # the paper profile's 2000 take about 2 s per interval
 MAX_JOBS = 256
-SCHEDULER_ADDRESS = re.compile(r"((tcp|tls|ucx)://)?[^\s/]+:[0-9]{1,5}")
+SCHEDULER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx)://)?(\[[^\]]+\]|[^\s:/\[\]]+):([0-9]{1,5})")  # host, port
 MAX_CONFIG_BYTES = 2**20  # a configuration file is a few kilobytes of TOML
 
 

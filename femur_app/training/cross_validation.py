@@ -36,7 +36,9 @@ from femur_app.evaluation.repeats import RepeatsSummary
 from femur_app.evaluation.run import FinishedFold, RunEvaluation, evaluate
 from femur_app.reporting.outputs import render
 from femur_app.reporting.setup import RunSetup, duration, software_versions
+from femur_app.errors import ConfigError, MissingDependency
 from femur_app.training import fingerprint, run_folder
+from femur_app.training.resources import SCHEDULER_TIMEOUT, check_run_settings
 from femur_app.training.fold import batches, make_model, make_optimizer, run_fold, to_device
 from femur_app.training.folds import assign_folds
 from minicnn import backend, train_step
@@ -65,11 +67,10 @@ def run(config: Config, run_dir, command: str = "", profile: str = "", restart: 
     """The whole cross-validation into ``run_dir`` (created, or resumed; ``restart``: started over); ``command``
     and ``profile`` go into the report (how to reproduce the run, and its name). The folder is locked meanwhile."""
     run_dir = Path(run_dir)
+    check_run_settings(config.run)  # a GPU or a cluster that cannot be used: one line, before anything is written
     with run_folder.lock(run_dir):
         started = time.perf_counter()
         run_folder.prepare(run_dir, config, restart)
-        if config.run.device == "cuda":
-            backend.use("cupy")  # fails now, with the fix, when there is no GPU
         run_folder.log(run_dir, f"start: {command}")
         log = functools.partial(run_folder.log, run_dir)
         report_blas(config.run, log)
@@ -153,9 +154,17 @@ def run_folds(todo: list[int], data: Prepared, folds, config: Config, run_dir: P
     bar = tqdm(total=len(todo), desc="folds", position=0)
     scheduler, jobs = config.run.scheduler, config.run.jobs
     if scheduler:
-        from dask.distributed import Client, as_completed  # optional: pip install -e ".[dask]"
-
-        with Client(scheduler) as client:
+        try:
+            from dask.distributed import Client, as_completed  # optional: pip install -e ".[dask]"
+        except ImportError as error:
+            raise MissingDependency(f"run.scheduler {scheduler}: needs dask[distributed] ({error}): pip install -e "
+                                    "\".[dask]\"") from error
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except Exception as error:  # OSError, TimeoutError, or whatever the bytes of a server that is not Dask cause
+            raise ConfigError(f"run.scheduler {scheduler}: no Dask scheduler answered ({type(error).__name__}: "
+                              f"{str(error)[:200]}) (expected the address of a running scheduler)") from error
+        with client:
             shared = client.scatter(data, broadcast=True)
             futures = [client.submit(run_fold, fold, shared, folds, config, run_dir, pure=False, retries=FOLD_RETRIES)
                        for fold in todo]
