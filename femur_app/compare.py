@@ -70,7 +70,8 @@ def execute(args, argv) -> int:
                           f"(expected two or more of {', '.join(known)})")
     out = args.out or Path("runs") / ("compare-quick" if args.quick else "compare")
     command = ("python -m femur_app.compare " + " ".join(shlex.quote(a) for a in argv)).strip()
-    reuse_freed_memory()  # once for this command's process (minicnn.fast.allocator), not in its workers
+    reuse_freed_memory(children=True)  # this process, and the joblib workers it starts inherit it at their start
+    #                                    (minicnn.fast.allocator); never called inside a worker
     results = {}
     for model in models:
         print(f"== {label(model)} -> {out / model.replace(':', '-roi_')}", flush=True)

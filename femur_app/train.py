@@ -69,7 +69,8 @@ def execute(args, argv) -> int:
     profile = profile_of(args)
     run_dir = args.out or Path("runs") / profile
     command = ("python -m femur_app.train " + " ".join(shlex.quote(a) for a in argv)).strip()
-    reuse_freed_memory()  # once for this command's process (minicnn.fast.allocator), not in its workers
+    reuse_freed_memory(children=True)  # this process, and the joblib workers it starts inherit it at their start
+    #                                    (minicnn.fast.allocator); never called inside a worker
     folder = run_dir / "repeat_NN" if config.cv.repeats > 1 else run_dir
     print(f"report of the folds finished so far, at any time: python -m femur_app.report {folder} "
           f"(into {folder / 'partial'})", flush=True)

@@ -9,6 +9,8 @@ import os
 
 import pytest
 
+from minicnn.fast.allocator import ENVIRONMENT
+
 
 def require_torch():
     """Import torch, or skip - unless MINICNN_REQUIRE_TORCH=1 (set by .ci/run), where a missing oracle fails."""
@@ -34,3 +36,17 @@ def private_prepared_cache(tmp_path_factory):
         os.environ.pop("FEMUR_APP_CACHE", None)
     else:
         os.environ["FEMUR_APP_CACHE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def commands_leave_the_allocator_environment(monkeypatch):
+    """``train`` and ``compare`` put glibc's malloc variables into their process's environment for the workers
+    they start (``minicnn.fast.reuse_freed_memory(children=True)``); a test that calls them in this process must
+    not pass them on to the processes later tests start (tests/minicnn/test_fast_allocator.py counts their page
+    faults). monkeypatch records each variable as it was when the test began (set, or absent: setenv records
+    "absent" before delenv removes it again) and restores it afterwards."""
+    for name in ENVIRONMENT:
+        present = name in os.environ
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+        if not present:
+            monkeypatch.delenv(name)
