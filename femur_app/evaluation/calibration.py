@@ -17,6 +17,13 @@ z = logit(p) = log(p / (1 - p)), the predicted probabilities clipped to [1e-6, 1
 The second is "calibration in the large": the mean log-odds the predictions are off by. Both are fitted by
 Newton's method on the log-likelihood (``logistic_fit``); a fit that does not converge (complete separation,
 or a single class) gives NaN.
+
+The slope's 95% interval is Wald's, b +- 1.96 se(b), with se(b) from the inverse observed information
+(X^T diag(mu (1 - mu)) X)^-1 at the fit. The slope is *undefined* when the predictions barely vary: when the
+standard deviation of z is below ``MIN_LOGIT_SD`` (0.1: every probability within about 2.5 percentage points of
+the others near 0.5), a line through the (z, y) cloud rests on almost no spread in z, and its slope - however
+large - says nothing about over- or under-confidence (a null run's near-constant predictions fit a slope of
+-4.84). A fit that does not converge is undefined too.
 """
 from __future__ import annotations
 
@@ -56,6 +63,8 @@ def reliability(labels, probabilities, n_bins: int = 10) -> Reliability:
 
 
 PROBABILITY_CLIP = 1e-6
+MIN_LOGIT_SD = 0.1  # below this spread of the predicted log-odds the slope is undefined (module docstring)
+Z95 = 1.959963984540054
 
 
 def logistic_fit(design: np.ndarray, labels: np.ndarray, offset: np.ndarray, iterations: int = 100) -> np.ndarray:
@@ -80,6 +89,25 @@ def logistic_fit(design: np.ndarray, labels: np.ndarray, offset: np.ndarray, ite
     return np.full(design.shape[1], np.nan)
 
 
+def logits(probabilities) -> np.ndarray:
+    """z = logit(p), p clipped to [PROBABILITY_CLIP, 1 - PROBABILITY_CLIP]."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
+    return np.log(p / (1 - p))
+
+
+def slope_interval(labels, probabilities, slope: float) -> tuple[float, float]:
+    """Wald's 95% interval of a fitted calibration slope (module docstring); (NaN, NaN) when it is undefined."""
+    y, z = np.asarray(labels, dtype=np.float64), logits(probabilities)
+    if not np.isfinite(slope) or z.std() < MIN_LOGIT_SD:
+        return float("nan"), float("nan")
+    design = np.column_stack([np.ones(len(y)), z])
+    intercept = logistic_fit(design, y, np.zeros(len(y)))[0]
+    mu = 1.0 / (1.0 + np.exp(-(intercept + slope * z)))
+    information = design.T @ (design * (mu * (1 - mu))[:, None])
+    se = float(np.sqrt(np.linalg.inv(information)[1, 1]))
+    return slope - Z95 * se, slope + Z95 * se
+
+
 def calibration_slope_intercept(labels, probabilities) -> dict:
     """{"slope", "intercept"} of the logistic recalibration model (see the module docstring)."""
     y = np.asarray(labels, dtype=np.float64)
@@ -95,15 +123,23 @@ def calibration_slope_intercept(labels, probabilities) -> dict:
 
 @dataclass
 class Calibration:
-    """How far a set of probabilities can be taken at their word: the reliability diagram (with the ECE) and the
-    calibration slope and intercept."""
+    """How far a set of probabilities can be taken at their word: the reliability diagram (with the ECE), the
+    calibration slope with its interval and the intercept."""
 
     reliability: Reliability
     slope: float
     intercept: float
+    slope_ci95: tuple[float, float] = (float("nan"), float("nan"))  # Wald; NaN when the slope is undefined
+    logit_sd: float = float("nan")  # the spread of the predicted log-odds that decides it
+
+    @property
+    def slope_defined(self) -> bool:
+        """False when the predictions barely vary or the fit failed (module docstring): report "undefined"."""
+        return bool(np.isfinite(self.slope) and self.logit_sd >= MIN_LOGIT_SD)
 
 
 def calibration(labels, probabilities) -> Calibration:
     """The reliability diagram in ten bins and the logistic recalibration's slope and intercept."""
     fit = calibration_slope_intercept(labels, probabilities)
-    return Calibration(reliability(labels, probabilities), fit["slope"], fit["intercept"])
+    return Calibration(reliability(labels, probabilities), fit["slope"], fit["intercept"],
+                       slope_interval(labels, probabilities, fit["slope"]), float(logits(probabilities).std()))

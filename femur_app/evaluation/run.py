@@ -5,9 +5,11 @@ formats and writes it.
   + the finished folds (``FinishedFold``: each fold's held-out predictions and learning curve)
   + the fold models (``FoldModel``, each loaded once)
   + the independent test set's prepared data, if there is one
-  -> pooled out-of-fold predictions -> metrics with CIs (``metrics.summarize``), calibration, the Grad-CAM
-     gallery and shares inside the lesion, the data's facts (modality, ceiling), the Otsu mask against the true
-     lesion, subgroups, the worst false negatives, the counterfactual sign tests, the test set's evaluation (with
+  -> pooled out-of-fold predictions -> metrics with CIs (``metrics.summarize``), calibration (the slope with its
+     interval, or undefined), the baselines on the same folds (radiomics; on synthetic data the exact-sign
+     reader and the generator's ceiling: ``baselines``), the Grad-CAM gallery and shares inside the lesion, the
+     data's facts (modality, ceiling), the Otsu mask against the true lesion, subgroups with AUC intervals and
+     their ceilings, the worst false negatives, the counterfactual sign tests, the test set's evaluation (with
      its near-duplicate images), and on a BTXRD import its centres, subtypes and both groupings (``btxrd``)
 
 It is computed from the folds that exist: all of them at the end of a run, or those finished so far while a run
@@ -23,6 +25,7 @@ import numpy as np
 from femur_app.data.dataset import Prepared
 from femur_app.evaluation import btxrd, counterfactual, gallery, roi_agreement
 from femur_app.evaluation.btxrd import BtxrdChecks
+from femur_app.evaluation.baselines import Baselines, baselines
 from femur_app.evaluation.calibration import Calibration, calibration
 from femur_app.evaluation.counterfactual import SignTest
 from femur_app.evaluation.data_facts import DataFacts, facts
@@ -87,10 +90,11 @@ class RunEvaluation:
     predictions: Predictions  # their out-of-fold predictions, in the same order
     summary: Summary
     calibration: Calibration
+    baselines: Baselines | None  # None when the evaluated cases hold one class
     gallery: Gallery
     data_facts: DataFacts  # of the whole data set
     otsu_vs_truth: dict[str, Agreement]  # by class; empty unless the ROI is Otsu's and true masks are known
-    subgroups: list[Subgroup]  # synthetic data only
+    subgroups: list[Subgroup]  # synthetic data only, with AUC intervals and ceilings
     worst_false_negatives: list[Failure]
     counterfactuals: list[SignTest]  # synthetic data only
     test: IndependentResult | None
@@ -118,24 +122,31 @@ def pooled_predictions(data: Prepared, finished: list[FinishedFold],
 
 def evaluate(data: Prepared, finished: list[FinishedFold], models: dict[int, FoldModel], *, folds_total: int,
              threshold: float, bootstrap: int, seed: int, roi: str, modality: str = "", test: Prepared | None = None,
-             batch_size: int = 32) -> RunEvaluation:
+             batch_size: int = 32, jobs: int = 1) -> RunEvaluation:
     """The evaluation of a run (module docstring) from its prepared ``data``, its ``finished`` folds and their
     ``models`` (by fold), of ``folds_total`` folds in all. ``threshold``, ``bootstrap``, ``seed``: cv.threshold,
     cv.bootstrap and the run's seed (the bootstrap's); ``roi``, ``modality``: data.roi and data.modality;
-    ``test``: the independent test set, predicted ``batch_size`` images at a time."""
+    ``test``: the independent test set, predicted ``batch_size`` images at a time; ``jobs``: processes for the
+    radiomics baseline's features."""
     finished = sorted(finished, key=lambda f: f.fold)
     index, predictions = pooled_predictions(data, finished, threshold)
     done = data if len(index) == len(data.y) else data.take(index)
     labels, probs = predictions.labels, predictions.probs
+    position = {case_id: i for i, case_id in enumerate(data.case_ids)}
+    held_out = [np.array([position[c] for c in fold.case_ids], dtype=np.int64) for fold in finished]
+    null = data.synthetic is not None and data.synthetic.null
     return RunEvaluation(
         folds_total=folds_total, finished=finished, data=done, predictions=predictions,
         summary=summarize(labels, probs, predictions.folds, predictions.patient_ids, threshold=threshold,
                           bootstrap_replicates=bootstrap, seed=seed),
         calibration=calibration(labels, probs),
+        baselines=baselines(data, index, held_out, probs, bootstrap=bootstrap, seed=seed, jobs=jobs),
         gallery=gallery.build(models, done, predictions),
         data_facts=facts(data, modality),
         otsu_vs_truth=roi_agreement.by_class(data.X, data.masks, data.y) if roi == "otsu" else {},
-        subgroups=[] if done.signs is None else synthetic_subgroups(labels, probs, done.signs, threshold),
+        subgroups=[] if done.signs is None else synthetic_subgroups(labels, probs, done.signs, threshold,
+                                                                    predictions.patient_ids, bootstrap=bootstrap,
+                                                                    seed=seed, null=null),
         worst_false_negatives=failures(done, predictions),
         counterfactuals=[] if data.synthetic is None else counterfactual.sign_tests(models, done, predictions, index),
         test=None if test is None else evaluate_independent(test, models, data, threshold=threshold,

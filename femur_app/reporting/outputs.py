@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from femur_app.evaluation.baselines import Baselines
 from femur_app.evaluation.calibration import Calibration
 from femur_app.evaluation.independent import IndependentResult
 from femur_app.evaluation.metrics import Summary, to_json_safe
@@ -58,6 +59,7 @@ def metrics_record(ev: RunEvaluation) -> dict:
     record = summary_record(ev.summary)
     record.update({
         "calibration": calibration_record(ev.calibration),
+        "baselines": baselines_record(ev.baselines),
         "gradcam_inside_lesion": {outcome: asdict(share) for outcome, share in ev.gallery.inside.items()},
         "data_facts": asdict(ev.data_facts),
         "otsu_vs_truth": {name: asdict(agreement) for name, agreement in ev.otsu_vs_truth.items()},
@@ -84,7 +86,20 @@ def calibration_record(calibration: Calibration) -> dict:
     rel = calibration.reliability
     return {"ece": rel.ece, "bins": len(rel.counts), "counts": rel.counts.tolist(),
             "mean_predicted": rel.mean_predicted.tolist(), "observed_fraction": rel.observed_fraction.tolist(),
-            "slope": calibration.slope, "intercept": calibration.intercept}
+            "slope": calibration.slope, "intercept": calibration.intercept,
+            "slope_ci95": list(calibration.slope_ci95), "slope_defined": calibration.slope_defined,
+            "logit_sd": calibration.logit_sd}
+
+
+def baselines_record(baselines: Baselines | None) -> dict | None:
+    """Each baseline's AUC, its interval and DeLong's comparison with the CNN (CNN minus baseline)."""
+    if baselines is None:
+        return None
+    return {"cnn_auc_ci95": list(baselines.cnn_ci95),
+            "rows": [{"name": row.name, "auc": row.auc, "ci95": list(row.ci95),
+                      "cnn_minus_baseline": row.versus_cnn.difference,
+                      "difference_ci95": list(row.versus_cnn.ci95), "p_value": row.versus_cnn.p_value}
+                     for row in baselines.rows]}
 
 
 def test_record(test: IndependentResult) -> dict:
@@ -93,6 +108,7 @@ def test_record(test: IndependentResult) -> dict:
             "facts": asdict(test.facts), "calibration": calibration_record(test.calibration),
             "shared_patients": test.shared_patients, "near_duplicates": [asdict(p) for p in test.near_duplicates],
             "per_model_auc": test.per_model_auc,
+            "external": test.external, "scope": test.scope,
             "predictor": test_predictor(test)}
 
 

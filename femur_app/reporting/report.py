@@ -120,7 +120,8 @@ def write_report(ev, setup) -> str:
         "",
     ]
     sections += [*claim.data_section(ev), *claim.partitions_section(ev, setup), *data_checks.duplicate_section(ev),
-                 *data_checks.btxrd_section(ev), *claim.selection_section(setup)]
+                 *data_checks.btxrd_section(ev),
+                 *claim.selection_section(setup, summary.malignant / summary.cases)]
     if diverged:
         sections += ["## Warning: diverged folds", ""]
         sections += [f"- Fold {fold.fold}: {fold.message}" for fold in diverged]
@@ -138,6 +139,7 @@ def write_report(ev, setup) -> str:
         claim.results_table(ev, PAPER_TABLES),
         "",
         *claim.ceiling_line(ev),
+        *claim.paper_auc_note(ev, PAPER_TABLES["AlexNet-BN"]["auc"]),
         f"Pooled confusion matrix (malignant = positive): TP {confusion.tp}, FN {confusion.fn}, "
         f"FP {confusion.fp}, TN {confusion.tn}.",
         "",
@@ -152,6 +154,7 @@ def write_report(ev, setup) -> str:
         "The held-out curves are for monitoring only: no epoch, threshold or setting was chosen by them; each fold's "
         "model is the one after its last epoch.",
         "",
+        *claim.baselines_section(ev),
         *claim.test_section(ev),
         *claim.calibration_section(ev),
         *claim.subgroup_section(ev),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from femur_app.evaluation.calibration import MIN_LOGIT_SD
+
 ROWS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("sensitivity", "Sensitivity"),
         ("specificity", "Specificity"), ("f1", "F1"), ("auc", "AUC"))
 
@@ -28,6 +30,12 @@ def _ci(entry, key: str) -> str:
     """An ``Estimate`` (or any value with a ``ci95``) as "value [low, high]"."""
     lo, hi = entry.ci95
     return f"{fmt_metric(key, entry.value)} [{fmt_metric(key, lo)}, {fmt_metric(key, hi)}]"
+
+
+def _auc_ci(value: float, ci95) -> str:
+    if math.isnan(value):
+        return "n/a (one class)"
+    return f"{value:.3f} [{fmt_metric('auc', ci95[0])}, {fmt_metric('auc', ci95[1])}]"
 
 
 def intended_use(ev) -> list[str]:
@@ -93,7 +101,8 @@ def partitions_section(ev, setup) -> list[str]:
         shared = test.shared_patients
         lines.append(f"- Independent test set: {test.data.description}; {test.summary.cases} cases of "
                      f"{test.summary.patients} "
-                     "patients, never used for training, selection or the threshold. " +
+                     "patients, never used for training, selection or the threshold; "
+                     f"{'an external' if test.external else 'an internal'} test ({test.scope}). " +
                      (f"**Warning: {len(shared)} patient id(s) appear in both sets** ({', '.join(shared[:10])}); "
                       "if they are the same patients the test is not independent."
                       if shared else "No patient id appears in both sets."))
@@ -103,7 +112,15 @@ def partitions_section(ev, setup) -> list[str]:
 QUICK_SELECTION_SEED = 1  # the synthetic set docs/select_quick_profile.py chose the quick profile on
 
 
-def selection_section(setup) -> list[str]:
+def selected_on_reported_set(setup) -> bool:
+    """True when a quick run reports the very synthetic set its profile was chosen on (synthetic_seed 1)."""
+    data = setup.config.data
+    return (setup.profile == "quick" and data.source == "synthetic"
+            and data.synthetic_seed == QUICK_SELECTION_SEED)
+
+
+def selection_section(setup, prevalence: float) -> list[str]:
+    """``prevalence``: the malignant share of the cases the network was trained on (the threshold's meaning)."""
     config, profile = setup.config, setup.profile
     if profile not in ("quick", "paper"):
         text = (f"A configuration of its own (profile {profile!r}, see config.toml); how its settings were chosen "
@@ -115,7 +132,7 @@ def selection_section(setup) -> list[str]:
                 "by the pooled cross-validated AUC on synthetic_seed "
                 f"{QUICK_SELECTION_SEED}, a criterion fixed before the runs (`docs/select_quick_profile.py`, "
                 "`docs/figures/quick_selection.json`), and then frozen.")
-        if data.source == "synthetic" and data.synthetic_seed == QUICK_SELECTION_SEED:
+        if selected_on_reported_set(setup):
             text += (f" **This run reports synthetic_seed {QUICK_SELECTION_SEED}, the very set the choice was made "
                      "on: its cross-validated figures are optimistically biased by that selection.**")
         elif data.source == "synthetic":
@@ -129,9 +146,24 @@ def selection_section(setup) -> list[str]:
             f"- **Model**: {setup.model}.", f"- **Training**: {setup.protocol}.",
             f"- **Selection**: {text} No early stopping: each fold's model is the one after its last epoch; the "
             "held-out curves are for monitoring only.",
-            f"- **Threshold**: P(malignant) >= {config.cv.threshold:g}, fixed in advance (the natural cut of a "
-            "softmax trained with balanced costs; the paper states none), never tuned on held-out or test "
-            "predictions. The AUC does not depend on it.", ""]
+            threshold_line(config.cv.threshold, prevalence), ""]
+
+
+def threshold_line(threshold: float, prevalence: float) -> str:
+    """What the fixed threshold means for a network trained with an unweighted loss at the data's prevalence."""
+    if threshold != 0.5:
+        meaning = "chosen by the configuration (cv.threshold)"
+    elif abs(prevalence - 0.5) < 0.01:
+        meaning = ("the cut that counts both errors alike; with classes this balanced it also weighs sensitivity and "
+                   "specificity alike")
+    else:
+        meaning = (f"the cut that minimises errors counted one for one: the loss is unweighted and "
+                   f"{100 * prevalence:.0f}% of the training cases are malignant, so it weighs each benign case as "
+                   "much as each malignant one and, at this prevalence, favours "
+                   f"{'specificity over sensitivity' if prevalence < 0.5 else 'sensitivity over specificity'} - it "
+                   "is not a cut of balanced costs for a missed cancer")
+    return (f"- **Threshold**: P(malignant) >= {threshold:g}, fixed in advance ({meaning}; the paper states none), "
+            "never tuned on held-out or test predictions. The AUC does not depend on it.")
 
 
 def ceiling_line(ev) -> list[str]:
@@ -211,9 +243,8 @@ def folds_table(ev) -> str:
 def calibration_section(ev) -> list[str]:
     """Lines on how far the probabilities can be taken at their word."""
     calibration = ev.calibration
-    slope_text = (f" Calibration slope **{calibration.slope:.2f}** (ideal 1; below 1: predictions too "
-                  f"extreme) and intercept **{calibration.intercept:.2f}** (ideal 0; the mean log-odds by "
-                  "which the predictions are too low), from the logistic recalibration model "
+    slope_text = (f" {slope_text_of(calibration)} and intercept **{calibration.intercept:.2f}** (ideal 0; the mean "
+                  "log-odds by which the predictions are too low), from the logistic recalibration model "
                   "(`femur_app.evaluation.calibration`).")
     return ["### Calibration", "",
             f"Expected calibration error over {len(calibration.reliability.counts)} equal-width bins: "
@@ -222,6 +253,68 @@ def calibration_section(ev) -> list[str]:
             f"0 = perfectly calibrated).{slope_text} The probabilities are not recalibrated; read them with the "
             "diagram.", "",
             "![Reliability diagram](reliability.png)", ""]
+
+
+def slope_text_of(calibration) -> str:
+    """The calibration slope with its Wald interval, or "undefined" and why."""
+    if not calibration.slope_defined:
+        return ("Calibration slope **undefined**: the predicted log-odds barely vary (sd "
+                f"{calibration.logit_sd:.3f}, below {MIN_LOGIT_SD:g}), so no line through them says whether the "
+                "predictions are too extreme or too timid (the fitted value, "
+                f"{calibration.slope:.2f}, is not interpretable),")
+    low, high = calibration.slope_ci95
+    return (f"Calibration slope **{calibration.slope:.2f}** [{low:.2f}, {high:.2f}] (Wald 95% interval; ideal 1; "
+            "below 1: predictions too extreme)")
+
+
+def baselines_section(ev) -> list[str]:
+    """The CNN's AUC beside the baselines on the same cases and folds (``femur_app.evaluation.baselines``)."""
+    b = ev.baselines
+    if b is None:
+        return []
+    words = {"radiomics": "Radiomics logistic regression: first-order, shape, GLCM and LBP features of the same "
+                          "ROIs, fitted per fold on the CNN's training fold",
+             "sign reader": "Exact-sign reader: a logistic regression on every sign the generator drew (no "
+                            "image), fitted per fold on the CNN's training fold",
+             "ceiling": "The generator's ceiling: its Bayes-optimal score from the hidden aggressiveness and "
+                        "diameter (fitted on nothing)"}
+    auc = ev.summary.pooled.auc.value
+    lines = ["### Baselines on the same cases and folds", "",
+             "AUCs with patient-bootstrap 95% intervals on the same resampled patients as the CNN's; the "
+             "difference is the CNN's AUC minus the reference's, with DeLong's paired 95% interval and two-sided "
+             "p-value (`femur_app.evaluation.baselines`).", "",
+             "| reference | AUC [95% CI] | CNN minus reference [95% CI] | p (DeLong) |", "|---|---|---|---|",
+             f"| This run's CNN | {auc:.3f} [{b.cnn_ci95[0]:.3f}, {b.cnn_ci95[1]:.3f}] | - | - |"]
+    for row in b.rows:
+        d = row.versus_cnn
+        lines.append(f"| {words[row.name]} | {row.auc:.3f} [{row.ci95[0]:.3f}, {row.ci95[1]:.3f}] | "
+                     f"{d.difference:+.3f} [{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}] | {fmt_p(d.p_value)} |")
+    names = {row.name: row for row in b.rows}
+    radiomics = names["radiomics"]
+    lines += ["", f"The CNN's AUC is {'above' if auc > radiomics.auc else 'at or below'} the radiomics baseline's "
+                  f"on these cases ({auc:.3f} against {radiomics.auc:.3f}); the difference is "
+                  f"{'' if radiomics.versus_cnn.p_value < 0.05 else 'not '}significant at the 5% level (DeLong)."]
+    if "sign reader" in names:
+        lines.append(f"Between the exact-sign reader ({names['sign reader'].auc:.3f}) and the ceiling "
+                     f"({names['ceiling'].auc:.3f}) lies what no reader of the drawn signs can learn from "
+                     f"{ev.summary.cases} cases; the gap from the CNN to the sign reader is what the network has not "
+                     "learnt to see.")
+    return lines + [""]
+
+
+def fmt_p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def paper_auc_note(ev, paper_auc: float) -> list[str]:
+    """Why a pooled AUC near the paper's is no evidence of a reproduction."""
+    auc, (low, high) = ev.summary.pooled.auc.value, ev.summary.pooled.auc.ci95
+    near = low <= paper_auc <= high
+    return [f"The paper's AUC {paper_auc:.3f} {'lies inside' if near else 'lies outside'} this run's 95% interval. "
+            "Any match is a coincidence, not a reproduction: the cases are not the paper's (" +
+            ("synthetic phantoms" if ev.data_facts.ceiling_auc is not None else "another data set") +
+            "), the paper's AUC cannot belong to its own reported operating point (see the consistency check), "
+            "and the same method on other data gives another AUC.", ""]
 
 
 def gallery_section(ev) -> list[str]:
@@ -253,11 +346,15 @@ def subgroup_section(ev) -> list[str]:
     if not rows:
         return ["### Subgroups", "", "No subgroup variables are known for these data (size and cortical breach are "
                 "known for the synthetic set only).", ""]
-    lines = ["### Subgroups", "", "Out-of-fold results by the generator's drawn lesion size and cortical breach "
-             "(sensitivity and specificity with Wilson 95% intervals):", "",
-             "| subgroup | cases (malignant) | AUC | sensitivity % | specificity % |", "|---|---|---|---|---|"]
+    lines = ["### Subgroups", "", "Out-of-fold results by the generator's drawn lesion size and cortical breach: AUC "
+             "with a patient-bootstrap 95% interval drawn within the subgroup, the generator's ceiling in the "
+             "subgroup on the same draws (the best AUC any reader can reach there), sensitivity and specificity "
+             "with Wilson 95% intervals:", "",
+             "| subgroup | cases (malignant) | AUC [95% CI] | ceiling [95% CI] | sensitivity % | specificity % |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r.subgroup} | {r.cases} ({r.malignant}) | {fmt_metric('auc', r.auc)} | "
+        lines.append(f"| {r.subgroup} | {r.cases} ({r.malignant}) | {_auc_ci(r.auc, r.auc_ci95)} | "
+                     f"{_auc_ci(r.ceiling_auc, r.ceiling_ci95)} | "
                      f"{_ci(r.sensitivity, 'sensitivity')} | {_ci(r.specificity, 'specificity')} |")
     return lines + ["", "Cortical breach is itself a sign of malignancy here, so within each breach subgroup the "
                         "task is harder than overall: that is where the model must read the other signs.", ""]
@@ -317,12 +414,17 @@ def limitations(ev, setup) -> list[str]:
     if ev.test is None:
         items.append("No external test: every figure is cross-validated on one data set; a different hospital, "
                      "scanner or population may do worse.")
+    elif not ev.test.external:
+        items.append(f"No external test: the test set is {ev.test.scope}; a different hospital, scanner or "
+                     "population may do worse.")
     if setup.config.cv.repeats == 1:
         items.append("One cross-validation repetition: the intervals treat the fold models as fixed, so the "
                      "variance of training itself (initialisation, batch order) is not in them (`--repeats K`).")
+    if selected_on_reported_set(setup):
+        items.append("The quick profile was chosen on the reported set (synthetic_seed "
+                     f"{QUICK_SELECTION_SEED}, see Selection): its figures are optimistically biased by that choice.")
     if setup.profile == "quick":
-        items.append("The quick profile was chosen on the reported set (see Selection) and is a reduced network, "
-                     "not the paper's.")
+        items.append("The quick profile is a reduced network, not the paper's.")
     if ev.otsu_vs_truth:
         items.append("The paper's Otsu step is not a tumour segmentation (see its agreement with the true lesion "
                      "above): the network sees what the mask keeps, and the mask's outline may itself carry the "

@@ -120,7 +120,7 @@ def evaluate_folds(config: Config, run_dir: Path, data: Prepared, finished: list
     cv = config.cv
     return evaluate(data, finished, models, folds_total=cv.folds, threshold=cv.threshold, bootstrap=cv.bootstrap,
                     seed=config.seed, roi=config.data.roi, modality=config.data.modality, test=test,
-                    batch_size=config.train.batch_size)
+                    batch_size=config.train.batch_size, jobs=config.run.jobs)
 
 
 def train_folds(data: Prepared, folds: np.ndarray, config: Config, run_dir: Path) -> list[FinishedFold]:

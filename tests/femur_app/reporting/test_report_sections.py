@@ -2,16 +2,23 @@
 number recomputed here from predictions.csv, the generator's drawn signs or the prepared data."""
 import csv
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from femur_app.config import resolve_options
 from femur_app.data.preprocess import preprocess
-from femur_app.data import SyntheticSet, load
-from femur_app.evaluation.calibration import calibration_slope_intercept
-from femur_app.models import checkpoint
+from femur_app.data import SyntheticSet, load, synthetic
+from femur_app.evaluation.calibration import calibration, calibration_slope_intercept
+from femur_app.evaluation.independent import scope_of_test
+from femur_app.models import checkpoint, radiomics
+from femur_app.reporting.sections import limitations, selection_section, slope_text_of, threshold_line
+from femur_app.reporting.setup import RunSetup
 from femur_app.train import main
 from minicnn.losses import softmax
 
@@ -41,16 +48,152 @@ def test_every_section_in_order(run):
 
 
 def test_a_quick_run_on_the_selection_set_is_flagged_as_biased():
-    from femur_app.reporting.sections import selection_section
-    from femur_app.reporting.setup import RunSetup
-
     def selection(**data):
         setup = RunSetup(resolve_options(quick=True, options={"data": data}), profile="quick")
-        return next(line for line in selection_section(setup) if line.startswith("- **Selection**"))
+        return next(line for line in selection_section(setup, 0.33) if line.startswith("- **Selection**"))
 
     assert "optimistically biased" in selection(synthetic_seed=1)
     assert "optimistically biased" not in selection(synthetic_seed=0)
     assert "played no part" in selection(synthetic_seed=2)
+
+
+def _limitations(profile="quick", test=None, **data):
+    setup = RunSetup(resolve_options(quick=profile == "quick", options={"data": data}), profile=profile)
+    ev = SimpleNamespace(data_facts=SimpleNamespace(ceiling_auc=0.9, modality="MRI"), test=test, otsu_vs_truth={})
+    return "\n".join(limitations(ev, setup))
+
+
+def test_the_selection_limitation_only_when_the_reported_set_is_the_selection_set():
+    biased = "The quick profile was chosen on the reported set"
+    assert biased in _limitations(synthetic_seed=1)
+    assert biased not in _limitations(synthetic_seed=0) and biased not in _limitations(synthetic_seed=2)
+    assert biased not in _limitations(profile="paper", synthetic_seed=1)
+    assert "reduced network" in _limitations(synthetic_seed=0)
+
+
+def test_a_test_set_from_the_same_generator_or_centre_is_internal(tmp_path):
+    train = SimpleNamespace(synthetic=object(), source="synthetic")
+    external, words = scope_of_test(SimpleNamespace(synthetic=object(), source="synthetic:2"), train)
+    assert not external and "same generator" in words
+    internal = SimpleNamespace(external=False, scope=words)
+    assert "No external test: the test set is internal" in _limitations(test=internal)
+    assert "No external test" not in _limitations(test=SimpleNamespace(external=True, scope="external: ..."))
+
+    def folder(name, centres):
+        path = tmp_path / name
+        path.mkdir()
+        if centres is not None:
+            (path / "import_summary.json").write_text(json.dumps({"by_centre": {c: 5 for c in centres}}))
+        return SimpleNamespace(synthetic=None, source=str(path))
+
+    a, b, c, plain = folder("a", ["1", "2"]), folder("b", ["2"]), folder("c", ["3"]), folder("plain", None)
+    assert scope_of_test(b, a) == (False, "internal: it shares centre(s) 2 with the training set")
+    assert scope_of_test(c, a) == (True, "external: centre(s) 3, none of them a training centre (1, 2)")
+    assert scope_of_test(plain, a)[0] is False and "not known to be external" in scope_of_test(plain, a)[1]
+
+
+def test_the_threshold_is_described_as_the_unweighted_loss_makes_it():
+    line = threshold_line(0.5, 165 / 500)
+    assert "33% of the training cases are malignant" in line and "favours specificity over sensitivity" in line
+    assert "not a cut of balanced costs" in line
+    assert "favours" not in threshold_line(0.5, 0.5) and "chosen by the configuration" in threshold_line(0.3, 0.33)
+
+
+def test_the_report_has_no_contradictory_sentence(run):
+    report = run[3]
+    assert "trained with balanced costs" not in report
+    assert "The quick profile was chosen on the reported set" not in report  # synthetic_seed 0
+    assert "not a cut of balanced costs" in report
+    assert "Any match is a coincidence, not a reproduction" in report
+
+
+def test_baselines_recomputed_independently(run, tmp_path, monkeypatch):
+    """The radiomics model and the exact-sign reader refitted here per fold with scikit-learn, the ceiling from
+    the generator's signs, every AUC by roc_auc_score on predictions.csv's folds; the CNN's interval on the same
+    draws is the summary's."""
+    out, rows, metrics, report = run
+    monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path))
+    data = load("synthetic", resolve_options(quick=True, config_file="femur_app/configs/smoke.toml").data)
+    assert [r["case_id"] for r in rows] == data.case_ids.tolist()
+    labels, folds = data.y, np.array([int(r["fold"]) for r in rows])
+    features = radiomics.feature_matrix(data.X)
+    signs = SyntheticSet(40, 14, 0).signs()
+    exact = np.array([[np.sqrt(s.transition_mm - 0.4), s.irregularity, s.harmonics, s.heterogeneity, s.rim > 0,
+                       s.oedema, s.breach, s.periosteal != "none", s.diameter_mm, s.contrast] for s in signs], float)
+    radiomics_p, reader_p = np.empty(len(labels)), np.empty(len(labels))
+    for fold in np.unique(folds):
+        held = folds == fold
+        radiomics_p[held] = (radiomics.make_classifier().fit(features[~held], labels[~held])
+                             .predict_proba(features[held])[:, 1])
+        reader = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(exact[~held], labels[~held])
+        reader_p[held] = reader.predict_proba(exact[held])[:, 1]
+    by_name = {row["name"]: row for row in metrics["baselines"]["rows"]}
+    assert by_name["radiomics"]["auc"] == pytest.approx(roc_auc_score(labels, radiomics_p), abs=1e-12)
+    assert by_name["sign reader"]["auc"] == pytest.approx(roc_auc_score(labels, reader_p), abs=1e-12)
+    assert by_name["ceiling"]["auc"] == pytest.approx(synthetic.ceiling_auc(labels, signs), abs=1e-12)
+    assert metrics["baselines"]["cnn_auc_ci95"] == pytest.approx(metrics["pooled"]["auc"]["ci95"], abs=1e-12)
+    cnn = np.array([float(r["prob_malignant"]) for r in rows])
+    difference = roc_auc_score(labels, cnn) - roc_auc_score(labels, radiomics_p)
+    assert by_name["radiomics"]["cnn_minus_baseline"] == pytest.approx(difference, abs=1e-12)
+    for name, row in by_name.items():
+        low, high = row["ci95"]
+        assert low <= row["auc"] <= high and 0 <= row["p_value"] <= 1, name
+    assert "### Baselines on the same cases and folds" in report
+    for words in ("Radiomics logistic regression", "Exact-sign reader", "The generator's ceiling"):
+        line = next(line for line in report.splitlines() if line.startswith(f"| {words}"))
+        name = {"Radiomics logistic regression": "radiomics", "Exact-sign reader": "sign reader",
+                "The generator's ceiling": "ceiling"}[words]
+        low, high = by_name[name]["ci95"]
+        assert f"{by_name[name]['auc']:.3f} [{low:.3f}, {high:.3f}]" in line
+
+
+def test_subgroup_intervals_and_ceilings_recomputed(run):
+    """Each subgroup's AUC interval by a bootstrap written here (roc_auc_score on the same patient draws), its
+    ceiling as roc_auc_score of the hidden log-likelihood ratio within the subgroup."""
+    _, rows, metrics, report = run
+    labels = np.array([int(r["label"]) for r in rows])
+    probs = np.array([float(r["prob_malignant"]) for r in rows])
+    patients = np.array([r["patient_id"] for r in rows])
+    signs = SyntheticSet(40, 14, 0).signs()
+    ratio = np.array([synthetic.hidden_log_likelihood_ratio(s) for s in signs])
+    breach = np.array([s.breach for s in signs])
+    by_name = {g["subgroup"]: g for g in metrics["subgroups"]}
+    for name, held in (("cortical breach", breach), ("no cortical breach", ~breach)):
+        y, p, r, ids = labels[held], probs[held], ratio[held], patients[held]
+        unique = np.unique(ids)
+        rng = np.random.default_rng(0)  # the run's seed
+        aucs, ceilings = [], []
+        for _ in range(200):  # cv.bootstrap
+            drawn = np.concatenate([np.flatnonzero(ids == unique[k])
+                                    for k in rng.integers(0, len(unique), len(unique))])
+            if len(np.unique(y[drawn])) == 2:
+                aucs.append(roc_auc_score(y[drawn], p[drawn]))
+                ceilings.append(roc_auc_score(y[drawn], r[drawn]))
+        assert by_name[name]["auc_ci95"] == pytest.approx(np.percentile(aucs, [2.5, 97.5]), abs=1e-12)
+        assert by_name[name]["ceiling_auc"] == pytest.approx(roc_auc_score(y, r), abs=1e-12)
+        assert by_name[name]["ceiling_ci95"] == pytest.approx(np.percentile(ceilings, [2.5, 97.5]), abs=1e-12)
+    assert "| ceiling [95% CI] |" in report
+
+
+def test_calibration_slope_interval_and_undefined():
+    """The slope and its Wald interval against scikit-learn's unpenalised fit and the information matrix written
+    here; near-constant predictions make it undefined, and the report says so."""
+    rng = np.random.default_rng(3)
+    probs = rng.uniform(0.05, 0.95, 300)
+    labels = (rng.random(300) < probs ** 1.5).astype(int)
+    result = calibration(labels, probs)
+    z = np.log(probs / (1 - probs))
+    fit = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10000).fit(z[:, None], labels)
+    a, b = fit.intercept_[0], fit.coef_[0, 0]
+    mu = 1 / (1 + np.exp(-(a + b * z)))
+    design = np.column_stack([np.ones_like(z), z])
+    se = np.sqrt(np.linalg.inv(design.T @ (design * (mu * (1 - mu))[:, None]))[1, 1])
+    assert result.slope == pytest.approx(b, abs=1e-5) and result.slope_defined
+    assert result.slope_ci95 == pytest.approx((b - 1.959963984540054 * se, b + 1.959963984540054 * se), abs=1e-5)
+    assert "Wald 95% interval" in slope_text_of(result)
+    flat = calibration(labels, 0.5 + 0.01 * (probs - 0.5))  # log-odds sd about 0.04
+    assert not flat.slope_defined and np.isnan(flat.slope_ci95).all()
+    assert "Calibration slope **undefined**" in slope_text_of(flat)
 
 
 def test_calibration_and_subgroups_recomputed(run):
