@@ -5,8 +5,8 @@ formats and writes it.
   + the finished folds (``FinishedFold``: each fold's held-out predictions and learning curve)
   + the fold models (``FoldModel``, each loaded once)
   + the independent test set's prepared data, if there is one
-  -> pooled out-of-fold predictions -> metrics with CIs (``metrics.summarize``), calibration (the slope with its
-     interval, or undefined), the baselines on the same folds (radiomics; on synthetic data the exact-sign
+  -> pooled out-of-fold predictions -> metrics with CIs (``metrics.summarize``), the operating point each fold
+     fixed on its training cases (``operating_point``), calibration (the slope with its interval, or undefined), the baselines on the same folds (radiomics; on synthetic data the exact-sign
      reader and the generator's ceiling: ``baselines``), the Grad-CAM gallery and shares inside the lesion, the
      data's facts (modality, ceiling), the Otsu mask against the true lesion, subgroups with AUC intervals and
      their ceilings, the worst false negatives, the counterfactual sign tests, the test set's evaluation (with
@@ -32,6 +32,7 @@ from femur_app.evaluation.data_facts import DataFacts, facts
 from femur_app.evaluation.gallery import Gallery
 from femur_app.evaluation.independent import IndependentResult, evaluate_independent
 from femur_app.evaluation.metrics import Summary, summarize
+from femur_app.evaluation.operating_point import OperatingPoint, operating_point
 from femur_app.evaluation.predictions import Predictions
 from femur_app.evaluation.roi_agreement import Agreement
 from femur_app.evaluation.subgroups import Failure, Subgroup, failures, synthetic_subgroups
@@ -68,6 +69,7 @@ class FinishedFold:
     case_ids: list[str]  # its held-out cases ...
     prob_malignant: list[float]  # ... and their P(malignant), in the same order
     history: list[Epoch]
+    operating_threshold: float | None = None  # chosen on its training cases; None: a fold from before it was
 
     @classmethod
     def from_record(cls, record: dict) -> FinishedFold:
@@ -77,7 +79,7 @@ class FinishedFold:
                    for h in record["history"]]
         return cls(record["fold"], record["status"], record["message"], record["epochs_run"], record["n_train"],
                    record["n_test"], record["seconds"], record.get("peak_rss_mib"), record["case_ids"],
-                   record["prob_malignant"], history)
+                   record["prob_malignant"], history, record.get("operating_threshold"))
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class RunEvaluation:
     predictions: Predictions  # their out-of-fold predictions, in the same order
     summary: Summary
     calibration: Calibration
+    operating_point: OperatingPoint | None  # each fold's threshold fixed on its training cases; None if unrecorded
     baselines: Baselines | None  # None when the evaluated cases hold one class
     gallery: Gallery
     data_facts: DataFacts  # of the whole data set
@@ -140,6 +143,8 @@ def evaluate(data: Prepared, finished: list[FinishedFold], models: dict[int, Fol
         summary=summarize(labels, probs, predictions.folds, predictions.patient_ids, threshold=threshold,
                           bootstrap_replicates=bootstrap, seed=seed),
         calibration=calibration(labels, probs),
+        operating_point=operating_point(labels, probs, predictions.folds,
+                                        {fold.fold: fold.operating_threshold for fold in finished}),
         baselines=baselines(data, index, held_out, probs, bootstrap=bootstrap, seed=seed, jobs=jobs),
         gallery=gallery.build(models, done, predictions),
         data_facts=facts(data, modality),

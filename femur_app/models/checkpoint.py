@@ -97,15 +97,15 @@ def load(path) -> FoldModel:
     model, metadata = load_model(path)
     return FoldModel(model, Normalisation.from_dict(metadata["normalisation"]), float(metadata["threshold"]),
                      metadata.get("fold"), metadata["architecture"], metadata["input_size"],
-                     metadata.get("preprocess", {}))
+                     metadata.get("preprocess", {}), metadata.get("operating_threshold"))
 
 
 def check_metadata(path, metadata) -> None:
     """DataError naming ``path`` and the key unless a model checkpoint's metadata are a JSON object in bounds:
     the format, a registered architecture, an input_size that architecture takes (``registry.input_size_problem``),
     model_kwargs that the configuration accepts (``femur_app.models.registry.ModelConfig``: a width up to
-    MAX_WIDTH, ...), a threshold strictly between 0 and 1, two class names, finite normalisation statistics with
-    std > 0 for 1 to MAX_CHANNELS channels; and a network whose estimated memory (``femur_app.models.footprint``)
+    MAX_WIDTH, ...), a threshold strictly between 0 and 1, an operating threshold (if any) from 0 to 1, two class
+    names, finite normalisation statistics with std > 0 for 1 to MAX_CHANNELS channels; and a network whose estimated memory (``femur_app.models.footprint``)
     fits the budget (``femur_app.memory``)."""
     def refuse(key, value, expected):
         raise DataError(f"{path}: metadata {key} is {value!r} (expected {expected})")
@@ -136,6 +136,9 @@ def check_metadata(path, metadata) -> None:
     threshold = metadata.get("threshold")
     if type(threshold) not in (int, float) or not 0 < threshold < 1:
         refuse("threshold", threshold, "a number strictly between 0 and 1")
+    operating = metadata.get("operating_threshold")
+    if operating is not None and (type(operating) not in (int, float) or not 0 <= operating <= 1):
+        refuse("operating_threshold", operating, "absent, or a probability from 0 to 1")
     if metadata.get("class_names") != CLASS_NAMES:
         refuse("class_names", metadata.get("class_names"), CLASS_NAMES)
     norm = metadata.get("normalisation")

@@ -8,6 +8,8 @@ predicting needs, all read from its checkpoint once (``femur_app.models.checkpoi
     model          the network, in evaluation mode whenever it predicts (running BN statistics, no dropout)
     normalisation  its training fold's per-channel statistics: new images are standardised exactly as in training
     threshold      P(malignant) at or above which a case is called malignant (the run's cv.threshold)
+    operating_threshold   the threshold the fold fixed on its own training cases for sensitivity >= 0.90
+                   (``femur_app.evaluation.operating_point``; None in a checkpoint from before it was recorded)
     fold           the cross-validation fold it was trained for (None: a checkpoint that does not say)
     architecture, input_size, preprocess   how to rebuild and feed it: the registry name, the side of the square
                    input, and the preprocessing options it was trained with (``femur_app.data.preprocess``)
@@ -44,6 +46,7 @@ class FoldModel:
     architecture: str
     input_size: int
     preprocess: dict = field(default_factory=dict)  # keyword arguments of femur_app.data.preprocess.preprocess
+    operating_threshold: float | None = None
 
     def predict(self, X: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """P(malignant) of prepared images ``X`` (N, C, S, S) on the CPU (``predict``)."""

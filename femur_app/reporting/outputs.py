@@ -60,6 +60,7 @@ def metrics_record(ev: RunEvaluation) -> dict:
     record.update({
         "calibration": calibration_record(ev.calibration),
         "baselines": baselines_record(ev.baselines),
+        "operating_point": None if ev.operating_point is None else asdict(ev.operating_point),
         "gradcam_inside_lesion": {outcome: asdict(share) for outcome, share in ev.gallery.inside.items()},
         "data_facts": asdict(ev.data_facts),
         "otsu_vs_truth": {name: asdict(agreement) for name, agreement in ev.otsu_vs_truth.items()},
@@ -121,7 +122,7 @@ def folds_rows(ev: RunEvaluation) -> list[dict]:
         m = per_fold[fold.fold]
         rows.append({"fold": fold.fold, "n_train": fold.n_train, "n_test": fold.n_test,
                      "n_test_malignant": m.malignant, "epochs_run": fold.epochs_run, "status": fold.status,
-                     "seconds": round(fold.seconds, 1),
+                     "seconds": round(fold.seconds, 1), "operating_threshold": fold.operating_threshold,
                      "final_train_loss": None if last is None else last.train_loss,
                      "final_heldout_loss": None if last is None else last.heldout_loss,
                      **{k: getattr(m, k) for k in ("accuracy", "sensitivity", "specificity", "f1", "auc")},

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from femur_app.reporting import data_checks
 from femur_app.reporting import sections as claim  # the sections, several after CLAIM 2024 / TRIPOD+AI
+from femur_app.reporting.checklists import checklist_section
 from femur_app.reporting.setup import duration
 
 PAPER_PREVALENCE = (165, 500)  # malignant cases, all cases (paper, section 3.1)
@@ -154,6 +155,7 @@ def write_report(ev, setup) -> str:
         "The held-out curves are for monitoring only: no epoch, threshold or setting was chosen by them; each fold's "
         "model is the one after its last epoch.",
         "",
+        *claim.operating_point_section(ev),
         *claim.baselines_section(ev),
         *claim.test_section(ev),
         *claim.calibration_section(ev),
@@ -192,6 +194,7 @@ def write_report(ev, setup) -> str:
         "`config.toml` (the resolved configuration), `train.log`, `checkpoints/` (one model per fold).",
         "",
     ]
+    sections += checklist_section(ev, setup, sections)
     return "\n".join(sections)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from femur_app.data.synthetic import SPACING_MM
 from femur_app.evaluation.calibration import MIN_LOGIT_SD
 
 ROWS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("sensitivity", "Sensitivity"),
@@ -53,6 +54,11 @@ def data_section(ev) -> list[str]:
     lines = ["## Data and reference standard", "",
              f"- **Source**: {ev.data.description}; {f.dataset}.",
              f"- **Modality**: {f.modality}.",
+             "- **Design**: " + (
+                 "a simulation: every case is drawn by the generator, none collected; acquisition simulated (pixel "
+                 f"spacing {SPACING_MM[0]}-{SPACING_MM[1]} mm, coil sensitivity, blur, Rician noise: docs/data.md)."
+                 if f.ceiling_auc is not None else
+                 "retrospective: the images of an existing collection, read as they are."),
              f"- **Patients**: {f.patients}.",
              "- **Sample size**: " + (
                  "set by the configuration (data.n, data.n_malignant; the paper's 500 cases, 165 malignant, by "
@@ -253,6 +259,32 @@ def calibration_section(ev) -> list[str]:
             f"0 = perfectly calibrated).{slope_text} The probabilities are not recalibrated; read them with the "
             "diagram.", "",
             "![Reliability diagram](reliability.png)", ""]
+
+
+def operating_point_section(ev) -> list[str]:
+    """The run's fixed threshold beside the operating point each fold fixed on its own training cases."""
+    point = ev.operating_point
+    lines = ["### An operating point fixed in advance", ""]
+    if point is None:
+        return lines + ["Not available: some folds were trained before each fold recorded a threshold chosen on its "
+                        "own training cases; train them again to report it.", ""]
+    pooled = ev.summary.pooled
+    thresholds = list(point.thresholds.values())
+    target = 100 * point.target_sensitivity
+    lines += [f"Each fold, once trained, predicted its own training cases and kept the largest threshold that called "
+              f"at least {target:.0f}% of their malignant cases malignant (target: sensitivity >= {target:.0f}%, "
+              "because a missed malignant tumour costs more than a false alarm); its held-out cases were called at "
+              "that threshold. It was chosen on the training fold, never on the predictions reported here; the price "
+              "is that a network scores the cases it was fitted on more confidently than new ones, so the held-out "
+              "sensitivity tends to fall short of the target (`femur_app.evaluation.operating_point`). Fold "
+              f"thresholds: {min(thresholds):.3f} to {max(thresholds):.3f}.", "",
+              "| threshold | sensitivity % [95% CI] | specificity % [95% CI] |", "|---|---|---|",
+              f"| {ev.summary.threshold:g} (fixed, the run's) | {_ci(pooled.sensitivity, 'sensitivity')} | "
+              f"{_ci(pooled.specificity, 'specificity')} |",
+              f"| each fold's, for sensitivity >= {target:.0f}% on its training cases | "
+              f"{_ci(point.sensitivity, 'sensitivity')} | {_ci(point.specificity, 'specificity')} |", ""]
+    c = point.confusion
+    return lines + [f"At the fold thresholds: TP {c.tp}, FN {c.fn}, FP {c.fp}, TN {c.tn}.", ""]
 
 
 def slope_text_of(calibration) -> str:

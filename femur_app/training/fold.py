@@ -11,7 +11,9 @@ fold resumes after its last saved epoch with weights, momentum, learning rate an
 result equals an uninterrupted run. Once the fold's model and result are written, the state is deleted
 (``run_folder.write_finished``). A non-finite loss, weight, batch-norm statistic or held-out output stops the
 fold; its held-out cases are then predicted by the last good weights (kept in memory after every good epoch), and
-the result says so.
+the result says so. The trained fold then predicts its own training cases once, to fix its operating point
+(``femur_app.evaluation.operating_point``: the threshold for sensitivity >= 0.90), kept in its result and its
+checkpoint.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from femur_app.config import Config, TrainConfig
 from femur_app.data.augment import AugmentConfig, augment
 from femur_app.data.dataset import Prepared
 from femur_app.data.normalise import Normalisation
+from femur_app.evaluation.operating_point import threshold_for_sensitivity
 from femur_app.models import build_model, checkpoint
 from femur_app.models.fold_model import predict
 from femur_app.models.registry import ModelConfig
@@ -197,17 +200,21 @@ def run_fold(fold: int, data: Prepared, folds: np.ndarray, config: Config, run_d
         epoch_bar.close()
 
         probs = predict(model, data.X[test_idx], normalisation, train.batch_size, device)
+        # the operating point, fixed on this fold's own training cases (femur_app.evaluation.operating_point)
+        operating = threshold_for_sensitivity(
+            data.y[train_idx], predict(model, data.X[train_idx], normalisation, train.batch_size, device))
         if device == "cuda":
             backend.to_cpu(model)
         checkpoint.save_model(paths["model"], model, architecture=config.model.name,
                               model_kwargs=config.model.builder_kwargs(), input_size=config.data.input_size,
                               normalisation=normalisation, threshold=config.cv.threshold,
                               extra={**identity, "epochs": epoch, "status": status,
-                                     "preprocess": {"roi": config.data.roi}})
+                                     "preprocess": {"roi": config.data.roi}, "operating_threshold": operating})
         result = {"fold": fold, "status": status, "message": message, "epochs_run": epoch,
                   "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
                   "seconds": float(sum(h["seconds"] for h in history)), "peak_rss_mib": peak_rss_mib(),
-                  "case_ids": data.case_ids[test_idx].tolist(), "prob_malignant": probs.tolist(), "history": history}
+                  "case_ids": data.case_ids[test_idx].tolist(), "prob_malignant": probs.tolist(), "history": history,
+                  "operating_threshold": operating}
         result = run_folder.write_finished(run_dir, fold, result)  # then deletes the training state
         run_folder.log(run_dir, f"fold {fold}: {status}, {epoch} epoch(s) trained")
         return result

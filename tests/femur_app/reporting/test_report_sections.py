@@ -16,7 +16,9 @@ from femur_app.data.preprocess import preprocess
 from femur_app.data import SyntheticSet, load, synthetic
 from femur_app.evaluation.calibration import calibration, calibration_slope_intercept
 from femur_app.evaluation.independent import scope_of_test
+from femur_app.evaluation.operating_point import threshold_for_sensitivity
 from femur_app.models import checkpoint, radiomics
+from femur_app.reporting.checklists import TRIPOD_AI
 from femur_app.reporting.sections import limitations, selection_section, slope_text_of, threshold_line
 from femur_app.reporting.setup import RunSetup
 from femur_app.train import main
@@ -257,3 +259,67 @@ def test_counterfactual_path_reproduces_the_out_of_fold_prediction(run):
         assert r["toward_expected"] == pytest.approx(np.mean([direction * c > 0 for c in r["changes"]]))
     assert {(r["sign"], r["switch"]) for r in metrics["counterfactual_signs"]} == {
         (s, w) for s in ("cortical breach", "sclerotic rim", "periosteal reaction", "marrow oedema") for w in ("on", "off")}
+
+
+def _brute_force_threshold(labels, probs, target=0.9):
+    """The largest candidate threshold (any predicted probability) whose sensitivity reaches the target."""
+    malignant = probs[labels == 1]
+    return max(t for t in probs if (malignant >= t).mean() >= target)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_threshold_for_sensitivity_is_the_largest_that_reaches_the_target(seed):
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(57) < 0.35).astype(int)
+    probs = np.round(rng.random(57), 2)  # ties included
+    assert threshold_for_sensitivity(labels, probs) == _brute_force_threshold(labels, probs)
+    ten = np.array([1] * 10 + [0] * 5)  # 0.9 * 10 is 9.000000000000002: still nine of ten
+    assert threshold_for_sensitivity(ten, np.r_[np.linspace(1, 0.1, 10), np.zeros(5)]) == pytest.approx(0.2)
+
+
+def test_the_operating_point_is_fixed_on_each_training_fold(run):
+    """Each fold's threshold recomputed from its checkpoint's predictions of its own training cases; the held-out
+    calls at those thresholds recomputed from predictions.csv; nothing chosen on the reported predictions."""
+    out, rows, metrics, report = run
+    data = load("synthetic", resolve_options(quick=True, config_file="femur_app/configs/smoke.toml").data)
+    folds = np.array([int(r["fold"]) for r in rows])
+    labels = np.array([int(r["label"]) for r in rows])
+    probs = np.array([float(r["prob_malignant"]) for r in rows])
+    thresholds = {}
+    for fold in (1, 2):
+        model = checkpoint.load(out / "checkpoints" / f"fold_{fold:02d}.npz")
+        train = folds != fold
+        expected = _brute_force_threshold(data.y[train], model.predict(data.X[train]))
+        record = json.loads((out / "folds" / f"fold_{fold:02d}.json").read_text())
+        assert record["operating_threshold"] == pytest.approx(expected, abs=1e-6)
+        assert model.operating_threshold == record["operating_threshold"]
+        thresholds[fold] = record["operating_threshold"]
+    called = probs >= np.array([thresholds[f] for f in folds])
+    point = metrics["operating_point"]
+    assert point["sensitivity"]["value"] == pytest.approx(called[labels == 1].mean())
+    assert point["specificity"]["value"] == pytest.approx((~called[labels == 0]).mean())
+    assert "### An operating point fixed in advance" in report
+    assert "for sensitivity >= 90% on its training cases" in report
+
+
+def test_the_report_holds_both_checklists_every_item_marked(run):
+    """Each CLAIM 2024 item 1-44 and each TRIPOD+AI row once, marked done (with a section the report has), not
+    done or n/a (with why); the heading's counts are the rows'."""
+    report = run[3]
+    headings = [line.lstrip("#").strip() for line in report.splitlines() if line.startswith("#")]
+    tripod = [number for number, _, _ in TRIPOD_AI]  # its numbering checked in test_checklists.py
+    for name, numbers in (("CLAIM 2024", [str(i) for i in range(1, 45)]), ("TRIPOD+AI", tripod)):
+        block = report.split(f"### {name}: ")[1].split("\n\n")[1]
+        rows = [line.split(" | ") for line in block.splitlines()[2:]]
+        assert [row[0].lstrip("| ") for row in rows] == numbers
+        assert all(row[2] in ("done", "not done", "n/a") and row[3].rstrip(" |") for row in rows)
+        for row in rows:
+            if row[2] == "done":
+                for where in row[3].rstrip(" |").split("; "):
+                    assert where == "title" or any(h.startswith(where) for h in headings), (name, row)
+        counts = report.split(f"### {name}: ")[1].split("\n")[0]
+        assert counts == (f"{sum(r[2] == 'done' for r in rows)} done, {sum(r[2] == 'not done' for r in rows)} not "
+                          f"done, {sum(r[2] == 'n/a' for r in rows)} not applicable")
+    claim = {row.split(" | ")[0].lstrip("| "): row for row in report.split("### CLAIM 2024: ")[1].splitlines()
+             if row.startswith("| ")}
+    assert "| not done | no test set was given" in claim["33"]
