@@ -4,11 +4,13 @@ Each CNN in ``--models`` is trained by ``femur_app.training.run`` into ``<out>/<
 reused, an interrupted one resumed); ``radiomics`` is the hand-crafted-feature baseline on exactly the same folds
 (``femur_app.training.baseline``). An entry ``NAME:ROI`` runs that model with ``data.roi = ROI`` into
 ``<out>/NAME-roi_ROI``: ``--models alexnet_bn,alexnet_bn:box,alexnet_bn:mask`` is the preprocessing ablation, on
-the same folds (the split depends only on the cases and the seed). The comparison (``comparison.md``, ``comparison.csv``, ``roc_all.png``) is
-written into ``<out>`` by ``femur_app.reporting.comparison``. With ``--repeats K`` every model runs the same K
-repetitions (the same seeds, so the same splits; ``femur_app.training.repeats``), the table gives each model's AUC
-per repetition, and DeLong's tests, Holm-corrected over all pairs, compare every repetition and combine them
-by Rubin's rules, so that the spread between trainings counts (``femur_app.evaluation.repeated_delong``).
+the same folds (the split depends only on the cases and the seed). The comparison (``comparison.md``,
+``comparison.csv``, ``roc_all.png``) is written into ``<out>``, a run folder of its own kind
+(``femur_app.training.run_folder.claim``), by ``femur_app.reporting.comparison``. With ``--repeats K`` every
+model runs the same K repetitions (the same seeds, so the same splits; ``femur_app.training.repeats``), the table
+gives each model's AUC per repetition, and DeLong's tests, Holm-corrected over all pairs, compare every repetition
+and combine them by Rubin's rules, so that the spread between trainings counts
+(``femur_app.evaluation.repeated_delong``).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from femur_app.errors import ConfigError
 from femur_app.reporting.comparison import label, write_comparison
 from femur_app.training.baseline import run_radiomics
 from femur_app.training.repeats import run_repeated
+from femur_app.training.run_folder import lock
 from minicnn.fast import reuse_freed_memory
 
 CNN_MODELS = ("alexnet_bn", "alexnet", "googlenet")
@@ -72,6 +75,12 @@ def execute(args, argv) -> int:
     command = ("python -m femur_app.compare " + " ".join(shlex.quote(a) for a in argv)).strip()
     reuse_freed_memory(children=True)  # this process, and the joblib workers it starts inherit it at their start
     #                                    (minicnn.fast.allocator); never called inside a worker
+    with lock(out, "comparison"):  # a comparison's folder, or refused; each model's folder is a run's
+        return compare(models, out, args, command)
+
+
+def compare(models: list[str], out: Path, args, command: str) -> int:
+    """Run (or resume) every model of ``models`` into its folder under ``out``, then write the comparison."""
     results = {}
     for model in models:
         print(f"== {label(model)} -> {out / model.replace(':', '-roi_')}", flush=True)

@@ -36,14 +36,15 @@ def name_list(text: str) -> list[str]:
 def parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m femur_app.import_btxrd", description=__doc__.split("\n\n")[0])
     p.add_argument("--src", required=True, help="the unpacked BTXRD folder (holding dataset.xlsx), or its parent")
-    p.add_argument("--out", required=True, help="folder to write (created if needed)")
+    p.add_argument("--out", required=True, help="a new or empty folder outside --src (created if needed)")
     p.add_argument("--site", default="femur",
                    help="femur (default), all, or another site column such as tibia, humerus, 'hip bone'")
     p.add_argument("--centers", type=number_list, default=None, help="centres to keep, e.g. 1 or 2,3 (default all)")
     p.add_argument("--views", type=name_list, default=None,
                    help=f"views to keep, some of {','.join(VIEW_COLUMNS)} (default all)")
     p.add_argument("--jobs", type=int, default=-1, help="parallel image conversions (default: every core)")
-    p.add_argument("--force", action="store_true", help="write into a folder that already holds labels.csv")
+    p.add_argument("--force", action="store_true",
+                   help="write into a folder that holds files, replacing those of the same names")
     p.add_argument("--grouping", choices=GROUPINGS, default="standin",
                    help="the grouping written as patient_id: standin (default; consecutive ids with the same "
                         "centre, age, gender, sites and diagnosis, plus image duplicates) or coarse (every image of "

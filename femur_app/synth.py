@@ -13,25 +13,24 @@ from pathlib import Path
 
 from femur_app import cli, memory
 from femur_app.data import SyntheticSet
-from femur_app.data.folder import write_folder
+from femur_app.data.folder import check_output_folder, write_folder
 from femur_app.data.source import MAX_CASES, MAX_SEED
 from femur_app.errors import ConfigError, UserError
 
 
 def parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m femur_app.synth", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True, type=Path, help="folder to write (created if needed)")
+    p.add_argument("--out", required=True, type=Path, help="a new or empty folder to write (created if needed)")
     p.add_argument("--n", type=int, default=500, help="number of cases (default 500, as the paper)")
     p.add_argument("--n-malignant", type=int, default=None,
                    help="malignant cases (default: 33%% of n, the paper's 165/500)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true", help="overwrite an existing labels.csv")
+    p.add_argument("--force", action="store_true",
+                   help="write into a folder that holds files, replacing those of the same names")
     return p
 
 
 def execute(args) -> int:
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"--out {args.out}: is a file (expected a folder to write the data set into)")
     n_malignant = args.n_malignant if args.n_malignant is not None else round(args.n * 165 / 500)
     if args.n < 2 or not 0 < n_malignant < args.n:
         raise UserError(f"--n {args.n} --n-malignant {n_malignant}: not a data set with both classes (expected "
@@ -42,8 +41,7 @@ def execute(args) -> int:
         raise ConfigError(f"--seed {args.seed}: out of range (expected 0 to {MAX_SEED}, NumPy's seed range)")
     spec = SyntheticSet(args.n, n_malignant, args.seed)
     memory.check(spec.memory_bytes(), f"--n {args.n}")
-    if (args.out / "labels.csv").exists() and not args.force:
-        raise UserError(f"{args.out / 'labels.csv'}: exists; use --force to overwrite it (expected a new folder)")
+    check_output_folder(args.out, args.force)
     cases = spec.cases(n_jobs=-1)
     table = write_folder(cases, args.out)
     print(f"wrote {len(cases)} cases ({n_malignant} malignant) to {table.parent}")

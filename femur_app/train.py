@@ -76,7 +76,8 @@ def execute(args, argv) -> int:
           f"(into {folder / 'partial'})", flush=True)
     if config.cv.repeats > 1:
         summary = repeats.run_repeated(config, run_dir, lambda c, d: training.run(c, d, command, profile,
-                                                                                 restart=args.restart)).repeats
+                                                                                 restart=args.restart),
+                                       restart=args.restart).repeats
         ci, auc = summary.ci95_with_training_variance.auc, summary.mean_sd["auc"]
         print(f"{run_dir}/report.md: {len(summary.repetitions)} repetitions, AUC {auc.mean:.3f} ± {auc.sd:.3f} "
               f"[{ci[0]:.3f}, {ci[1]:.3f}] with training variance")

@@ -64,6 +64,7 @@ from pathlib import Path
 import numpy as np
 
 from femur_app.data import box_of, limits
+from femur_app.data.folder import check_output_folder
 from femur_app.errors import DataError, MissingDependency
 
 COLUMNS = ("image_id", "center", "age", "gender", "hand", "ulna", "radius", "humerus", "foot", "tibia", "fibula",
@@ -533,7 +534,7 @@ def import_btxrd(src, out, *, site: str = "femur", centers=None, views=None, for
 
     ``site``: 'all' or a site column (default 'femur'); ``centers``: centre numbers to keep (None: all);
     ``views``: any of frontal, lateral, oblique (None: all, including images without a view flag).
-    ``force``: write into a folder that already holds a labels.csv; ``n_jobs``: joblib workers for the images.
+    ``force``: write into a folder that already holds files (never into ``src``); ``n_jobs``: joblib workers.
     ``grouping``: which grouping becomes ``patient_id`` (standin or coarse; both are written);
     ``giant_cell``: keep, exclude or malignant (the module docstring).
     """
@@ -541,8 +542,8 @@ def import_btxrd(src, out, *, site: str = "femur", centers=None, views=None, for
     from minicnn.serialize import write_text_atomic
 
     folder, out = find_source(src), Path(out)
-    if (out / "labels.csv").exists() and not force:
-        raise BTXRDError(f"{out / 'labels.csv'}: already exists (expected a new output folder, or --force)")
+    check_output_folder(out, force, source=src)
+    check_output_folder(out, True, source=folder)  # src/BTXRD when src is its parent
     site = site_column(site)
     if grouping not in GROUPINGS:
         raise BTXRDError(f"--grouping: unknown grouping {grouping!r} (expected one of {', '.join(GROUPINGS)})")

@@ -25,8 +25,13 @@ from minicnn.serialize import write_text_atomic
 
 
 def run_radiomics(config: Config, run_dir) -> RunResult:
+    """The baseline into ``run_dir``, a run folder of its own kind (``run_folder.KINDS``), locked meanwhile."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_folder.lock(run_dir, "radiomics"):
+        return _radiomics(config, run_dir)
+
+
+def _radiomics(config: Config, run_dir: Path) -> RunResult:
     data = load(config.data.source, config.data, functools.partial(run_folder.log, run_dir))
     folds = assign_folds(data.y, data.patient_ids, config.cv.folds, config.seed)
     features = radiomics.feature_matrix(data.X, n_jobs=config.run.jobs)

@@ -145,7 +145,8 @@ def run_fold(fold: int, data: Prepared, folds: np.ndarray, config: Config, run_d
 
         epoch, history, identity = 0, [], run_folder.identity(run_dir, fold)
         if paths["state"].exists():
-            epoch, history = checkpoint.load_state(paths["state"], model, optimizer, rngs, identity)
+            epoch, history = checkpoint.load_state(run_folder.own_file(paths["state"]), model, optimizer, rngs,
+                                                   identity)
             for _ in range(epoch if schedule else 0):  # the schedule's position
                 schedule.step()
             run_folder.log(run_dir, f"fold {fold}: resumed after epoch {epoch} from {paths['state'].name}")

@@ -25,7 +25,7 @@ from femur_app.evaluation.repeats import summarize_repeats
 from femur_app.reporting.outputs import metrics_record, summary_record
 from femur_app.reporting.repeats import repeats_record, repeats_report
 from femur_app.training.cross_validation import RunResult
-from femur_app.training.run_folder import lock
+from femur_app.training.run_folder import check_same_config, lock
 from minicnn.serialize import write_text_atomic
 
 
@@ -36,10 +36,16 @@ def repetition_seed(seed: int, repetition: int) -> int:
     return int(np.random.SeedSequence(seed, spawn_key=(repetition,)).generate_state(1)[0])
 
 
-def run_repeated(config: Config, run_dir, run_one) -> RunResult:
-    """``config.cv.repeats`` repetitions, each ``run_one(config_r, run_dir / "repeat_rr")`` -> RunResult."""
+def run_repeated(config: Config, run_dir, run_one, restart: bool = False) -> RunResult:
+    """``config.cv.repeats`` repetitions, each ``run_one(config_r, run_dir / "repeat_rr")`` -> RunResult.
+
+    The top folder is a run folder of its own kind (``run_folder.KINDS["repeats"]``: a single run's folder is
+    refused, and a repetition's folder is a single run's), locked meanwhile; its ``config.toml`` is checked
+    against ``config`` before anything is written (``restart``: each repetition starts over instead)."""
     run_dir = Path(run_dir)
-    with lock(run_dir):  # the top folder is one run's too; each repeat_rr folder is locked by its own run
+    with lock(run_dir, "repeats"):  # each repeat_rr folder is locked by its own run
+        if not restart:
+            check_same_config(run_dir, config)
         write_text_atomic(run_dir / "config.toml", to_toml(config))
         configs = [dataclasses.replace(config, seed=repetition_seed(config.seed, r),
                                        cv=dataclasses.replace(config.cv, repeats=1))

@@ -15,6 +15,7 @@ from btxrd_miniature import BOXES, MASK_PIXELS, NESTED_COPIES, PATIENTS, ROWS, t
 from femur_app.data import load_folder
 from femur_app.data.btxrd import (COLUMNS, HASH_SIZE, BTXRDError, Row, dhash, group_patients, import_btxrd,
                                   read_annotation)
+from femur_app.errors import DataError
 from femur_app.import_btxrd import main
 
 FEMUR = ["IMG000001", "IMG000002", "IMG000003", "IMG000005", "IMG000007", "IMG000008"]
@@ -317,9 +318,23 @@ def test_images_above_the_loaders_pixel_limit_are_named(source, tmp_path, monkey
 
 def test_existing_output_needs_force(source, tmp_path):
     import_btxrd(source, tmp_path, centers=[2])
-    with pytest.raises(BTXRDError, match="labels.csv: already exists"):
+    with pytest.raises(DataError, match=r"already holds files \(images/, import_summary.json, import_summary.md, "
+                                        r"labels.csv, masks/\)"):
         import_btxrd(source, tmp_path, centers=[2])
     assert import_btxrd(source, tmp_path, centers=[2], force=True)["images"] == 1
+
+
+@pytest.mark.parametrize("where", [".", "images", "BTXRD", "BTXRD/new"])
+def test_the_output_is_never_the_source_or_inside_it(copy, capsys, where):
+    """The probe's case: --out equal to --src wrote into the source tree, and every later import of it failed."""
+    src = copy.parent if where == "BTXRD" or where.startswith("BTXRD/") else copy
+    out = copy if where == "." else copy / where if where == "images" else copy.parent / where
+    before = sorted(str(p) for p in copy.rglob("*"))
+    assert main(["--src", str(src), "--out", str(out), "--jobs", "1", "--force"]) == 2
+    error = capsys.readouterr().err
+    assert error == (f"error: --out {out}: is inside --src {src} (expected a folder outside the source: writing "
+                     "there would change the source)\n")
+    assert sorted(str(p) for p in copy.rglob("*")) == before
 
 
 # --- the command ----------------------------------------------------------------------------------------------
@@ -348,9 +363,9 @@ def test_command_errors_are_one_line(source, tmp_path, capsys, arguments, line):
 
 def test_command_debug_shows_the_exception(copy, tmp_path):
     remove_annotation(copy)
-    assert main(["--src", str(copy), "--out", str(tmp_path), "--jobs", "1"]) == 2
+    assert main(["--src", str(copy), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 2
     with pytest.raises(BTXRDError, match="without annotation"):
-        main(["--src", str(copy), "--out", str(tmp_path), "--jobs", "1", "--debug"])
+        main(["--src", str(copy), "--out", str(tmp_path / "out"), "--jobs", "1", "--debug"])
 
 
 

@@ -57,7 +57,7 @@ def test_the_top_folder_of_a_repeated_run_is_locked(tmp_path):
 
     config = resolve()
     trained = []
-    with lock(tmp_path / "run"):
+    with lock(tmp_path / "run", "repeats"):
         with pytest.raises(UserError, match=r"in use by another run \(pid \d+"):
             run_repeated(config, tmp_path / "run", lambda c, d: trained.append(d))
     assert trained == [] and not (tmp_path / "run" / "config.toml").exists()

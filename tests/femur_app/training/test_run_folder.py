@@ -6,6 +6,7 @@ Every refusal is exit status 2 with exactly one line on stderr naming the culpri
 are smoke-sized (femur_app/configs/smoke.toml: 40 cases, 2 folds, 1 epoch, a tiny network), serial (--jobs 1).
 """
 import csv
+import hashlib
 import json
 import re
 import shutil
@@ -18,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from femur_app import synth
+from femur_app import compare, config, synth
+from femur_app.errors import UserError
 from femur_app.models import checkpoint
 from femur_app.train import main
-from femur_app.training import cross_validation, fingerprint, run_folder
+from femur_app.training import cross_validation, fingerprint, repeats, run_folder
 
 ROOT = Path(__file__).resolve().parents[3]
 SMOKE = ["--quick", "--config", "femur_app/configs/smoke.toml", "--jobs", "1", "--set", "cv.bootstrap=50"]
@@ -43,7 +45,7 @@ def one_error_line(capsys) -> str:
     errors = re.findall(r"error: [^\r\n\x1b]*", err)
     rest = [p for p in re.split(r"[\r\n]|\x1b\[A", re.sub(r"error: [^\r\n\x1b]*", "", err)) if p.strip()]
     assert len(errors) == 1 and "Traceback" not in err, err
-    assert all("it/s" in p for p in rest), err
+    assert all("it/s" in p or "s/it" in p for p in rest), err  # s/it: a slow step on a busy machine
     return errors[0]
 
 
@@ -273,3 +275,197 @@ def test_checkpoint_due_counts_minutes(monkeypatch):
     monkeypatch.setattr(run_folder.time, "monotonic", lambda: 1000.0)
     assert run_folder.checkpoint_due(1000.0, 0)  # 0: after every epoch
     assert not run_folder.checkpoint_due(1000.0 - 599.0, 10) and run_folder.checkpoint_due(1000.0 - 600.0, 10)
+
+
+# --- the mark: a command writes only into its own kind of run folder (issue 29, item 5) ----------------------------
+def snapshot(folder: Path) -> dict:
+    """Every entry below ``folder`` -> its bytes (files), its target (links) or None (folders)."""
+    return {str(p.relative_to(folder)): (("link", str(p.readlink())) if p.is_symlink() else
+                                         None if p.is_dir() else p.read_bytes()) for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A user's project folder: files and a checkpoints/ and folds/ of their own."""
+    folder = tmp_path / "project"
+    for name, text in (("README.md", "mine"), ("src/main.py", "print()"), ("checkpoints/best.npz", "weights"),
+                       ("folds/split.json", "[]")):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return folder
+
+
+@pytest.mark.parametrize("extra", [[], ["--restart"], ["--repeats", "2"]])
+def test_a_folder_of_the_users_is_neither_written_into_nor_deleted(project, capsys, extra):
+    before = snapshot(project)
+    assert train(project, *extra) == 2
+    assert one_error_line(capsys) == (
+        f"error: {project}: holds files that are not a run folder (README.md, checkpoints/, folds/, src/) (expected "
+        "a new or empty folder for --out, or a run folder of femur_app to resume; nothing of this folder is changed)")
+    assert snapshot(project) == before
+
+
+def test_compare_refuses_a_folder_of_the_users(project, capsys):
+    before = snapshot(project)
+    assert compare.main(["--quick", "--models", "alexnet_bn,radiomics", "--out", str(project)]) == 2
+    assert one_error_line(capsys).startswith(f"error: {project}: holds files that are not a run folder (README.md")
+    assert snapshot(project) == before
+
+
+def test_a_run_folder_without_the_mark_is_refused_saying_what_to_do(finished, tmp_path, capsys):
+    out = copy_of(finished, tmp_path)
+    (out / run_folder.MARK).unlink()
+    before = snapshot(out)
+    assert train(out, "--restart") == 2
+    assert one_error_line(capsys) == (
+        f"error: {out}: holds a run folder without the mark run_folder.json (checkpoints/, config.toml, "
+        "confusion_matrix.png, failures.png, fingerprint.json, folds/ and 11 more): made by a version of femur_app "
+        "before run folders were marked, or not by femur_app (expected a run folder this version made: start the "
+        "run again with another --out; nothing of this folder is changed)")
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("text", ["{}", "not json", '{"made_by": "femur_app run folder", "kind": "run", "key": "00"}',
+                                  '{"made_by": "femur_app run folder", "kind": "bank", "key": "' + "0" * 64 + '"}'])
+def test_a_mark_that_is_not_ours_is_refused(tmp_path, capsys, text):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / run_folder.MARK).write_text(text)
+    assert train(out) == 2
+    assert one_error_line(capsys) == (
+        f"error: {out / run_folder.MARK}: is not the mark of a femur_app run folder (expected the JSON object "
+        "femur_app writes when it makes a run folder; use another --out)")
+    assert sorted(p.name for p in out.iterdir()) == [run_folder.MARK]
+
+
+def test_repeats_refuse_a_single_runs_folder_and_the_reverse(finished, tmp_path, capsys):
+    out = copy_of(finished, tmp_path)
+    before = snapshot(out)
+    assert train(out, "--repeats", "2") == 2
+    assert one_error_line(capsys) == (
+        f"error: {out}: is the folder of a cross-validation run (python -m femur_app.train), not of a repeated "
+        "cross-validation (--repeats K) (expected a new folder for this one: use another --out)")
+    assert snapshot(out) == before
+    repeated = tmp_path / "repeated"
+    with run_folder.lock(repeated, "repeats"):
+        pass
+    assert train(repeated) == 2
+    assert one_error_line(capsys) == (
+        f"error: {repeated}: is the folder of a repeated cross-validation (--repeats K), not of a cross-validation "
+        "run (python -m femur_app.train) (expected a new folder for this one: use another --out)")
+
+
+def test_a_refused_repeated_rerun_leaves_its_config_as_it_was(tmp_path):
+    """A repeated run interrupted in its first repetition, then started with another learning rate: refused before
+    its config.toml is written (it was half-updated: the top folder's new, the repetitions' old)."""
+    out = tmp_path / "run"
+
+    def interrupted_repetition(config, folder):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        repeats.run_repeated(config.resolve(), out, interrupted_repetition)
+    before = snapshot(out)
+    called = []
+    with pytest.raises(UserError, match=r"holds a run with a different configuration \(train.lr: 0.01 -> 0.02\)"):
+        repeats.run_repeated(config.resolve_options(assignments=["train.lr=0.02"]), out, lambda c, d: called.append(d))
+    assert snapshot(out) == before and called == []
+
+
+@pytest.mark.parametrize("name", ["run.lock", "train.log", "checkpoints", "folds", "config.toml"])
+def test_the_run_folders_own_entries_are_never_links(finished, tmp_path, capsys, name):
+    """A run.lock linked to a user's file had it truncated; a train.log link had lines appended to its target."""
+    out = copy_of(finished, tmp_path)
+    victim = tmp_path / "victim"
+    if name in ("checkpoints", "folds"):
+        victim.mkdir()
+        (victim / ".keep.tmp").write_text("mine")  # what remove_partial_files would delete there
+    else:
+        victim.write_text("the user's\n")
+    _remove(out / name)
+    (out / name).symlink_to(victim)
+    before = snapshot(tmp_path / "victim") if victim.is_dir() else victim.read_bytes()
+    assert train(out, "--restart") == 2
+    assert one_error_line(capsys) == (
+        f"error: {out}: its {name} is a symbolic link (expected the run folder's own files and folders: a run never "
+        "follows a link out of its folder)")
+    assert (snapshot(victim) if victim.is_dir() else victim.read_bytes()) == before
+
+
+def _remove(path):
+    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+
+
+def test_a_link_is_never_opened_as_a_file_of_the_run(tmp_path):
+    """The belt under claim's braces: the run's files are opened with O_NOFOLLOW."""
+    out = tmp_path / "run"
+    with run_folder.lock(out):
+        pass
+    victim = tmp_path / "victim"
+    victim.write_text("the user's\n")
+    (out / "train.log").symlink_to(victim)
+    with pytest.raises(UserError, match=r"train.log: is a symbolic link \(expected the run folder's own file"):
+        run_folder.log(out, "a line")
+    (out / "fold.npz").symlink_to(victim)
+    with pytest.raises(UserError, match=r"fold.npz: is a symbolic link"):
+        run_folder.own_file(out / "fold.npz")
+    assert victim.read_text() == "the user's\n"
+
+
+@pytest.mark.parametrize("manifest", [".staging/.complete", "outputs.json"])
+@pytest.mark.parametrize("name", ["../victim", "/tmp", "..", "checkpoints", "run_folder.json"])
+def test_a_name_read_from_the_run_folder_must_be_an_output_inside_it(finished, tmp_path, capsys, manifest, name):
+    """A crafted staging list or outputs.json: a name with ../ made the command move or delete a folder outside."""
+    out = copy_of(finished, tmp_path)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "data").write_text("the user's")
+    (out / ".staging").mkdir(exist_ok=True)
+    (out / manifest).write_text(json.dumps(["report.md", name]))
+    before = snapshot(tmp_path / "victim"), snapshot(out / "checkpoints"), (out / run_folder.MARK).read_bytes()
+    assert train(out) == 2
+    assert one_error_line(capsys) == (
+        f"error: {out / manifest}: names {name!r}, which is not an output inside the run folder (expected plain "
+        "output names such as report.md; delete the file, the run writes its outputs again)")
+    assert (snapshot(victim), snapshot(out / "checkpoints"), (out / run_folder.MARK).read_bytes()) == before
+
+
+def test_a_fold_file_with_a_recomputed_plain_hash_is_refused(finished, tmp_path, capsys):
+    """The probe's case: probabilities flipped and the (then unkeyed) checksum recomputed - AUC 0.537 -> 0.463."""
+    out = copy_of(finished, tmp_path)
+    path = out / "folds" / "fold_01.json"
+    result = json.loads(path.read_text())
+    result["prob_malignant"] = [1.0 - p for p in result["prob_malignant"]]
+    body = {key: value for key, value in result.items() if key != "checksum"}
+    result["checksum"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    path.write_text(json.dumps(result))
+    assert train(out) == 2
+    assert one_error_line(capsys) == (
+        f"error: {path}: its content does not match its checksum, so it was edited or damaged (expected the file "
+        "as this run wrote it; delete it to train fold 1 again)")
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("prob_malignant", [-3.0, 7.0], "prob_malignant is not a list of 20 probabilities, one per held-out case"),
+    ("prob_malignant", None, "prob_malignant is not a list of 20 probabilities, one per held-out case"),
+    ("prob_malignant", [7.0] * 20, "prob_malignant holds 7.0, not a probability in [0, 1]"),
+    ("prob_malignant", [None] * 20, "prob_malignant holds None, not a probability in [0, 1]"),
+    ("prob_malignant", [True] * 20, "prob_malignant holds True, not a probability in [0, 1]"),
+    ("n_test", 19, "n_test 19 and n_train 20 are not the fold's case counts"),
+    ("status", None, "status None is not finished or diverged with a message"),
+    ("seconds", -1, "seconds or peak_rss_mib is not a non-negative number"),
+    ("epochs_run", 5, "epochs_run 5 does not count the epochs of its learning curve"),
+    ("history", [{"epoch": 1}], "its learning curve holds {'epoch': 1}, not an epoch's finite numbers"),
+])
+def test_a_fold_file_signed_with_the_key_but_impossible_is_refused_naming_the_field(finished, tmp_path, capsys,
+                                                                                    field, value, problem):
+    """Whoever holds the folder's key can sign anything: what no fold writes is still refused, naming the file."""
+    out = copy_of(finished, tmp_path)
+    path = out / "folds" / "fold_01.json"
+    result = {**json.loads(path.read_text()), field: value}
+    result["checksum"] = run_folder._checksum(result, run_folder.run_key(out))
+    path.write_text(json.dumps(result))
+    assert train(out) == 2
+    assert one_error_line(capsys) == (
+        f"error: {path}: {problem}, which no finished fold writes (expected the file as this run wrote it; delete "
+        "it to train fold 1 again)")
