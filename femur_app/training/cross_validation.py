@@ -150,7 +150,9 @@ def run_folds(todo: list[int], data: Prepared, folds, config: Config, run_dir: P
     worker dies is run again by the scheduler on another worker (up to Dask's ``allowed-failures``), and one
     that raises is retried ``FOLD_RETRIES`` times; either way it resumes from its own latest training state in the
     run folder, which must therefore be on storage that every worker shares, and it ends with the predictions
-    of an undisturbed run (``run_fold``: the state holds the weights, momentum and both random generators)."""
+    of an undisturbed run (``run_fold``: the state holds the weights, momentum and both random generators). Two
+    folds in one worker process (a worker of several threads) would share its process-wide BLAS limit and the
+    fast tier's thread count, and so their rounding: such a cluster is warned about."""
     bar = tqdm(total=len(todo), desc="folds", position=0)
     scheduler, jobs = config.run.scheduler, config.run.jobs
     if scheduler:
@@ -165,6 +167,12 @@ def run_folds(todo: list[int], data: Prepared, folds, config: Config, run_dir: P
             raise ConfigError(f"run.scheduler {scheduler}: no Dask scheduler answered ({type(error).__name__}: "
                               f"{str(error)[:200]}) (expected the address of a running scheduler)") from error
         with client:
+            crowded = sorted(address for address, n in client.nthreads().items() if n > 1)
+            if crowded:
+                print(f"warning: {len(crowded)} Dask worker(s) run {max(client.nthreads().values())} threads: folds that "
+                      "share a worker process share its BLAS and fast-tier thread settings, so their predictions can "
+                      "differ from a serial run's in the last digits (start workers with --nthreads 1)",
+                      file=sys.stderr, flush=True)
             shared = client.scatter(data, broadcast=True)
             futures = [client.submit(run_fold, fold, shared, folds, config, run_dir, pure=False, retries=FOLD_RETRIES)
                        for fold in todo]
