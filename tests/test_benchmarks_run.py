@@ -116,3 +116,37 @@ def test_first_touch_reports_every_process(capsys):
     assert lines[0].startswith("machine: ") and "2 fresh processes, each writing 8 MB once" in lines[0]
     assert [line.split(":")[0] for line in lines[1:]] == ["process 1", "process 2"]
     assert all("s per GB" in line and "page faults" in line for line in lines[1:])
+
+
+def test_fc_threads_times_every_way(tmp_path, capsys):
+    from benchmarks import fc_threads
+
+    record = fc_threads.main(["--size", "tiny", "--repeat", "1", "--out", str(tmp_path / "fc.json")])
+    assert list(record["layers"]) == ["fc6", "fc8"] and record["blas"].startswith(("openblas", "mkl", "blis"))
+    assert all(layer[way][phase] > 0 for layer in record["layers"].values() for way in fc_threads.WAYS
+               for phase in ("forward", "backward"))
+    assert capsys.readouterr().out.startswith("cpu: ")
+
+
+def test_performance_md_quotes_the_fc_records():
+    """docs/performance.md's fully connected tables and the figures its text draws from them are the records'."""
+    import json
+
+    from benchmarks import fc_threads
+
+    page = (ROOT / "docs" / "performance.md").read_text()
+    records = {name: json.loads((ROOT / "docs" / "figures" / name).read_text())
+               for name in ("fc_threads.json", "fc_threads_quick.json")}
+    for record in records.values():
+        assert fc_threads.markdown_table(record) in page
+    full = records["fc_threads.json"]
+    assert f"(load average {full['load_before']:.1f} before, {full['load_after']:.1f} after" in page
+    layers = full["layers"]
+    large = [(name, phase) for name in ("fc6", "fc7") for phase in ("forward", "backward")]
+    slowest = [(n, p) for n, p in large if max(fc_threads.WAYS, key=lambda w: layers[n][w][p]) == "two_blas_threads"]
+    ratios = [layers[n]["two_blas_threads"][p] / layers[n]["one_blas_thread"][p] for n, p in slowest]
+    assert len(slowest) == 3 and f"({min(ratios):.1f}-{max(ratios):.0f}x the time of" in page
+    faster_alone = [(n, p) for n, p in large if layers[n]["one_blas_thread"][p] < layers[n]["two_tier_threads"][p]]
+    assert faster_alone == [("fc6", "forward"), ("fc7", "forward"), ("fc7", "backward")]
+    split_gain = layers["fc6"]["one_blas_thread"]["backward"] / layers["fc6"]["two_tier_threads"]["backward"]
+    assert f"split\n{split_gain:.1f}x faster on fc6's backward" in page
