@@ -40,8 +40,8 @@ def execute(args) -> int:
     try:
         evaluation, out, left_out = progress.report_so_far(args.run_dir, args.out, command, profile_of(command))
     except OSError as error:  # a fault of the machine or the file system, not of the user
-        print(f"error: {error.filename or args.out or args.run_dir}: cannot write the report so far "
-              f"({error.strerror or error})", file=sys.stderr)
+        print(f"error: {error.filename or args.out or args.run_dir}: {error.strerror or error} (the report so far "
+              "was not written)", file=sys.stderr)
         return 1
     for note in left_out:
         print(note)

@@ -73,8 +73,9 @@ def report_so_far(run_dir, out=None, command: str = "", profile: str = "") -> tu
     if out.resolve() == run_dir.resolve():
         raise UserError(f"{out}: is the run folder itself (expected another folder for the report so far: its "
                         "outputs are the run's)")
-    previous = writable_folder(out)
+    previous = earlier_report(out)  # refused before the evaluation's minutes, created after them
     config, evaluation, left_out = evaluate_so_far(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
     setup = RunSetup(config, profile, command, software_versions(config.run.device), 0.0,
                      time.perf_counter() - started)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
@@ -91,10 +92,13 @@ def report_so_far(run_dir, out=None, command: str = "", profile: str = "") -> tu
     return evaluation, out, left_out
 
 
-def writable_folder(out: Path) -> list[str]:
-    """Create ``out`` if needed -> the files an earlier report so far wrote there. A folder holding anything else
-    is refused: a user's files are never replaced."""
-    out.mkdir(parents=True, exist_ok=True)
+def earlier_report(out: Path) -> list[str]:
+    """The files an earlier report so far wrote in ``out`` (none when ``out`` does not exist yet). A folder
+    holding anything else is refused: a user's files are never replaced."""
+    if not out.exists():
+        return []
+    if not out.is_dir():
+        raise UserError(f"{out}: is a file (expected a folder for the report so far)")
     try:
         previous = json.loads((out / MARKER).read_text())
     except FileNotFoundError:

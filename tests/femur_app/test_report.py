@@ -139,3 +139,4 @@ def test_what_cannot_be_reported_is_one_line(stopped, tmp_path, capsys, case, me
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert case != "user_folder" or (tmp_path / "mine.txt").read_text() == "keep me"
+    assert case != "empty" or not (tmp_path / "partial").exists()  # nothing written where nothing was reported
