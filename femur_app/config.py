@@ -18,7 +18,6 @@ section takes that section, not the whole ``Config``. The resolved configuration
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -48,6 +47,7 @@ MAX_REPEATS = 100
 MAX_BOOTSTRAP = 20_000  # the paper profile's 2000 take about 2 s per interval
 MAX_JOBS = 256
 SCHEDULER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx)://)?(\[[^\]]+\]|[^\s:/\[\]]+):([0-9]{1,5})")  # host, port
+MAX_FLOAT_INT = int(1.7976931348623157e308)  # the largest float; an int beyond it cannot become one
 MAX_CONFIG_BYTES = 2**20  # a configuration file is a few kilobytes of TOML
 
 
@@ -231,7 +231,7 @@ def read_toml(path) -> dict:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}) (expected a TOML file)") from None
-    except tomllib.TOMLDecodeError as error:
+    except ValueError as error:  # TOMLDecodeError, or an int of more digits than Python converts
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
 
 
@@ -256,6 +256,9 @@ def checked(value, default, origin: str, name: str):
     """``value`` if it has ``default``'s type (an int where a float is expected becomes a float)."""
     expected = type(default)
     if expected is float and type(value) is int:
+        if abs(value) > MAX_FLOAT_INT:
+            raise ConfigError(f"{origin}: {name!r} must be a float, got an int of {value.bit_length()} bits (beyond "
+                              "the float range)")
         return float(value)
     if type(value) is not expected:
         raise ConfigError(f"{origin}: {name!r} must be of type {expected.__name__} (like the default "
@@ -272,7 +275,7 @@ def parse_assignment(text: str) -> dict:
     key, raw = (part.strip() for part in text.split("=", 1))
     try:
         value = tomllib.loads(f"value = {raw}")["value"]
-    except tomllib.TOMLDecodeError:
+    except ValueError:  # not TOML (TOMLDecodeError), or an int of more digits than Python converts
         value = raw
     nested = value
     for part in reversed(key.split(".")):
@@ -326,10 +329,28 @@ def toml_value(value) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
+        return toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string: quote, backslash and the control characters escaped, everything else as
+    it is (JSON's escapes would write a character beyond U+FFFF as a surrogate pair, which TOML refuses)."""
+    escaped = []
+    for char in text:
+        code = ord(char)
+        if 0xD800 <= code <= 0xDFFF:
+            raise ConfigError(f"{text!r}: holds {char!r}, which is not a Unicode character (an undecodable byte of a "
+                              "file name?); expected UTF-8 text")
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif code < 0x20 or code == 0x7F:
+            escaped.append(f"\\u{code:04x}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
 
 
 def flat_diff(a: dict, b: dict, prefix: str = "") -> dict:

@@ -28,6 +28,9 @@ import numpy as np
 from scipy import ndimage
 
 
+MAX_SCALE = 10.0  # a zoom beyond 10x leaves an augmented ROI of a few source pixels
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Ranges of the random transforms; ``AugmentConfig.from_dict`` builds one from a config-file section."""
@@ -43,8 +46,8 @@ class AugmentConfig:
         problems = []
         if not 0 <= self.max_translate < 1:
             problems.append(f"max_translate = {self.max_translate} (expected 0 <= value < 1)")
-        if not 0 < lo <= hi:
-            problems.append(f"scale = {self.scale} (expected 0 < low <= high)")
+        if not 0 < lo <= hi <= MAX_SCALE:
+            problems.append(f"scale = {self.scale} (expected 0 < low <= high <= {MAX_SCALE:g})")
         if not 0 <= self.max_rotate_deg <= 180:
             problems.append(f"max_rotate_deg = {self.max_rotate_deg} (expected 0..180)")
         for name in ("hflip", "vflip"):
@@ -63,6 +66,9 @@ class AugmentConfig:
         values = dict(values)
         if "scale" in values:
             values["scale"] = tuple(float(v) for v in values["scale"])
+            if len(values["scale"]) != 2:
+                raise ValueError(f"AugmentConfig: scale = {list(values['scale'])} (expected two zoom factors [low, "
+                                 "high])")
         return cls(**values)
 
     @classmethod
