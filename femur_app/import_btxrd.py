@@ -33,6 +33,17 @@ def name_list(text: str) -> list[str]:
     return [part.strip().lower() for part in text.split(",") if part.strip()]
 
 
+def job_count(text: str) -> int:
+    """``--jobs``: -1 (every core) or 1 to 256 processes (joblib's 0 is no count at all)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not (value == -1 or 1 <= value <= 256):
+        raise argparse.ArgumentTypeError(f"--jobs {text}: expected -1 (every core) or 1 to 256")
+    return value
+
+
 def parser() -> cli.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m femur_app.import_btxrd", description=__doc__.split("\n\n")[0])
     p.add_argument("--src", required=True, help="the unpacked BTXRD folder (holding dataset.xlsx), or its parent")
@@ -42,7 +53,7 @@ def parser() -> cli.ArgumentParser:
     p.add_argument("--centers", type=number_list, default=None, help="centres to keep, e.g. 1 or 2,3 (default all)")
     p.add_argument("--views", type=name_list, default=None,
                    help=f"views to keep, some of {','.join(VIEW_COLUMNS)} (default all)")
-    p.add_argument("--jobs", type=int, default=-1, help="parallel image conversions (default: every core)")
+    p.add_argument("--jobs", type=job_count, default=-1, help="parallel image conversions (default -1: every core)")
     p.add_argument("--force", action="store_true",
                    help="write into a folder that holds files, replacing those of the same names")
     p.add_argument("--grouping", choices=GROUPINGS, default="standin",

@@ -350,6 +350,7 @@ def test_command_writes_and_reports(source, tmp_path, capsys):
     (["--site", "femr"], "error: --site: unknown site 'femr' (expected all or one of: hand,"),
     (["--views", "axial"], "error: --views: unknown view 'axial' (expected some of frontal, lateral, oblique)"),
     (["--centers", "one"], "error: argument --centers: 'one' (expected centre numbers separated by commas"),
+    (["--jobs", "0"], "error: argument --jobs: --jobs 0: expected -1 (every core) or 1 to 256 (see "),
 ])
 def test_command_errors_are_one_line(source, tmp_path, capsys, arguments, line):
     try:
