@@ -24,7 +24,7 @@ from femur_app.errors import ConfigError
 from femur_app.reporting.comparison import label, write_comparison
 from femur_app.training.baseline import run_radiomics
 from femur_app.training.repeats import run_repeated
-from femur_app.training.run_folder import lock
+from femur_app.training.run_folder import AFTER_INTERRUPT, lock
 from minicnn.fast import reuse_freed_memory
 
 CNN_MODELS = ("alexnet_bn", "alexnet", "googlenet")
@@ -103,7 +103,7 @@ def compare(models: list[str], out: Path, args, command: str) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    return cli.run(parser(), lambda args: execute(args, argv), argv)
+    return cli.run(parser(), lambda args: execute(args, argv), argv, resume=AFTER_INTERRUPT)
 
 
 if __name__ == "__main__":

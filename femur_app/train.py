@@ -12,6 +12,7 @@ from pathlib import Path
 
 from femur_app import cli, config as configuration, training
 from femur_app.training import repeats
+from femur_app.training.run_folder import AFTER_INTERRUPT
 from minicnn.fast import reuse_freed_memory
 
 
@@ -96,7 +97,7 @@ def execute(args, argv) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    return cli.run(parser(), lambda args: execute(args, argv), argv)
+    return cli.run(parser(), lambda args: execute(args, argv), argv, resume=AFTER_INTERRUPT)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ def write_atomic(path):
 
     The bytes go to a temporary file in the same folder (``.NAME.*.tmp``), which is flushed to disk and then
     renamed over ``path`` when the ``with`` block ends without an error; on an error the temporary file is
-    removed and ``path`` keeps its old content. Use ``write_text_atomic`` / ``write_bytes_atomic`` for the
+    removed and ``path`` keeps its old content; an ``OSError`` of the write itself (a full disk) is raised with
+    ``path`` as its ``filename``. Use ``write_text_atomic`` / ``write_bytes_atomic`` for the
     one-call cases, and this context manager for writers that want a file object (``np.savez``, ``savefig``)::
 
         with write_atomic("out/figure.png") as f:
@@ -64,6 +65,12 @@ def write_atomic(path):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        if error.filename is not None:
+            raise
+        # a write's own error (ENOSPC, EIO) names no file: name the one being written
+        raise type(error)(error.errno, error.strerror or str(error), str(path)) from error
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -180,7 +180,9 @@ def run_folds(todo: list[int], data: Prepared, folds, config: Config, run_dir: P
                 future.result()
                 bar.update(1)
     elif jobs > 1:
-        tasks = (delayed(run_fold)(fold, data, folds, config, run_dir) for fold in todo)
+        # Ctrl-C or SIGTERM (femur_app.cli raises both here) makes joblib abort: it kills its workers; a parent
+        # killed outright cannot, so each worker watches its parent (femur_app.training.watchdog)
+        tasks = (delayed(run_fold)(fold, data, folds, config, run_dir, parent=os.getpid()) for fold in todo)
         for _ in Parallel(n_jobs=min(jobs, len(todo)), return_as="generator_unordered")(tasks):
             bar.update(1)
     else:

@@ -35,6 +35,7 @@ from femur_app.models import build_model, checkpoint
 from femur_app.models.fold_model import predict
 from femur_app.models.registry import ModelConfig
 from femur_app.training import run_folder
+from femur_app.training.watchdog import watch_parent
 from minicnn import backend, init, l2_penalty, train_step
 from minicnn.layers import Conv2d
 from minicnn.optim import SGD, CosineLR, StepLR
@@ -124,10 +125,14 @@ def train_epoch(model, optimizer, data: Prepared, train_idx, normalisation, batc
     return loss_sum / seen, correct / seen
 
 
-def run_fold(fold: int, data: Prepared, folds: np.ndarray, config: Config, run_dir, show_progress: bool = False):
+def run_fold(fold: int, data: Prepared, folds: np.ndarray, config: Config, run_dir, show_progress: bool = False,
+             parent: int | None = None):
     """Train fold ``fold`` (resuming from its training state if one exists), predict its held-out cases, write
     its model checkpoint and result file, and return the result (see ``folds/fold_NN.json``). At most
-    ``run.blas_threads`` BLAS threads meanwhile (0: the library's default)."""
+    ``run.blas_threads`` BLAS threads meanwhile (0: the library's default). ``parent``: the pid of the command
+    that sent the fold to this worker process, which ends when that parent is gone (``watchdog``)."""
+    if parent is not None:
+        watch_parent(parent)
     run_dir = Path(run_dir)
     with threadpool_limits(limits=config.run.blas_threads or None):
         paths = run_folder.fold_paths(run_dir, fold)

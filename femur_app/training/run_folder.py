@@ -84,6 +84,8 @@ KINDS = {"run": "a cross-validation run (python -m femur_app.train)",
          "comparison": "a comparison of models (python -m femur_app.compare)"}
 MADE_BY = "femur_app run folder"
 RESUME = "(expected the same configuration and data to resume; --restart starts over, or use another --out)"
+AFTER_INTERRUPT = ("run the same command again to resume: finished folds are kept, a fold in training goes on from "
+                   "its last saved state")  # the line of an interrupted train or compare (femur_app.cli)
 
 
 def fold_paths(run_dir, fold: int) -> dict[str, Path]:
@@ -102,9 +104,14 @@ def fold_models(run_dir, folds) -> dict[int, FoldModel]:
 def log(run_dir, message: str) -> None:
     """Append one time-stamped line to ``train.log`` (appends of one short line do not interleave); a link in its
     place is refused, never followed."""
-    fd = open_own(Path(run_dir) / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    with open(fd, "a") as f:
-        f.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
+    path = Path(run_dir) / LOG
+    try:
+        with open(open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a") as f:
+            f.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        raise type(error)(error.errno, error.strerror, str(path)) from error  # a full disk names no file
 
 
 def open_own(path: Path, flags: int = os.O_RDONLY) -> int:
@@ -155,8 +162,12 @@ def claim(run_dir, kind: str) -> None:
             fd = os.open(run_dir / MARK, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except FileExistsError:  # another process claimed the empty folder a moment ago
             return claim(run_dir, kind)
-        with open(fd, "w") as f:
-            json.dump({"made_by": MADE_BY, "kind": kind, "key": secrets.token_hex(32)}, f)
+        try:
+            with open(fd, "w") as f:
+                json.dump({"made_by": MADE_BY, "kind": kind, "key": secrets.token_hex(32)}, f)
+        except OSError as error:
+            os.unlink(run_dir / MARK)  # half a mark would make the folder nobody's
+            raise OSError(error.errno, error.strerror, str(run_dir / MARK)) from error
         return
     if mark["kind"] != kind:
         raise UserError(f"{run_dir}: is the folder of {KINDS[mark['kind']]}, not of {KINDS[kind]} (expected a new "
@@ -211,17 +222,14 @@ def run_key(run_dir) -> bytes:
 
 # --- one run per folder -----------------------------------------------------------------------------------------
 def make_folder(run_dir: Path) -> None:
-    """Create the run folder; a file in its place (or in place of a folder above it) is a UserError."""
+    """Create the run folder; a file in its place (or in place of a folder above it) is a UserError, a folder that
+    cannot be made (read-only, full, no permission) an OSError naming it: a fault of the machine (exit status 1)."""
     for path in (run_dir, *run_dir.parents):
         if path.exists() and not path.is_dir():
             expected = ("a run folder: a new one, or that of the run to resume" if path == run_dir
                         else f"a folder, to hold the run folder {run_dir}")
             raise UserError(f"{path}: is a file (expected {expected})")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"{run_dir}: cannot create the run folder ({error.strerror}) "
-                        "(expected a writable folder path)") from None
+    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 @contextlib.contextmanager

@@ -250,8 +250,7 @@ def test_a_failed_rerun_leaves_the_previous_outputs_whole(finished, tmp_path, mo
         raise OSError("No space left on device")  # ... before it fails
 
     monkeypatch.setattr(cross_validation, "render", fails_half_way)
-    with pytest.raises(OSError):
-        train(out)
+    assert train(out) == 1  # a fault of the machine (femur_app.cli)
     assert {name: (out / name).read_bytes() for name in before} == before and not (out / ".staging").exists()
     monkeypatch.setattr(cross_validation, "render", real)
 
