@@ -125,12 +125,13 @@ def pooled_predictions(data: Prepared, finished: list[FinishedFold],
 
 def evaluate(data: Prepared, finished: list[FinishedFold], models: dict[int, FoldModel], *, folds_total: int,
              threshold: float, bootstrap: int, seed: int, roi: str, modality: str = "", test: Prepared | None = None,
-             batch_size: int = 32, jobs: int = 1) -> RunEvaluation:
+             batch_size: int = 32, jobs: int = 1, null_model: FoldModel | None = None) -> RunEvaluation:
     """The evaluation of a run (module docstring) from its prepared ``data``, its ``finished`` folds and their
     ``models`` (by fold), of ``folds_total`` folds in all. ``threshold``, ``bootstrap``, ``seed``: cv.threshold,
     cv.bootstrap and the run's seed (the bootstrap's); ``roi``, ``modality``: data.roi and data.modality;
     ``test``: the independent test set, predicted ``batch_size`` images at a time; ``jobs``: processes for the
-    radiomics baseline's features."""
+    radiomics baseline's features; ``null_model``: the network trained on shuffled labels, Grad-CAM's baseline
+    (``femur_app.training.null_model``; None: left out)."""
     finished = sorted(finished, key=lambda f: f.fold)
     index, predictions = pooled_predictions(data, finished, threshold)
     done = data if len(index) == len(data.y) else data.take(index)
@@ -146,7 +147,7 @@ def evaluate(data: Prepared, finished: list[FinishedFold], models: dict[int, Fol
         operating_point=operating_point(labels, probs, predictions.folds,
                                         {fold.fold: fold.operating_threshold for fold in finished}),
         baselines=baselines(data, index, held_out, probs, bootstrap=bootstrap, seed=seed, jobs=jobs),
-        gallery=gallery.build(models, done, predictions),
+        gallery=gallery.build(models, done, predictions, seed=seed, null_model=null_model),
         data_facts=facts(data, modality),
         otsu_vs_truth=roi_agreement.by_class(data.X, data.masks, data.y) if roi == "otsu" else {},
         subgroups=[] if done.signs is None else synthetic_subgroups(labels, probs, done.signs, threshold,

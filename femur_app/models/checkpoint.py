@@ -97,7 +97,7 @@ def load(path) -> FoldModel:
     model, metadata = load_model(path)
     return FoldModel(model, Normalisation.from_dict(metadata["normalisation"]), float(metadata["threshold"]),
                      metadata.get("fold"), metadata["architecture"], metadata["input_size"],
-                     metadata.get("preprocess", {}), metadata.get("operating_threshold"))
+                     metadata.get("preprocess", {}), metadata.get("operating_threshold"), metadata["model_kwargs"])
 
 
 def check_metadata(path, metadata) -> None:

@@ -11,7 +11,7 @@ predicting needs, all read from its checkpoint once (``femur_app.models.checkpoi
     operating_threshold   the threshold the fold fixed on its own training cases for sensitivity >= 0.90
                    (``femur_app.evaluation.operating_point``; None in a checkpoint from before it was recorded)
     fold           the cross-validation fold it was trained for (None: a checkpoint that does not say)
-    architecture, input_size, preprocess   how to rebuild and feed it: the registry name, the side of the square
+    architecture, input_size, preprocess, model_kwargs   how to rebuild and feed it: the registry name, the side of the square
                    input, and the preprocessing options it was trained with (``femur_app.data.preprocess``)
 """
 from __future__ import annotations
@@ -47,6 +47,7 @@ class FoldModel:
     input_size: int
     preprocess: dict = field(default_factory=dict)  # keyword arguments of femur_app.data.preprocess.preprocess
     operating_threshold: float | None = None
+    model_kwargs: dict = field(default_factory=dict)  # the builder's arguments (width, dropout, ...): a twin's
 
     def predict(self, X: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """P(malignant) of prepared images ``X`` (N, C, S, S) on the CPU (``predict``)."""

@@ -62,6 +62,9 @@ def metrics_record(ev: RunEvaluation) -> dict:
         "baselines": baselines_record(ev.baselines),
         "operating_point": None if ev.operating_point is None else asdict(ev.operating_point),
         "gradcam_inside_lesion": {outcome: asdict(share) for outcome, share in ev.gallery.inside.items()},
+        "gradcam_baselines": None if ev.gallery.baselines is None else {
+            "cases": ev.gallery.baselines.cases, "trained_mean": ev.gallery.baselines.mean,
+            "rows": [asdict(row) for row in ev.gallery.baselines.rows]},
         "data_facts": asdict(ev.data_facts),
         "otsu_vs_truth": {name: asdict(agreement) for name, agreement in ev.otsu_vs_truth.items()},
         "subgroups": [asdict(row) for row in ev.subgroups],

@@ -365,7 +365,27 @@ def gallery_section(ev) -> list[str]:
         lines += [f"| {k} | {v.cases} | {100 * v.mean:.1f}% | {100 * v.uniform:.1f}% | "
                   f"{100 * v.above_uniform:.0f}% |" for k, v in inside.items() if v.cases]
         lines.append("")
-    return lines
+    return lines + gradcam_baselines_lines(ev.gallery.baselines)
+
+
+def gradcam_baselines_lines(b) -> list[str]:
+    """The trained network's share inside the lesion against the baseline maps, with Wilcoxon's paired test."""
+    if b is None:
+        return []
+    words = {"uniform over the ROI": "a uniform map over the whole ROI (the lesion's area share)",
+             "uniform over the tissue": "a uniform map over the ROI's non-zero pixels (the tissue the network sees)",
+             "random weights": "the same architecture with random weights",
+             "null-trained": "the same network trained on shuffled labels (the null model)"}
+    lines = [f"Against stricter baselines, over all {b.cases} cases with a mask (`femur_app.evaluation.gallery`): "
+             "each baseline map's mean share inside the lesion, the trained network's mean share minus it, and "
+             "Wilcoxon's signed-rank test, paired by case (two-sided):", "",
+             "| map | mean share inside the lesion | trained minus it | p (Wilcoxon) |", "|---|---|---|---|",
+             f"| the trained network (Grad-CAM) | {100 * b.mean:.1f}% | - | - |"]
+    lines += [f"| {words[r.name]} | {100 * r.mean:.1f}% | {100 * r.difference:+.1f} points | "
+              f"{'n/a (no difference)' if math.isnan(r.p_value) else fmt_p(r.p_value)} |" for r in b.rows]
+    if "null-trained" not in {r.name for r in b.rows}:
+        lines.append("| the null model | not available: none was trained for this report | - | - |")
+    return lines + [""]
 
 
 def test_predictor(test) -> str:

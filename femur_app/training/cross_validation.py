@@ -3,7 +3,8 @@
     load the data (``femur_app.data.load``: the cases and, with --test-data, the test set, both before training)
       -> assign folds -> train the unfinished folds (here, in joblib workers, or on a Dask cluster;
          ``femur_app.training.fold``)
-      -> the fold models, each loaded once (``run_folder.fold_models``)
+      -> the fold models, each loaded once (``run_folder.fold_models``), and the null model (the network trained
+         once on shuffled labels: ``femur_app.training.null_model``), Grad-CAM's baseline
       -> evaluate (``femur_app.evaluation.run.evaluate``: one ``RunEvaluation``)
       -> render it into the run folder (``femur_app.reporting.outputs.render``)
 
@@ -34,6 +35,7 @@ from femur_app.evaluation.metrics import Summary
 from femur_app.evaluation.predictions import Predictions
 from femur_app.evaluation.repeats import RepeatsSummary
 from femur_app.evaluation.run import FinishedFold, RunEvaluation, evaluate
+from femur_app.models.fold_model import FoldModel
 from femur_app.reporting.outputs import render
 from femur_app.reporting.setup import RunSetup, duration, software_versions
 from femur_app.errors import ConfigError, MissingDependency
@@ -41,6 +43,7 @@ from femur_app.training import fingerprint, run_folder
 from femur_app.training.resources import SCHEDULER_TIMEOUT, check_run_settings
 from femur_app.training.fold import batches, make_model, make_optimizer, run_fold, to_device
 from femur_app.training.folds import assign_folds
+from femur_app.training.null_model import null_model
 from minicnn import backend, train_step
 from minicnn.fast import blas
 
@@ -86,7 +89,8 @@ def run(config: Config, run_dir, command: str = "", profile: str = "", restart: 
                                                                  data.X, folds))
         data_seconds = time.perf_counter() - started
         finished = train_folds(data, folds, config, run_dir)
-        evaluation = evaluate_folds(config, run_dir, data, finished, test)
+        null = null_model(data, config, run_dir)  # Grad-CAM's null baseline: trained once, on shuffled labels
+        evaluation = evaluate_folds(config, run_dir, data, finished, test, null)
         if evaluation.test is not None and evaluation.test.shared_patients:
             shared = evaluation.test.shared_patients
             log(f"test set: {len(shared)} patient id(s) also in the training set: {shared[:20]}")
@@ -113,14 +117,15 @@ def report_blas(run_config: RunConfig, log) -> None:
 
 
 def evaluate_folds(config: Config, run_dir: Path, data: Prepared, finished: list[FinishedFold],
-                   test: Prepared | None) -> RunEvaluation:
+                   test: Prepared | None, null: FoldModel | None = None) -> RunEvaluation:
     """The evaluation of the ``finished`` folds of ``run_dir`` (all of them, or those so far: the report of a run in
-    progress is this same function, ``femur_app.training.progress``); each fold model is read once."""
+    progress is this same function, ``femur_app.training.progress``); each fold model is read once. ``null``: the
+    network trained on shuffled labels (``femur_app.training.null_model``), Grad-CAM's baseline, or None."""
     models = run_folder.fold_models(run_dir, [fold.fold for fold in finished])
     cv = config.cv
     return evaluate(data, finished, models, folds_total=cv.folds, threshold=cv.threshold, bootstrap=cv.bootstrap,
                     seed=config.seed, roi=config.data.roi, modality=config.data.modality, test=test,
-                    batch_size=config.train.batch_size, jobs=config.run.jobs)
+                    batch_size=config.train.batch_size, jobs=config.run.jobs, null_model=null)
 
 
 def train_folds(data: Prepared, folds: np.ndarray, config: Config, run_dir: Path) -> list[FinishedFold]:

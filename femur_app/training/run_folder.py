@@ -9,6 +9,8 @@
     checkpoints/fold_NN.npz        the trained model of fold NN (femur_app.models.checkpoint)
     checkpoints/fold_NN.state.npz  fold NN's training state while it trains: at most every run.checkpoint_minutes
                                    and after its last epoch; deleted once the fold's model and result are written
+    checkpoints/null.npz           the network trained on shuffled labels, Grad-CAM's null baseline
+                                   (femur_app.training.null_model)
     folds/fold_NN.json             a finished fold: its predictions and learning curves, the run id, the model's
                                    SHA-256 and its own checksum (written last, atomically)
     outputs.json                   the names of the outputs below, as last moved in together

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy.stats import wilcoxon
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -15,9 +16,10 @@ from femur_app.config import resolve_options
 from femur_app.data.preprocess import preprocess
 from femur_app.data import SyntheticSet, load, synthetic
 from femur_app.evaluation.calibration import calibration, calibration_slope_intercept
+from femur_app.evaluation.gradcam import grad_cam
 from femur_app.evaluation.independent import scope_of_test
 from femur_app.evaluation.operating_point import threshold_for_sensitivity
-from femur_app.models import checkpoint, radiomics
+from femur_app.models import build_model, checkpoint, radiomics
 from femur_app.reporting.checklists import TRIPOD_AI
 from femur_app.reporting.sections import limitations, selection_section, slope_text_of, threshold_line
 from femur_app.reporting.setup import RunSetup
@@ -323,3 +325,42 @@ def test_the_report_holds_both_checklists_every_item_marked(run):
     claim = {row.split(" | ")[0].lstrip("| "): row for row in report.split("### CLAIM 2024: ")[1].splitlines()
              if row.startswith("| ")}
     assert "| not done | no test set was given" in claim["33"]
+
+
+def test_gradcam_against_three_baselines_with_a_paired_test(run, tmp_path, monkeypatch):
+    """Every case's share inside the lesion recomputed here: the trained fold model's and its random twin's
+    Grad-CAM, the null model's (checkpoints/null.npz), and a uniform map over the ROI's non-zero pixels; the means
+    and scipy's Wilcoxon p-values are metrics.json's."""
+    out, rows, metrics, report = run
+    monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path))
+    data = load("synthetic", resolve_options(quick=True, config_file="femur_app/configs/smoke.toml").data)
+    folds = np.array([int(r["fold"]) for r in rows])
+    preds = np.array([int(r["pred"]) for r in rows])
+    null = checkpoint.load(out / "checkpoints" / "null.npz")
+    shares = {"trained": [], "uniform over the ROI": [], "uniform over the tissue": [], "random weights": [],
+              "null-trained": []}
+    for fold in (1, 2):
+        model = checkpoint.load(out / "checkpoints" / f"fold_{fold:02d}.npz")
+        twin = build_model(model.architecture, rng=np.random.default_rng(np.random.SeedSequence(0, spawn_key=(fold, 3))),
+                           input_size=model.input_size, **model.model_kwargs)
+        for i in np.flatnonzero(folds == fold):
+            mask, x = data.masks[i], model.standardise(data.X[i:i + 1])
+            heat = {name: grad_cam(net, standardised, preds[i:i + 1])[0] for name, net, standardised in (
+                ("trained", model.model, x), ("random weights", twin, x),
+                ("null-trained", null.model, null.standardise(data.X[i:i + 1])))}
+            for name, h in heat.items():
+                shares[name].append(h[mask].sum() / h.sum() if h.sum() > 0 else 0.0)
+            shares["uniform over the ROI"].append(mask.sum() / mask.size)
+            shares["uniform over the tissue"].append((mask & (data.X[i, 0] != 0)).sum() / (data.X[i, 0] != 0).sum())
+    got = metrics["gradcam_baselines"]
+    trained = np.array(shares["trained"])
+    assert got["cases"] == len(rows) and got["trained_mean"] == pytest.approx(trained.mean(), abs=1e-6)
+    assert [r["name"] for r in got["rows"]] == list(shares)[1:]
+    for row in got["rows"]:
+        base = np.array(shares[row["name"]])
+        assert row["mean"] == pytest.approx(base.mean(), abs=1e-6), row["name"]
+        assert row["difference"] == pytest.approx((trained - base).mean(), abs=1e-6)
+        assert row["p_value"] == pytest.approx(wilcoxon(trained, base).pvalue, rel=1e-6), row["name"]
+    assert "| the same network trained on shuffled labels (the null model) |" in report and "Wilcoxon" in report
+    assert json.loads((out / "folds" / "fold_01.json").read_text())["run"] == checkpoint.load_model(
+        out / "checkpoints" / "null.npz")[1]["run"]
