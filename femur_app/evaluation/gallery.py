@@ -99,7 +99,10 @@ def outcome(label: int, pred: int) -> str:
 
 
 def heat_maps(model, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Grad-CAM of ``model`` for standardised images ``x``, explaining ``classes``, 32 at a time."""
+    """Grad-CAM of ``model`` for standardised images ``x``, explaining ``classes``, 32 at a time (none: an empty
+    stack, as for a fold without lesion masks)."""
+    if len(x) == 0:
+        return np.zeros((0, *x.shape[2:]), dtype=np.float32)
     return np.concatenate([grad_cam(model, x[s:s + 32], classes[s:s + 32], model.gradcam_layer)
                            for s in range(0, len(x), 32)])
 

@@ -1,6 +1,7 @@
 """The report's CLAIM 2024 / TRIPOD+AI sections on one smoke-sized synthetic run: every section present, and each
 number recomputed here from predictions.csv, the generator's drawn signs or the prepared data."""
 import csv
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -16,12 +17,14 @@ from femur_app.config import resolve_options
 from femur_app.data.preprocess import preprocess
 from femur_app.data import SyntheticSet, load, synthetic
 from femur_app.evaluation.calibration import calibration, calibration_slope_intercept
+from femur_app.evaluation import gallery
 from femur_app.evaluation.gradcam import grad_cam
+from femur_app.evaluation.predictions import Predictions
 from femur_app.evaluation.independent import scope_of_test
 from femur_app.evaluation.operating_point import threshold_for_sensitivity
 from femur_app.models import build_model, checkpoint, radiomics
 from femur_app.reporting.checklists import TRIPOD_AI
-from femur_app.reporting.sections import limitations, selection_section, slope_text_of, threshold_line
+from femur_app.reporting.sections import gradcam_baselines_lines, limitations, selection_section, slope_text_of, threshold_line
 from femur_app.reporting.setup import RunSetup
 from femur_app.train import main
 from minicnn.losses import softmax
@@ -364,3 +367,16 @@ def test_gradcam_against_three_baselines_with_a_paired_test(run, tmp_path, monke
     assert "| the same network trained on shuffled labels (the null model) |" in report and "Wilcoxon" in report
     assert json.loads((out / "folds" / "fold_01.json").read_text())["run"] == checkpoint.load_model(
         out / "checkpoints" / "null.npz")[1]["run"]
+
+
+def test_without_lesion_masks_there_is_no_gradcam_comparison(run, tmp_path, monkeypatch):
+    """A fold whose cases carry no mask (a folder without mask_path) gets its gallery, and no baseline rows."""
+    out, rows, _, _ = run
+    monkeypatch.setenv("FEMUR_APP_CACHE", str(tmp_path))
+    data = load("synthetic", resolve_options(quick=True, config_file="femur_app/configs/smoke.toml").data)
+    data = dataclasses.replace(data, masks=[None] * len(data.y))
+    models = {fold: checkpoint.load(out / "checkpoints" / f"fold_{fold:02d}.npz") for fold in (1, 2)}
+    predictions = Predictions.read_csv(out / "predictions.csv")
+    built = gallery.build(models, data, predictions, seed=0)
+    assert built.baselines is None and len(built.chosen) > 0
+    assert gradcam_baselines_lines(built.baselines) == []
