@@ -45,8 +45,10 @@ def reference(tmp_path_factory):
 def test_run_folder_holds_every_output(reference):
     out, rows = reference
     assert RUN_FILES <= {p.name for p in out.iterdir()}
-    # a finished fold's training state is deleted once its model and result are written (issue 12)
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["fold_01.npz", "fold_02.npz", "fold_03.npz"]
+    # a finished fold's training state is deleted once its model and result are written (issue 12); the null model
+    # (shuffled labels, Grad-CAM's baseline) is kept beside the folds' models
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["fold_01.npz", "fold_02.npz", "fold_03.npz",
+                                                                      "null.npz"]
     assert list(rows[0]) == ["case_id", "patient_id", "fold", "label", "prob_malignant", "pred"]
     assert len(rows) == 24 and sorted({r["fold"] for r in rows}) == ["1", "2", "3"]
     assert sum(int(r["label"]) for r in rows) == 8
