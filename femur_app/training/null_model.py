@@ -33,12 +33,22 @@ def null_model_path(run_dir) -> Path:
     return Path(run_dir) / "checkpoints" / "null.npz"
 
 
+def saved_null_model(run_dir) -> FoldModel | None:
+    """The null model this run folder holds for this very run, read without changing anything (the report of a
+    run in progress reads it too); None when there is none yet."""
+    path = null_model_path(run_dir)
+    if path.exists() and checkpoint.load_model(path)[1].get("run") == run_folder.run_id(run_dir):
+        return checkpoint.load(path)
+    return None
+
+
 def null_model(data: Prepared, config: Config, run_dir) -> FoldModel | None:
     """This run's null-trained model: read back when the folder holds this run's, else trained and written; None
     when its training diverges."""
+    saved = saved_null_model(run_dir)
+    if saved is not None:
+        return saved
     path, identity = null_model_path(run_dir), run_folder.identity(run_dir, NULL_FOLD)
-    if path.exists() and checkpoint.load_model(path)[1].get("run") == identity["run"]:
-        return checkpoint.load(path)
     streams = [np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(NULL_FOLD, k))) for k in range(3)]
     model_rng, batch_rng, label_rng = streams
     shuffled = dataclasses.replace(data, y=label_rng.permutation(data.y))

@@ -3,7 +3,8 @@ goes on in another process or after it was stopped.
 
 It is the final report's own code on fewer folds: the run's configuration (``config.toml``) and data, the fold
 results that exist (``run_folder.read_finished``), ``cross_validation.evaluate_folds`` and
-``reporting.outputs.render``. A partial evaluation says which folds it holds (report.md's first lines: "k of n
+``reporting.outputs.render``, with the run's null model once the run has trained it (Grad-CAM's baseline,
+``null_model.saved_null_model``). A partial evaluation says which folds it holds (report.md's first lines: "k of n
 folds"; metrics.json: ``folds_finished``, ``folds_total``), and every pooled figure and interval is of those
 folds' held-out cases only.
 
@@ -32,6 +33,7 @@ from femur_app.reporting.setup import RunSetup, software_versions
 from femur_app.training import fingerprint, run_folder
 from femur_app.training.cross_validation import evaluate_folds
 from femur_app.training.folds import assign_folds
+from femur_app.training.null_model import saved_null_model
 from minicnn.serialize import write_text_atomic
 
 MARKER = ".report_so_far.json"  # in ``out``: the names of the files the last report so far wrote there
@@ -60,7 +62,7 @@ def evaluate_so_far(run_dir: Path) -> tuple[Config, RunEvaluation, list[str]]:
         raise UserError(f"{run_dir}: no fold has finished yet (expected at least one folds/fold_NN.json; the "
                         "first comes when the first fold's last epoch is done)")
     test = load(config.data.test_source, config.data, test=True) if config.data.test_source else None
-    return config, evaluate_folds(config, run_dir, data, finished, test), left_out
+    return config, evaluate_folds(config, run_dir, data, finished, test, saved_null_model(run_dir)), left_out
 
 
 def report_so_far(run_dir, out=None, command: str = "", profile: str = "") -> tuple[RunEvaluation, Path, list[str]]:
