@@ -16,6 +16,7 @@ from femur_app.evaluation.baselines import Baselines
 from femur_app.evaluation.calibration import Calibration
 from femur_app.evaluation.independent import IndependentResult
 from femur_app.evaluation.metrics import Summary, to_json_safe
+from femur_app.evaluation.operating_point import OperatingPoint
 from femur_app.evaluation.predictions import csv_text
 from femur_app.evaluation.run import RunEvaluation
 from femur_app.reporting import plots
@@ -60,7 +61,7 @@ def metrics_record(ev: RunEvaluation) -> dict:
     record.update({
         "calibration": calibration_record(ev.calibration),
         "baselines": baselines_record(ev.baselines),
-        "operating_point": None if ev.operating_point is None else asdict(ev.operating_point),
+        "operating_point": operating_point_record(ev.operating_point),
         "gradcam_inside_lesion": {outcome: asdict(share) for outcome, share in ev.gallery.inside.items()},
         "gradcam_baselines": None if ev.gallery.baselines is None else {
             "cases": ev.gallery.baselines.cases, "trained_mean": ev.gallery.baselines.mean,
@@ -93,6 +94,13 @@ def calibration_record(calibration: Calibration) -> dict:
             "slope": calibration.slope, "intercept": calibration.intercept,
             "slope_ci95": list(calibration.slope_ci95), "slope_defined": calibration.slope_defined,
             "logit_sd": calibration.logit_sd}
+
+
+def operating_point_record(point: OperatingPoint | None) -> dict | None:
+    """The fold thresholds (keyed by the fold's number as text, as JSON keys are) and the pooled calls at them."""
+    if point is None:
+        return None
+    return {**asdict(point), "thresholds": {str(fold): value for fold, value in point.thresholds.items()}}
 
 
 def baselines_record(baselines: Baselines | None) -> dict | None:
