@@ -6,8 +6,9 @@ formats and writes it.
   + the fold models (``FoldModel``, each loaded once)
   + the independent test set's prepared data, if there is one
   -> pooled out-of-fold predictions -> metrics with CIs (``metrics.summarize``), the operating point each fold
-     fixed on its training cases (``operating_point``), calibration (the slope with its interval, or undefined), the baselines on the same folds (radiomics; on synthetic data the exact-sign
-     reader and the generator's ceiling: ``baselines``), the Grad-CAM gallery and shares inside the lesion, the
+     fixed on its training cases (``operating_point``), calibration (the slope with its interval, or undefined),
+     the baselines on the same folds (radiomics; on synthetic data the exact-sign reader and the generator's
+     ceiling: ``baselines``), the Grad-CAM gallery and shares inside the lesion against its baseline maps, the
      data's facts (modality, ceiling), the Otsu mask against the true lesion, subgroups with AUC intervals and
      their ceilings, the worst false negatives, the counterfactual sign tests, the test set's evaluation (with
      its near-duplicate images), and on a BTXRD import its centres, subtypes and both groupings (``btxrd``)

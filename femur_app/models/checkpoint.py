@@ -105,8 +105,8 @@ def check_metadata(path, metadata) -> None:
     the format, a registered architecture, an input_size that architecture takes (``registry.input_size_problem``),
     model_kwargs that the configuration accepts (``femur_app.models.registry.ModelConfig``: a width up to
     MAX_WIDTH, ...), a threshold strictly between 0 and 1, an operating threshold (if any) from 0 to 1, two class
-    names, finite normalisation statistics with std > 0 for 1 to MAX_CHANNELS channels; and a network whose estimated memory (``femur_app.models.footprint``)
-    fits the budget (``femur_app.memory``)."""
+    names, finite normalisation statistics with std > 0 for 1 to MAX_CHANNELS channels; and a network whose
+    estimated memory (``femur_app.models.footprint``) fits the budget (``femur_app.memory``)."""
     def refuse(key, value, expected):
         raise DataError(f"{path}: metadata {key} is {value!r} (expected {expected})")
 

@@ -11,8 +11,9 @@ predicting needs, all read from its checkpoint once (``femur_app.models.checkpoi
     operating_threshold   the threshold the fold fixed on its own training cases for sensitivity >= 0.90
                    (``femur_app.evaluation.operating_point``; None in a checkpoint from before it was recorded)
     fold           the cross-validation fold it was trained for (None: a checkpoint that does not say)
-    architecture, input_size, preprocess, model_kwargs   how to rebuild and feed it: the registry name, the side of the square
-                   input, and the preprocessing options it was trained with (``femur_app.data.preprocess``)
+    architecture, input_size, preprocess, model_kwargs   how to rebuild and feed it: the registry name, the side
+                   of the square input, the preprocessing options it was trained with
+                   (``femur_app.data.preprocess``) and the builder's arguments (width, dropout, ...)
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class FoldModel:
     input_size: int
     preprocess: dict = field(default_factory=dict)  # keyword arguments of femur_app.data.preprocess.preprocess
     operating_threshold: float | None = None
-    model_kwargs: dict = field(default_factory=dict)  # the builder's arguments (width, dropout, ...): a twin's
+    model_kwargs: dict = field(default_factory=dict)  # the builder's arguments (Grad-CAM's random twin)
 
     def predict(self, X: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """P(malignant) of prepared images ``X`` (N, C, S, S) on the CPU (``predict``)."""

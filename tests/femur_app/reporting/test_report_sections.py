@@ -24,7 +24,8 @@ from femur_app.evaluation.independent import scope_of_test
 from femur_app.evaluation.operating_point import threshold_for_sensitivity
 from femur_app.models import build_model, checkpoint, radiomics
 from femur_app.reporting.checklists import TRIPOD_AI
-from femur_app.reporting.sections import gradcam_baselines_lines, limitations, selection_section, slope_text_of, threshold_line
+from femur_app.reporting.sections import (gradcam_baselines_lines, limitations, selection_section, slope_text_of,
+                                       threshold_line)
 from femur_app.reporting.setup import RunSetup
 from femur_app.train import main
 from minicnn.losses import softmax
@@ -344,8 +345,8 @@ def test_gradcam_against_three_baselines_with_a_paired_test(run, tmp_path, monke
               "null-trained": []}
     for fold in (1, 2):
         model = checkpoint.load(out / "checkpoints" / f"fold_{fold:02d}.npz")
-        twin = build_model(model.architecture, rng=np.random.default_rng(np.random.SeedSequence(0, spawn_key=(fold, 3))),
-                           input_size=model.input_size, **model.model_kwargs)
+        rng = np.random.default_rng(np.random.SeedSequence(0, spawn_key=(fold, 3)))
+        twin = build_model(model.architecture, rng=rng, input_size=model.input_size, **model.model_kwargs)
         for i in np.flatnonzero(folds == fold):
             mask, x = data.masks[i], model.standardise(data.X[i:i + 1])
             heat = {name: grad_cam(net, standardised, preds[i:i + 1])[0] for name, net, standardised in (
