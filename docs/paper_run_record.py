@@ -3,11 +3,12 @@
     python docs/paper_run_record.py collect RUN_DIR [--commit SHA] [--note TEXT]   # run folder -> the record
     python docs/paper_run_record.py figure                                       # record -> the curves figure
     python docs/paper_run_record.py numbers                                      # record -> the quoted numbers
+    python docs/paper_run_record.py table                                        # record -> docs/training.md's table
 
 ``RUN_DIR`` is the folder of ``python -m femur_app.train --out RUN_DIR`` with nothing reduced (AlexNet-BN at
 224 x 224, width 1, 67 epochs, 10 folds: ``femur_app/configs/paper.toml``). ``collect`` reads the finished folds'
 result files (``folds/fold_NN.json``: held-out probabilities, per-epoch history, peak RSS), the run's
-``config.toml`` and the labels of the synthetic set (``synthetic.labels_for``: no image is read), and writes
+``config.toml`` and the labels of the synthetic set (``SyntheticSet.labels``: no image is read), and writes
 ``docs/figures/paper_run.json``: per fold the AUC, sensitivity, specificity and accuracy at the configured
 threshold, the epochs, the seconds per epoch, the peak resident memory and the learning curves, plus the metrics
 pooled over the finished folds with their intervals (``femur_app.evaluation.metrics.summarize``, the code every
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from femur_app.data.synthetic import labels_for  # noqa: E402
+from femur_app.data.synthetic import SyntheticSet  # noqa: E402
 from femur_app.evaluation.metrics import fold_metrics, summarize, to_json_safe  # noqa: E402
 
 RECORD = ROOT / "docs" / "figures" / "paper_run.json"
@@ -64,7 +65,7 @@ def collect(run_dir: Path, commit: str, note: str) -> dict:
     data, train, cv = config["data"], config["train"], config["cv"]
     if data["source"] != "synthetic":
         raise SystemExit(f"{run_dir}: a record is made of a synthetic run only (labels from the generator)")
-    labels_all = labels_for(data["n"], data["n_malignant"], data["synthetic_seed"])
+    labels_all = SyntheticSet(data["n"], data["n_malignant"], data["synthetic_seed"]).labels()
     threshold = cv["threshold"]
     folds, case_ids, probs, fold_of = [], [], [], []
     for path in sorted((run_dir / "folds").glob("fold_*.json")):
@@ -73,13 +74,13 @@ def collect(run_dir: Path, commit: str, note: str) -> dict:
             raise SystemExit(f"{path}: status {result['status']} after {result['epochs_run']} epochs; the record "
                              "keeps folds trained to the end only")
         y = labels_all[[int(c.split("_")[1]) for c in result["case_ids"]]]
-        m = fold_metrics(y, result["prob_malignant"], threshold)
+        m = fold_metrics(result["fold"], y, result["prob_malignant"], threshold)
         seconds = [h["seconds"] for h in result["history"]]
         folds.append({
             "fold": result["fold"], "n_train": result["n_train"], "n_test": result["n_test"],
-            "n_test_malignant": m["malignant"], "epochs": result["epochs_run"],
-            **{k: round(m[k], 4) for k in ("auc", "sensitivity", "specificity", "accuracy")},
-            "confusion": m["confusion"],
+            "n_test_malignant": m.malignant, "epochs": result["epochs_run"],
+            **{k: round(getattr(m, k), 4) for k in ("auc", "sensitivity", "specificity", "accuracy")},
+            "confusion": {k: getattr(m.confusion, k) for k in ("tn", "fp", "fn", "tp")},
             "seconds": round(result["seconds"], 1), "seconds_per_epoch_median": round(float(np.median(seconds)), 1),
             "peak_rss_mib": None if result.get("peak_rss_mib") is None else round(result["peak_rss_mib"]),
             "curves": {k: rounded([h.get(k) for h in result["history"]]) for k in CURVES},
@@ -91,7 +92,7 @@ def collect(run_dir: Path, commit: str, note: str) -> dict:
         raise SystemExit(f"{run_dir}: no finished fold yet")
     y = labels_all[[int(c.split("_")[1]) for c in case_ids]]
     pooled = summarize(y, np.array(probs), np.array(fold_of), np.array(case_ids), threshold=threshold,
-                       bootstrap_replicates=cv["bootstrap"], seed=config["seed"])["pooled"]
+                       bootstrap_replicates=cv["bootstrap"], seed=config["seed"]).pooled
     return to_json_safe({
         "about": "The paper profile (python -m femur_app.train, nothing reduced) trained at full size on the "
                  "default synthetic set; written by docs/paper_run_record.py collect from the run folder.",
@@ -105,7 +106,7 @@ def collect(run_dir: Path, commit: str, note: str) -> dict:
                     "threshold": threshold},
         "folds": folds,
         "pooled": {"folds": [f["fold"] for f in folds], "cases": len(case_ids), "malignant": int(y.sum()),
-                   **{k: {"value": round(pooled[k]["value"], 4), "ci95": rounded(pooled[k]["ci95"])}
+                   **{k: {"value": round(getattr(pooled, k).value, 4), "ci95": rounded(getattr(pooled, k).ci95)}
                       for k in ("auc", "sensitivity", "specificity", "accuracy")}},
     })
 
@@ -127,6 +128,24 @@ def numbers(record: dict) -> dict[str, str]:
         value, (lo, hi) = p[name]["value"], p[name]["ci95"]
         out[f"pooled {name}"] = f"{100 * value:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
     return out
+
+
+def table(record: dict) -> str:
+    """The Markdown table docs/training.md shows, built from ``numbers`` (so the table and the list agree)."""
+    n = numbers(record)
+    rows = ["| fold | AUC | sensitivity | specificity | best held-out AUC (epoch) | s / epoch (median) | peak RSS |",
+            "|---|---|---|---|---|---|---|"]
+    for f in record["folds"]:
+        k = f["fold"]
+        aucs = f["curves"]["heldout_auc"]
+        best = max(range(len(aucs)), key=lambda i: -1 if aucs[i] is None else aucs[i])
+        rows.append(f"| {k} | {n[f'fold {k} AUC']} | {n[f'fold {k} sensitivity']} | {n[f'fold {k} specificity']} | "
+                    f"{n[f'fold {k} best held-out AUC']} ({best + 1}) | {n[f'fold {k} s/epoch']} | "
+                    f"{n[f'fold {k} peak RSS']} |")
+    p = record["pooled"]
+    rows.append(f"| pooled ({len(record['folds'])} folds, {p['cases']} cases) | {n['pooled AUC']} | "
+                f"{n['pooled sensitivity']} | {n['pooled specificity']} | | | |")
+    return "\n".join(rows)
 
 
 def figure(record: dict) -> Path:
@@ -172,6 +191,7 @@ def main(argv=None) -> int:
     c.add_argument("--note", default="", help="how the run went (machine shared? interrupted and resumed?)")
     sub.add_parser("figure")
     sub.add_parser("numbers")
+    sub.add_parser("table")
     args = parser.parse_args(argv)
     if args.command == "collect":
         record = collect(args.run_dir, args.commit, args.note)
@@ -179,6 +199,8 @@ def main(argv=None) -> int:
         print(f"wrote {RECORD} ({len(record['folds'])} folds)")
     elif args.command == "figure":
         print(f"wrote {figure(json.loads(RECORD.read_text()))}")
+    elif args.command == "table":
+        print(table(json.loads(RECORD.read_text())))
     else:
         for name, value in numbers(json.loads(RECORD.read_text())).items():
             print(f"{name}: {value}")
