@@ -31,8 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from femur_app.config import resolve  # noqa: E402
+from femur_app.data.source import load  # noqa: E402
 from femur_app.data.synthetic import SyntheticSet  # noqa: E402
 from femur_app.evaluation.metrics import fold_metrics, summarize, to_json_safe  # noqa: E402
+from femur_app.training.run_folder import fold_models  # noqa: E402
+from paper_profile_diagnosis import watch  # noqa: E402  (docs/, beside this script)
 
 RECORD = ROOT / "docs" / "figures" / "paper_run.json"
 FIGURE = ROOT / "docs" / "figures" / "paper_run_curves.png"
@@ -58,6 +62,23 @@ def blas() -> list[dict]:
 
 def rounded(values, digits=4):
     return [None if v is None else round(float(v), digits) for v in values]
+
+
+def probe(run_dir: Path, fold_cases: dict[int, list[str]]) -> dict[int, dict]:
+    """What each finished fold's final model does with its held-out images (evaluation mode): the share of dead
+    units of every ReLU (0 for every held-out image), the spread (sd) of the logit difference z1 - z0 and of
+    P(malignant) over those images - a spread near 0 means the network answers (nearly) the same for every image.
+    Reads the run's own checkpoints and the prepared images (from the data cache when it holds them)."""
+    config = resolve([run_dir / "config.toml"])
+    data = load(config.data.source, config.data)
+    row = {case: i for i, case in enumerate(data.case_ids)}
+    out = {}
+    for fold, model in fold_models(run_dir, sorted(fold_cases)).items():
+        x = model.standardise(data.X[[row[c] for c in fold_cases[fold]]])
+        watched = watch(model.model, x)
+        out[fold] = {"dead": watched["dead"], "logit_spread": round(watched["logit_spread"], 4),
+                     "prob_spread": round(float(np.std(model.predict(data.X[[row[c] for c in fold_cases[fold]]]))), 4)}
+    return out
 
 
 def collect(run_dir: Path, commit: str, note: str) -> dict:
@@ -90,6 +111,10 @@ def collect(run_dir: Path, commit: str, note: str) -> dict:
         fold_of += [result["fold"]] * len(result["case_ids"])
     if not folds:
         raise SystemExit(f"{run_dir}: no finished fold yet")
+    held_out = {f["fold"]: [c for c, k in zip(case_ids, fold_of) if k == f["fold"]] for f in folds}
+    probed = probe(run_dir, held_out)
+    for f in folds:
+        f["final_model"] = probed[f["fold"]]
     y = labels_all[[int(c.split("_")[1]) for c in case_ids]]
     pooled = summarize(y, np.array(probs), np.array(fold_of), np.array(case_ids), threshold=threshold,
                        bootstrap_replicates=cv["bootstrap"], seed=config["seed"]).pooled

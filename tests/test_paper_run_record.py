@@ -51,6 +51,9 @@ def test_collect_agrees_with_the_run_folder(tiny_run):
         assert (tp, fn) == (((p >= 0.5) & held & (y == 1)).sum(), ((p < 0.5) & held & (y == 1)).sum())
         assert f["sensitivity"] == round(tp / (tp + fn), 4) and f["specificity"] == round(tn / (tn + fp), 4)
         assert len(f["curves"]["train_loss"]) == 2
+        # the probe of the final model predicts what the run predicted for the same held-out cases
+        assert f["final_model"]["prob_spread"] == round(float(np.std(p[held])), 4)
+        assert set(f["final_model"]["dead"]) == {f"relu{k}" for k in range(1, 8)}
     pooled = collected["pooled"]
     assert (pooled["cases"], pooled["malignant"]) == (24, 8)
     assert pooled["auc"]["value"] == round(roc_auc_score(y, p), 4)
