@@ -3,7 +3,7 @@
     python docs/paper_run_record.py collect RUN_DIR [--commit SHA] [--note TEXT]   # run folder -> the record
     python docs/paper_run_record.py figure                                       # record -> the curves figure
     python docs/paper_run_record.py numbers                                      # record -> the quoted numbers
-    python docs/paper_run_record.py table                                        # record -> docs/training.md's table
+    python docs/paper_run_record.py table                                        # record -> docs/training.md's two tables
 
 ``RUN_DIR`` is the folder of ``python -m femur_app.train --out RUN_DIR`` with nothing reduced (AlexNet-BN at
 224 x 224, width 1, 67 epochs, 10 folds: ``femur_app/configs/paper.toml``). ``collect`` reads the finished folds'
@@ -35,6 +35,7 @@ from femur_app.config import resolve  # noqa: E402
 from femur_app.data.source import load  # noqa: E402
 from femur_app.data.synthetic import SyntheticSet  # noqa: E402
 from femur_app.evaluation.metrics import fold_metrics, summarize, to_json_safe  # noqa: E402
+from femur_app.training.fold import make_model  # noqa: E402
 from femur_app.training.run_folder import fold_models  # noqa: E402
 from paper_profile_diagnosis import watch  # noqa: E402  (docs/, beside this script)
 
@@ -76,8 +77,16 @@ def probe(run_dir: Path, fold_cases: dict[int, list[str]]) -> dict[int, dict]:
     for fold, model in fold_models(run_dir, sorted(fold_cases)).items():
         x = model.standardise(data.X[[row[c] for c in fold_cases[fold]]])
         watched = watch(model.model, x)
+        # the same images through the network as initialised (the fold's seed stream is not reproduced: any draw
+        # of the paper's initialisation shows the same scales)
+        fresh = watch(make_model(config.model, config.train, config.data.input_size,
+                                 np.random.default_rng(config.seed)), x)
         out[fold] = {"dead": watched["dead"], "logit_spread": round(watched["logit_spread"], 4),
-                     "prob_spread": round(float(np.std(model.predict(data.X[[row[c] for c in fold_cases[fold]]]))), 4)}
+                     "prob_spread": round(float(np.std(model.predict(data.X[[row[c] for c in fold_cases[fold]]]))), 4),
+                     "rms": {k: round(v, 4) for k, v in watched["rms"].items()},
+                     "at_initialisation": {"rms": {k: float(f"{v:.4g}") for k, v in fresh["rms"].items()},
+                                           "logit_spread": float(f"{fresh['logit_spread']:.4g}"),
+                                           "dead": fresh["dead"]}}
     return out
 
 
@@ -173,6 +182,23 @@ def table(record: dict) -> str:
     return "\n".join(rows)
 
 
+def probe_table(record: dict) -> str:
+    """The Markdown table of what each fold's final model does on its held-out images (``probe``), and the same
+    images through the network as initialised: dead ReLU shares, the spread of P(malignant) and of z1 - z0."""
+    relus = [f"relu{k}" for k in range(1, 8)]
+    names = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"]
+    rows = ["| model | sd of P(malignant) | sd of z1 - z0 | " + " | ".join(f"dead after {n}" for n in names) + " |",
+            "|---|---|---|" + "---|" * len(names)]
+    for f in record["folds"]:
+        m = f["final_model"]
+        rows.append(f"| fold {f['fold']}, after {f['epochs']} epochs | {m['prob_spread']:.4f} | {m['logit_spread']:.4f} | "
+                    + " | ".join(f"{100 * m['dead'][r]:.0f} %" for r in relus) + " |")
+    first = record["folds"][0]["final_model"]["at_initialisation"]
+    rows.append(f"| as initialised (fold {record['folds'][0]['fold']}'s images) | | {first['logit_spread']:.4f} | "
+                + " | ".join(f"{100 * first['dead'][r]:.0f} %" for r in relus) + " |")
+    return "\n".join(rows)
+
+
 def figure(record: dict) -> Path:
     import matplotlib
 
@@ -225,7 +251,8 @@ def main(argv=None) -> int:
     elif args.command == "figure":
         print(f"wrote {figure(json.loads(RECORD.read_text()))}")
     elif args.command == "table":
-        print(table(json.loads(RECORD.read_text())))
+        record = json.loads(RECORD.read_text())
+        print(table(record) + "\n\n" + probe_table(record))
     else:
         for name, value in numbers(json.loads(RECORD.read_text())).items():
             print(f"{name}: {value}")

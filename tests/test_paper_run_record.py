@@ -84,6 +84,7 @@ def test_the_record_is_the_paper_profile_at_full_size(record):
 def test_training_md_quotes_the_record(record):
     text = (ROOT / "docs" / "training.md").read_text()
     assert paper_run_record.table(record) in text
+    assert paper_run_record.probe_table(record) in text
     quoted = paper_run_record.numbers(record)
     assert f"commit {quoted['commit']}" in text
     assert f"{quoted['folds finished']} of the 10 folds" in text
