@@ -41,7 +41,7 @@ from paper_profile_diagnosis import watch  # noqa: E402  (docs/, beside this scr
 
 RECORD = ROOT / "docs" / "figures" / "paper_run.json"
 FIGURE = ROOT / "docs" / "figures" / "paper_run_curves.png"
-CURVES = ("train_loss", "heldout_loss", "heldout_acc", "heldout_auc")
+CURVES = ("train_loss", "heldout_loss", "heldout_acc", "heldout_auc", "seconds")
 
 
 def cpu_model() -> str:
@@ -156,6 +156,12 @@ def numbers(record: dict) -> dict[str, str]:
         out[f"fold {k} s/epoch"] = f"{f['seconds_per_epoch_median']:.1f} s"
         out[f"fold {k} peak RSS"] = f"{f['peak_rss_mib']} MiB"
         out[f"fold {k} best held-out AUC"] = f"{max(a for a in f['curves']['heldout_auc'] if a is not None):.3f}"
+    seconds = [s for f in record["folds"] for s in f["curves"].get("seconds", [])]
+    if seconds:
+        out["fastest epoch"], out["slowest epoch"] = f"{min(seconds):.0f} s", f"{max(seconds):.0f} s"
+    initial = record["folds"][0]["final_model"]["at_initialisation"]
+    out["initial conv1 RMS"], out["initial conv5 RMS"] = f"{initial['rms']['conv1']:.3f}", f"{initial['rms']['conv5']:.4f}"
+    out["initial logit spread"] = f"{initial['logit_spread']:.4f}"
     p = record["pooled"]
     out["pooled AUC"] = f"{p['auc']['value']:.3f} [{p['auc']['ci95'][0]:.3f}, {p['auc']['ci95'][1]:.3f}]"
     for name in ("sensitivity", "specificity", "accuracy"):

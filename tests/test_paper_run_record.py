@@ -89,3 +89,11 @@ def test_training_md_quotes_the_record(record):
     assert f"commit {quoted['commit']}" in text
     assert f"{quoted['folds finished']} of the 10 folds" in text
     assert record["machine"]["cpu"] in text
+    section = text[text.index("## The paper profile at full size"):]
+    section = section[:section.index("\n## ", 1)]
+    for name in ("fastest epoch", "slowest epoch", "initial conv1 RMS", "initial conv5 RMS", "initial logit spread"):
+        assert quoted[name] in section, name
+    # the loss of a constant answer at the set's prevalence, which the section compares the curves with
+    prevalence = record["pooled"]["malignant"] / record["pooled"]["cases"]
+    prior_loss = -(prevalence * np.log(prevalence) + (1 - prevalence) * np.log(1 - prevalence))
+    assert f"{prior_loss:.3f}" in section and f"{100 * prevalence:.0f} % malignant" in section
