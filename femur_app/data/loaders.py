@@ -158,7 +158,10 @@ def read_dicom(path: Path, max_pixels: int | None = None):
     except Exception as exc:  # pydicom raises many types for damaged headers
         raise DataError(f"{path}: unreadable DICOM header ({type(exc).__name__}: {exc})") from exc
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        kind = getattr(ds, "Modality", "unknown modality")
+        try:
+            kind = ds.get("Modality", "unknown")
+        except Exception:  # pydicom converts the element when it is read: a damaged one raises (NotImplementedError)
+            kind = "unreadable"
         raise DataError(f"{path}: DICOM without pixel data (modality {kind}); expected an image")
     rows, columns = _dicom_number(ds, "Rows", 0, int, path), _dicom_number(ds, "Columns", 0, int, path)
     frames = _dicom_number(ds, "NumberOfFrames", 1, int, path)

@@ -365,7 +365,7 @@ def test_synth_cli_round_trips_through_load_folder(tmp_path, capsys):
         assert a.case_id == f"images/{b.case_id}" and (a.label, a.patient_id, a.box) == (b.label, b.patient_id, b.box)
         assert a.image.dtype == np.uint16 and np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
     assert synth.main(["--out", str(out), "--n", "2"]) == 2  # refuses to overwrite without --force
-    assert "exists; use --force" in capsys.readouterr().err
+    assert "already holds files (images/, labels.csv, masks/)" in capsys.readouterr().err
 
 
 # --- the prepared-array cache ------------------------------------------------------------------------------
@@ -465,3 +465,18 @@ def test_a_patient_with_both_labels_is_kept_with_a_warning_naming_the_lines(tmp_
     warning = (f"{tmp_path / 'labels.csv'}: patient 'P1' has both benign and malignant images: line 2 (0.png) benign, "
                "line 4 (2.png) malignant; both are kept, in one fold (check the labels if the patient has one lesion)")
     assert len(result) == 3 and result.warnings == [warning] and caplog.messages == [warning]
+
+
+def test_a_damaged_modality_of_a_dicom_without_pixels_is_named_not_raised(monkeypatch):
+    """What the loader fuzz found: pydicom converts an element when it is read, and a damaged VR raises then."""
+    class Damaged(pydicom.Dataset):
+        def __getattr__(self, name):
+            if name == "Modality":
+                raise NotImplementedError("Unknown Value Representation '0x43 0x00' in tag (0008,0060)")
+            return super().__getattr__(name)
+
+    path = _dicom("MR_small.dcm")
+    monkeypatch.setattr(pydicom, "dcmread", lambda *args, **kwargs: Damaged())
+    with pytest.raises(DataError) as error:
+        read_image(path)
+    assert str(error.value) == f"{path}: DICOM without pixel data (modality unreadable); expected an image"
