@@ -20,6 +20,7 @@ from pathlib import Path
 
 from femur_app import cli, training
 from femur_app.config import resolve_options
+from femur_app.data import load
 from femur_app.errors import ConfigError
 from femur_app.reporting.comparison import label, write_comparison
 from femur_app.training.baseline import run_radiomics
@@ -73,18 +74,35 @@ def execute(args, argv) -> int:
                           f"(expected two or more of {', '.join(known)})")
     out = args.out or Path("runs") / ("compare-quick" if args.quick else "compare")
     command = ("python -m femur_app.compare " + " ".join(shlex.quote(a) for a in argv)).strip()
+    configs = {model: model_config(model, args) for model in models}  # every model, ROI and size checked now
+    check_inputs(configs.values())
     reuse_freed_memory(children=True)  # this process, and the joblib workers it starts inherit it at their start
     #                                    (minicnn.fast.allocator); never called inside a worker
     with lock(out, "comparison"):  # a comparison's folder, or refused; each model's folder is a run's
-        return compare(models, out, args, command)
+        return compare(configs, out, args, command)
 
 
-def compare(models: list[str], out: Path, args, command: str) -> int:
-    """Run (or resume) every model of ``models`` into its folder under ``out``, then write the comparison."""
+def check_inputs(configs) -> None:
+    """Read and check every data set that the models will train and be tested on (``--data``, ``--test-data``,
+    each ROI's preparation), before any model trains: a typo in ``--test-data``, or a folder that one ROI cannot
+    use, fails in seconds instead of after the first models' cross-validations. The prepared arrays stay in the
+    disk cache, from which each model's run reads them back."""
+    seen = set()
+    for config in configs:
+        if repr(config.data) in seen:
+            continue
+        seen.add(repr(config.data))
+        load(config.data.source, config.data)
+        if config.data.test_source:
+            load(config.data.test_source, config.data, test=True)
+
+
+def compare(configs: dict, out: Path, args, command: str) -> int:
+    """Run (or resume) every model of ``configs`` (its entry of ``--models`` -> its configuration) into its folder
+    under ``out``, then write the comparison."""
     results = {}
-    for model in models:
+    for model, config in configs.items():
         print(f"== {label(model)} -> {out / model.replace(':', '-roi_')}", flush=True)
-        config = model_config(model, args)
         profile = "quick" if args.quick else "paper"
         run_one = (run_radiomics if model.startswith("radiomics")
                    else lambda c, d: training.run(c, d, command, profile))

@@ -136,3 +136,20 @@ def test_repeated_delong_by_hand():
     assert moved.per_repetition[1].difference == 0 and moved.within == pytest.approx(v / 2)
     assert moved.between == pytest.approx(d ** 2 / 2)
     assert (moved.difference, moved.p_value, *moved.ci95) == pytest.approx(rubin_by_hand([d, 0.0], [v, 0.0]))
+
+
+# --- validate first (issue 29, item 7) ------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, line", [
+    (["--models", "alexnet_bn,radiomics", "--test-data", "{tmp}/tset"],
+     "error: {tmp}/tset: not found; expected a data folder"),
+    (["--models", "alexnet_bn,alexnet_bn:maks"], "error: data.roi: got 'maks'"),
+])
+def test_every_input_is_checked_before_any_model_trains(tmp_path, capsys, monkeypatch, argv, line):
+    """A typo in --test-data, or in the last model's ROI, was found only when compare reached it."""
+    trained = []
+    monkeypatch.setattr(compare.training, "run", lambda *args, **kwargs: trained.append(args))
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert compare.main([*argv, "--out", str(tmp_path / "cmp"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line.format(tmp=tmp_path)) and err.count("\n") == 1, err
+    assert trained == [] and not (tmp_path / "cmp").exists()

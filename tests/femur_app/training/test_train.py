@@ -308,3 +308,13 @@ def test_cuda_without_a_gpu_fails_clearly(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: run.device cuda: no usable GPU: ") and "CuPy" in err and err.count("\n") == 1
     assert not (tmp_path / "gpu").exists()
+
+
+def test_a_typo_in_the_test_data_fails_before_any_fold_trains(tmp_path, monkeypatch, capsys):
+    """Validate first (issue 29, item 7): the test set is read and checked before the first fold."""
+    trained = []
+    monkeypatch.setattr(cross_validation, "run_folds", lambda *args: trained.append(args))
+    missing = tmp_path / "tset"
+    assert main([*TINY, "--test-data", str(missing), "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == f"error: {missing}: not found; expected a data folder\n"
+    assert trained == []
