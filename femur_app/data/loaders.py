@@ -411,6 +411,8 @@ def listed_path(folder: Path, cell: str, where: str, allow_outside: bool = False
     if "\x00" in cell:
         raise DataError(f"{where}: path {cell!r} holds a NUL character; expected a file name")
     written = Path(cell)
+    if os.path.normpath(cell) == ".":
+        raise DataError(f"{where}: path {cell!r} names the data folder itself; expected an image file")
     if not allow_outside:
         if written.is_absolute():
             raise DataError(f"{where}: absolute path {cell!r}; expected a path relative to the data folder {folder} "

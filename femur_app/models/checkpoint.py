@@ -94,7 +94,11 @@ def load_model(path):
 def load(path) -> FoldModel:
     """A model checkpoint as a ``FoldModel``: the network with its normalisation, threshold, fold, input size and
     preprocessing (read and checked by ``load_model``)."""
-    model, metadata = load_model(path)
+    return as_fold_model(*load_model(path))
+
+
+def as_fold_model(model, metadata: dict) -> FoldModel:
+    """A network and its checked checkpoint metadata (``load_model``'s pair) as a ``FoldModel``."""
     return FoldModel(model, Normalisation.from_dict(metadata["normalisation"]), float(metadata["threshold"]),
                      metadata.get("fold"), metadata["architecture"], metadata["input_size"],
                      metadata.get("preprocess", {}), metadata.get("operating_threshold"), metadata["model_kwargs"])

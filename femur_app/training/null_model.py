@@ -37,9 +37,10 @@ def saved_null_model(run_dir) -> FoldModel | None:
     """The null model this run folder holds for this very run, read without changing anything (the report of a
     run in progress reads it too); None when there is none yet."""
     path = null_model_path(run_dir)
-    if path.exists() and checkpoint.load_model(path)[1].get("run") == run_folder.run_id(run_dir):
-        return checkpoint.load(path)
-    return None
+    if not path.exists():
+        return None
+    model, metadata = checkpoint.load_model(path)  # read once: its run id decides whether it is this run's
+    return checkpoint.as_fold_model(model, metadata) if metadata.get("run") == run_folder.run_id(run_dir) else None
 
 
 def null_model(data: Prepared, config: Config, run_dir) -> FoldModel | None:

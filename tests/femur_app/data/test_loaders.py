@@ -2,6 +2,7 @@
 skip_bad reporting, and the synth CLI's folder read back exactly."""
 import csv
 import logging
+import re
 import sys
 
 import imageio.v3 as iio
@@ -337,6 +338,16 @@ def test_a_symlink_loop_listed_in_labels_csv_is_a_named_skippable_error(loader_f
         load_folder(loader_folder)
     result = load_folder(loader_folder, skip_bad=True)
     assert [c.case_id for c in result] == ["img0"] and [s.path for s in result.skipped] == ["a.png"]
+
+
+@pytest.mark.parametrize("cell", [".", "./", "sub/.."])
+def test_a_path_naming_the_data_folder_itself_is_a_named_error(loader_folder, cell):
+    # found by the labels.csv fuzz: such a path used to end in a ValueError from pathlib (an empty file name)
+    _write_folder(loader_folder, [("img0.png", "benign", "A"), (cell, "malignant", "B")],
+                  header=("path", "label", "patient_id"))
+    named = rf"line 3 \({re.escape(cell)}\): path '{re.escape(cell)}' names the data folder itself"
+    with pytest.raises(DataError, match=named):
+        load_folder(loader_folder)
 
 
 def test_images_smaller_than_the_network_input_load_with_a_warning(loader_folder, caplog):

@@ -42,7 +42,7 @@ def five_folds(tmp_path_factory):
 
 def test_each_fold_checkpoint_is_loaded_once_per_session(five_folds):
     out, sessions = five_folds
-    expected = {f"fold_{k:02d}.npz": 1 for k in range(1, 6)}
+    expected = {**{f"fold_{k:02d}.npz": 1 for k in range(1, 6)}, "null.npz": 1}  # and the null model's, once
     assert [dict(loads) for loads in sessions] == [expected, expected]
     report = (out / "report.md").read_text()
     assert "## Test set" in report and "### Counterfactual sign tests" in report and "(gallery.png)" in report

@@ -18,7 +18,7 @@ from femur_app.training.run_folder import AFTER_INTERRUPT
 
 ROOT = Path(__file__).resolve().parents[3]
 RUN = [sys.executable, "-m", "femur_app.train", "--quick", "--config", "femur_app/configs/smoke.toml", "--jobs", "2",
-       "--epochs", "3", "--set", "cv.bootstrap=50", "--set", "run.checkpoint_minutes=0"]
+       "--epochs", "10", "--set", "cv.bootstrap=50", "--set", "run.checkpoint_minutes=0"]
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 
 
@@ -63,11 +63,12 @@ def interrupted(out: Path, how: signal.Signals):
                                text=True)
     log = out / "train.log"
     deadline = time.monotonic() + 300
-    while not (log.exists() and "fold 1 epoch 1/3" in log.read_text() and "fold 2 epoch 1/3" in log.read_text()):
+    # 10 epochs: after both folds' first, seconds of training are left for the signal to land in, even on a busy machine
+    while not (log.exists() and "fold 1 epoch 1/10" in log.read_text() and "fold 2 epoch 1/10" in log.read_text()):
         assert process.poll() is None and time.monotonic() < deadline, "the run never reached its first epochs"
         time.sleep(0.1)
     workers = children(process.pid)
-    assert len(workers) >= 2
+    assert len(workers) >= 2 and process.poll() is None, "the run ended before the signal could be sent"
     process.send_signal(how)
     _, err = process.communicate(timeout=120)
     return process.returncode, err, workers
