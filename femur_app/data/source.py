@@ -92,6 +92,15 @@ def synthetic_seed_of(source: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def check_folders(settings: DataConfig) -> None:
+    """DataError unless every folder that ``settings`` read (``source``, ``test_source``) is a folder: a run checks
+    this before it makes its run folder, so that a typo in --data or --test-data leaves nothing behind."""
+    for source in (settings.source, settings.test_source):
+        if source and source != SYNTHETIC and synthetic_seed_of(source) is None and not Path(source).is_dir():
+            raise DataError(f"{source}: {'is a file' if Path(source).exists() else 'not found'}; expected a data "
+                            "folder")
+
+
 def load(source: str, settings: DataConfig, log=None, *, test: bool = False) -> Prepared:
     """The cases of ``source`` (the module docstring), prepared as ``settings`` say; ``test``: an independent test
     set (its skipped files are logged as "test input", and it must hold both classes)."""

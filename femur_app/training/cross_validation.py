@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from femur_app.config import Config, ModelConfig, RunConfig, TrainConfig
 from femur_app.data import load
+from femur_app.data.source import check_folders
 from femur_app.data.dataset import Prepared
 from femur_app.evaluation.duplicates import near_duplicates, warning_line
 from femur_app.evaluation.metrics import Summary
@@ -71,6 +72,7 @@ def run(config: Config, run_dir, command: str = "", profile: str = "", restart: 
     and ``profile`` go into the report (how to reproduce the run, and its name). The folder is locked meanwhile."""
     run_dir = Path(run_dir)
     check_run_settings(config.run)  # a GPU or a cluster that cannot be used: one line, before anything is written
+    check_folders(config.data)  # so is a --data or --test-data folder that is not there
     with run_folder.lock(run_dir):
         started = time.perf_counter()
         run_folder.prepare(run_dir, config, restart)

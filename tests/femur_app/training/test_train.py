@@ -317,4 +317,7 @@ def test_a_typo_in_the_test_data_fails_before_any_fold_trains(tmp_path, monkeypa
     missing = tmp_path / "tset"
     assert main([*TINY, "--test-data", str(missing), "--out", str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err == f"error: {missing}: not found; expected a data folder\n"
-    assert trained == []
+    assert trained == [] and not (tmp_path / "run").exists()  # nothing left behind: no run folder was made
+    assert main([*TINY, "--data", str(tmp_path / "TINY"), "--out", str(tmp_path / "run")]) == 2  # --data alike
+    assert capsys.readouterr().err == f"error: {tmp_path / 'TINY'}: not found; expected a data folder\n"
+    assert trained == [] and not (tmp_path / "run").exists()
