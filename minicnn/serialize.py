@@ -88,7 +88,8 @@ def write_text_atomic(path, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def load(path, *, max_bytes: int | None = None, max_members: int | None = None) -> tuple[dict, dict | None]:
+def load(path, *, max_bytes: int | None = None, max_members: int | None = None,
+         metadata_first=None) -> tuple[dict, dict | None]:
     """Read a file written by ``save`` -> (state, metadata). Never unpickles; every error names the file.
 
     Nothing is decompressed before the zip directory has been checked: at most ``max_members`` members
@@ -96,24 +97,44 @@ def load(path, *, max_bytes: int | None = None, max_members: int | None = None) 
     member's declared size, and declared sizes adding up to at most ``max_bytes`` (default ``MAX_NPZ_BYTES``).
     The zip reader never yields more than a member's declared size, so a zip bomb is refused from its
     directory, and no array is allocated larger than the bytes that were checked.
+
+    ``metadata_first(metadata)``, if given, is called with the metadata (or None) before any array is read: it
+    raises to refuse the file (its exception is raised as it is), or returns the most bytes the arrays may declare
+    (None: no limit beyond ``max_bytes``), so that a file whose metadata describe a small network but whose arrays
+    are large is refused without reading them.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    refused = None
     try:
         with zipfile.ZipFile(path) as archive:
             members = _checked_members(archive, max_bytes, max_members)
+            metadata = None
+            if METADATA_KEY in members:
+                with archive.open(members.pop(METADATA_KEY)) as member:
+                    metadata = _metadata(np.lib.format.read_array(member, allow_pickle=False))
+            limit = None
+            if metadata_first is not None:
+                try:
+                    limit = metadata_first(metadata)
+                except Exception as error:  # the caller's refusal: raised below as it is, not as a damaged file
+                    refused = error
+            declared = sum(info.file_size for info in members.values())
+            if refused is None and limit is not None and declared > limit:
+                raise ValueError(f"its arrays declare {declared:,} bytes; the network its metadata describe "
+                                 f"holds at most {limit:,}")
             state = {}
-            for name, info in members.items():
+            for name, info in members.items() if refused is None else ():
                 with archive.open(info) as member:
                     state[name] = np.lib.format.read_array(member, allow_pickle=False)
-        metadata = state.pop(METADATA_KEY, None)
-        metadata = None if metadata is None else _metadata(metadata)
     except ValueError as err:
         raise ValueError(f"{path}: not a readable minicnn .npz file ({err})") from err
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
             struct.error, OverflowError) as err:  # what a damaged zip raises, besides ValueError
         raise ValueError(f"{path}: not a readable minicnn .npz file ({type(err).__name__}: {err})") from err
+    if refused is not None:
+        raise refused
     return state, metadata
 
 

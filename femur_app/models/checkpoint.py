@@ -67,11 +67,20 @@ def load_model(path):
     """Rebuild the network of a model checkpoint -> (model, metadata); DataError naming ``path`` for anything
     unusable: an unreadable file, metadata out of bounds (``check_metadata``), weights that do not fit the
     architecture or are not finite."""
+    def arrays_allowed(metadata) -> int:
+        """The metadata checked before any array is read; the bytes the network they describe can hold (its
+        parameters and buffers in float64, the widest dtype allowed, plus 1 MiB of .npy headers)."""
+        check_metadata(path, metadata)
+        size = footprint(metadata["architecture"], width=metadata["model_kwargs"].get("width", 1.0),
+                         input_size=metadata["input_size"], in_channels=len(metadata["normalisation"]["mean"]))
+        return 8 * (size.parameters + size.buffers) + 2**20
+
     try:
-        state, metadata = serialize.load(path)
+        state, metadata = serialize.load(path, metadata_first=arrays_allowed)
+    except DataError:
+        raise
     except (OSError, ValueError) as error:
         raise DataError(f"{path}: unreadable model checkpoint ({error})") from error
-    check_metadata(path, metadata)
     check_float_arrays(path, state, "(expected the float32 or float64 weights of a trained model)")
     in_channels = len(metadata["normalisation"]["mean"])
     try:

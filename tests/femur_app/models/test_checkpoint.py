@@ -90,6 +90,24 @@ def test_an_array_of_another_shape_is_refused_naming_it(tmp_path):
         checkpoint.load(path)
 
 
+def test_arrays_larger_than_the_network_the_metadata_describe_are_refused_unread(tmp_path):
+    """Small metadata with 64 MiB of arrays besides the weights: refused from the zip directory, before a
+    byte of them is read - the crafted checkpoint of issue 29 could otherwise make a refusal read 2 GiB."""
+    path = small_checkpoint(tmp_path / "model.npz")
+    state, metadata = serialize.load(path)
+    serialize.save(path, {**state, "extra": np.zeros(2**24, np.float32)}, metadata)
+    del state
+    tracemalloc.start()
+    with pytest.raises(DataError) as error:
+        checkpoint.load(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert str(error.value).startswith(f"{path}: unreadable model checkpoint ({path}: not a readable minicnn .npz "
+                                       "file (its arrays declare ")
+    assert "bytes; the network its metadata describe holds at most" in str(error.value)
+    assert peak < 4 * 2**20
+
+
 @pytest.mark.parametrize("width, size, need", [(4.0, 1024, "185.6"), (2.0, 1024, "46.9")])
 def test_metadata_asking_for_more_memory_than_the_budget_are_refused_before_building(tmp_path, monkeypatch, width,
                                                                                      size, need):
