@@ -57,10 +57,16 @@ def predictions(out) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def ctrl_c_as_in_a_terminal():
+    """SIGINT's default action in the child: a test run started in the background by a non-interactive shell
+    (``pytest &``, as CI scripts may) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupted(out: Path, how: signal.Signals):
     """Start the run, send ``how`` once both workers have trained an epoch -> (exit status, stderr, workers)."""
     process = subprocess.Popen([*RUN, "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=ctrl_c_as_in_a_terminal)
     log = out / "train.log"
     deadline = time.monotonic() + 300
     # 10 epochs: after both folds' first, seconds of training are left for the signal to land in, even on a busy machine
