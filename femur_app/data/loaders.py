@@ -423,6 +423,14 @@ def listed_path(folder: Path, cell: str, where: str, allow_outside: bool = False
     return folder / written
 
 
+def check_data_folder(folder) -> Path:
+    """``folder`` as a Path; DataError naming it unless it is a folder (the data's, or a test set's)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: {'is a file' if folder.exists() else 'not found'}; expected a data folder")
+    return folder
+
+
 def _case_id(relative: str) -> str:
     """A path as written in the table or below the data folder, normalised, without its suffix."""
     return PurePosixPath(os.path.normpath(relative)).with_suffix("").as_posix()
@@ -620,9 +628,7 @@ def load_folder(folder, skip_bad: bool = False, *, allow_outside: bool = False, 
     ``femur_app.data.limits.MAX_PIXELS``). ``input_size``: the network's input side; smaller images are loaded
     with a warning in ``result.warnings``.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: {'is a file' if folder.exists() else 'not found'}; expected a data folder")
+    folder = check_data_folder(folder)
     if (folder / "labels.csv").is_file():
         result = load_labels_csv(folder, skip_bad, allow_outside=allow_outside, max_pixels=max_pixels,
                                  input_size=input_size)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from femur_app.data.dataset import Prepared, prepare
-from femur_app.data.loaders import load_folder
+from femur_app.data.loaders import check_data_folder, load_folder
 from femur_app.data.preprocess import ROIS
 from femur_app.data.synthetic import SyntheticSet
 from femur_app.errors import DataError, problem
@@ -96,9 +96,8 @@ def check_folders(settings: DataConfig) -> None:
     """DataError unless every folder that ``settings`` read (``source``, ``test_source``) is a folder: a run checks
     this before it makes its run folder, so that a typo in --data or --test-data leaves nothing behind."""
     for source in (settings.source, settings.test_source):
-        if source and source != SYNTHETIC and synthetic_seed_of(source) is None and not Path(source).is_dir():
-            raise DataError(f"{source}: {'is a file' if Path(source).exists() else 'not found'}; expected a data "
-                            "folder")
+        if source and source != SYNTHETIC and synthetic_seed_of(source) is None:
+            check_data_folder(source)
 
 
 def load(source: str, settings: DataConfig, log=None, *, test: bool = False) -> Prepared:
