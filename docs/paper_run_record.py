@@ -75,14 +75,15 @@ def probe(run_dir: Path, fold_cases: dict[int, list[str]]) -> dict[int, dict]:
     row = {case: i for i, case in enumerate(data.case_ids)}
     out = {}
     for fold, model in fold_models(run_dir, sorted(fold_cases)).items():
-        x = model.standardise(data.X[[row[c] for c in fold_cases[fold]]])
+        held_out = data.X[[row[c] for c in fold_cases[fold]]]
+        x = model.standardise(held_out)
         watched = watch(model.model, x)
         # the same images through the network as initialised (the fold's seed stream is not reproduced: any draw
         # of the paper's initialisation shows the same scales)
         fresh = watch(make_model(config.model, config.train, config.data.input_size,
                                  np.random.default_rng(config.seed)), x)
         out[fold] = {"dead": watched["dead"], "logit_spread": round(watched["logit_spread"], 4),
-                     "prob_spread": round(float(np.std(model.predict(data.X[[row[c] for c in fold_cases[fold]]]))), 4),
+                     "prob_spread": round(float(np.std(model.predict(held_out))), 4),
                      "rms": {k: round(v, 4) for k, v in watched["rms"].items()},
                      "at_initialisation": {"rms": {k: float(f"{v:.4g}") for k, v in fresh["rms"].items()},
                                            "logit_spread": float(f"{fresh['logit_spread']:.4g}"),
