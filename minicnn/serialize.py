@@ -7,6 +7,7 @@ is renamed over the target, so an interrupted save never leaves a half-written f
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -89,7 +90,7 @@ def write_text_atomic(path, text: str) -> Path:
 
 
 def load(path, *, max_bytes: int | None = None, max_members: int | None = None,
-         metadata_first=None) -> tuple[dict, dict | None]:
+         metadata_first=None, follow_symlinks: bool = True) -> tuple[dict, dict | None]:
     """Read a file written by ``save`` -> (state, metadata). Never unpickles; every error names the file.
 
     Nothing is decompressed before the zip directory has been checked: at most ``max_members`` members
@@ -102,13 +103,22 @@ def load(path, *, max_bytes: int | None = None, max_members: int | None = None,
     raises to refuse the file (its exception is raised as it is), or returns the most bytes the arrays may declare
     (None: no limit beyond ``max_bytes``), so that a file whose metadata describe a small network but whose arrays
     are large is refused without reading them.
+
+    ``follow_symlinks=False``: a symbolic link at ``path`` is refused as the file is opened (``O_NOFOLLOW``), not
+    by a check before it that a link swapped in afterwards would escape.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     refused = None
     try:
-        with zipfile.ZipFile(path) as archive:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW))
+    except OSError as err:
+        if err.errno == errno.ELOOP and not follow_symlinks:
+            raise ValueError(f"{path}: is a symbolic link (expected the file itself: follow_symlinks=False)") from None
+        raise
+    try:
+        with open(fd, "rb") as file, zipfile.ZipFile(file) as archive:
             members = _checked_members(archive, max_bytes, max_members)
             metadata = None
             if METADATA_KEY in members:

@@ -63,10 +63,10 @@ class ZeroWeights:
         return np.zeros(size, dtype=np.float32)
 
 
-def load_model(path):
+def load_model(path, follow_symlinks: bool = True):
     """Rebuild the network of a model checkpoint -> (model, metadata); DataError naming ``path`` for anything
     unusable: an unreadable file, metadata out of bounds (``check_metadata``), weights that do not fit the
-    architecture or are not finite."""
+    architecture or are not finite. ``follow_symlinks=False`` (a run folder's own file): a link is refused."""
     def arrays_allowed(metadata) -> int:
         """The metadata checked before any array is read; the bytes the network they describe can hold (its
         parameters and buffers in float64, the widest dtype allowed, plus 1 MiB of .npy headers)."""
@@ -76,7 +76,7 @@ def load_model(path):
         return 8 * (size.parameters + size.buffers) + 2**20
 
     try:
-        state, metadata = serialize.load(path, metadata_first=arrays_allowed)
+        state, metadata = serialize.load(path, metadata_first=arrays_allowed, follow_symlinks=follow_symlinks)
     except DataError:
         raise
     except (OSError, ValueError) as error:
@@ -100,10 +100,10 @@ def load_model(path):
     return model, metadata
 
 
-def load(path) -> FoldModel:
+def load(path, follow_symlinks: bool = True) -> FoldModel:
     """A model checkpoint as a ``FoldModel``: the network with its normalisation, threshold, fold, input size and
     preprocessing (read and checked by ``load_model``)."""
-    return as_fold_model(*load_model(path))
+    return as_fold_model(*load_model(path, follow_symlinks))
 
 
 def as_fold_model(model, metadata: dict) -> FoldModel:
@@ -185,12 +185,12 @@ def save_state(path, model, optimizer, rngs: dict, epoch: int, history: list[dic
 def load_state(path, model, optimizer, rngs: dict, identity: dict | None = None) -> tuple[int, list[dict]]:
     """Restore a training state into ``model``, ``optimizer`` and the generators -> (epoch, history).
 
-    DataError naming ``path`` when the file is unreadable, was written with another ``identity`` (another fold
-    or run), or does not fit the model."""
+    DataError naming ``path`` when the file is unreadable, is a symbolic link (a state is always a run folder's
+    own file), was written with another ``identity`` (another fold or run), or does not fit the model."""
     redo = f"(expected {'this fold' if identity is None else 'fold ' + str(identity.get('fold'))}'s own training " \
            "state; delete the file to train the fold from its start)"
     try:
-        arrays, metadata = serialize.load(path)
+        arrays, metadata = serialize.load(path, follow_symlinks=False)
     except (OSError, ValueError) as error:
         raise DataError(f"{path}: unreadable training state ({error}) {redo}") from error
     metadata = metadata or {}

@@ -39,7 +39,8 @@ def saved_null_model(run_dir) -> FoldModel | None:
     path = null_model_path(run_dir)
     if not path.exists():
         return None
-    model, metadata = checkpoint.load_model(path)  # read once: its run id decides whether it is this run's
+    # read once: its run id decides whether it is this run's
+    model, metadata = checkpoint.load_model(run_folder.own_file(path), follow_symlinks=False)
     return checkpoint.as_fold_model(model, metadata) if metadata.get("run") == run_folder.run_id(run_dir) else None
 
 
@@ -78,4 +79,4 @@ def null_model(data: Prepared, config: Config, run_dir) -> FoldModel | None:
                           extra={**identity, "epochs": train.epochs, "status": "null: labels shuffled",
                                  "preprocess": {"roi": config.data.roi}})
     run_folder.log(run_dir, f"null model: trained {train.epochs} epoch(s) on shuffled labels into {path.name}")
-    return checkpoint.load(path)
+    return checkpoint.load(path, follow_symlinks=False)

@@ -100,7 +100,8 @@ def fold_paths(run_dir, fold: int) -> dict[str, Path]:
 def fold_models(run_dir, folds) -> dict[int, FoldModel]:
     """The trained model of each fold in ``folds``, each checkpoint read once: what the test set, the gallery and
     the counterfactuals of a run all predict with."""
-    return {int(fold): checkpoint.load(own_file(fold_paths(run_dir, fold)["model"])) for fold in folds}
+    return {int(fold): checkpoint.load(own_file(fold_paths(run_dir, fold)["model"]), follow_symlinks=False)
+            for fold in folds}
 
 
 def log(run_dir, message: str) -> None:
@@ -135,8 +136,9 @@ def read_own(path: Path) -> str:
 
 
 def own_file(path: Path) -> Path:
-    """``path``, after checking that it is not a symbolic link (for the .npz states and models, which
-    ``minicnn.serialize.load`` opens by name)."""
+    """``path``, after checking that it is not a symbolic link: the message for a link found before a file is
+    opened (the .npz states and models are then opened with ``follow_symlinks=False``, which refuses a link
+    swapped in meanwhile)."""
     if path.is_symlink():
         raise UserError(f"{path}: is a symbolic link (expected the run folder's own file: a run never follows a "
                         "link out of its folder)")

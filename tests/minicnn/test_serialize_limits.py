@@ -147,3 +147,17 @@ def test_files_that_are_not_zips_name_the_file(tmp_path):
     refused(tmp_path / "empty.npz", r"BadZipFile")
     with pytest.raises(FileNotFoundError, match=r"gone.npz: no such file"):
         serialize.load(tmp_path / "gone.npz")
+
+
+def test_follow_symlinks_false_refuses_a_link_as_it_opens(tmp_path):
+    """A link is followed by default (a user's own ``latest.npz``); a run folder's file is opened with O_NOFOLLOW,
+    so a link swapped in after any earlier check is still refused, unread."""
+    target = tmp_path / "weights.npz"
+    serialize.save(target, {"w": np.arange(3.0)}, {"epoch": 1})
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    state, metadata = serialize.load(link)
+    assert state["w"].tolist() == [0.0, 1.0, 2.0] and metadata == {"epoch": 1}
+    with pytest.raises(ValueError, match=rf"^{link}: is a symbolic link \(expected the file itself"):
+        serialize.load(link, follow_symlinks=False)
+    assert serialize.load(target, follow_symlinks=False)[1] == {"epoch": 1}

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from femur_app import compare, config, synth
-from femur_app.errors import UserError
+from femur_app.errors import DataError, UserError
 from femur_app.models import checkpoint
 from femur_app.train import main
 from femur_app.training import cross_validation, fingerprint, repeats, run_folder
@@ -407,6 +407,20 @@ def test_a_link_is_never_opened_as_a_file_of_the_run(tmp_path):
     with pytest.raises(UserError, match=r"fold.npz: is a symbolic link"):
         run_folder.own_file(out / "fold.npz")
     assert victim.read_text() == "the user's\n"
+
+
+def test_a_model_or_state_swapped_for_a_link_after_the_check_is_refused_as_it_opens(finished, tmp_path):
+    """own_file's check and the open are two steps; a link swapped in between is refused by the open itself."""
+    out = copy_of(finished, tmp_path)
+    model = run_folder.fold_paths(out, 1)["model"]
+    moved = tmp_path / "elsewhere.npz"
+    model.rename(moved)
+    model.symlink_to(moved)
+    with pytest.raises(DataError, match=rf"^{model}: unreadable model checkpoint \({model}: is a symbolic link"):
+        checkpoint.load(model, follow_symlinks=False)
+    assert checkpoint.load(model).fold == 1  # a user's own link, outside a run folder, is followed
+    with pytest.raises(DataError, match=rf"^{model}: unreadable training state \({model}: is a symbolic link"):
+        checkpoint.load_state(model, None, None, {})
 
 
 @pytest.mark.parametrize("manifest", [".staging/.complete", "outputs.json"])
