@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,44 +160,71 @@ def run_folds(todo: list[int], data: Prepared, folds, config: Config, run_dir: P
     run folder, which must therefore be on storage that every worker shares, and it ends with the predictions
     of an undisturbed run (``run_fold``: the state holds the weights, momentum and both random generators). Two
     folds in one worker process (a worker of several threads) would share its process-wide BLAS limit and the
-    fast tier's thread count, and so their rounding: such a cluster is warned about."""
+    fast tier's thread count, and so their rounding: such a cluster is warned about.
+
+    Interrupted (Ctrl-C, or SIGTERM, which femur_app.cli raises here too), every fold stops: joblib kills its
+    workers, a cluster's folds are cancelled; a parent killed outright cannot stop them, so each joblib worker
+    watches its parent (femur_app.training.watchdog)."""
     bar = tqdm(total=len(todo), desc="folds", position=0)
-    scheduler, jobs = config.run.scheduler, config.run.jobs
-    if scheduler:
+    try:
+        if config.run.scheduler:
+            _on_cluster(todo, data, folds, config, run_dir, bar)
+        elif config.run.jobs > 1:
+            tasks = (delayed(run_fold)(fold, data, folds, config, run_dir, parent=os.getpid()) for fold in todo)
+            for _ in Parallel(n_jobs=min(config.run.jobs, len(todo)), return_as="generator_unordered")(tasks):
+                bar.update(1)
+        else:
+            for fold in todo:
+                run_fold(fold, data, folds, config, run_dir, show_progress=True)
+                bar.update(1)
+    except BaseException:
+        bar.leave = False  # an interrupted or failed run's bar is cleared, so that the line saying why comes last
+        raise
+    finally:
+        bar.close()
+
+
+def _on_cluster(todo: list[int], data: Prepared, folds, config: Config, run_dir: Path, bar) -> None:
+    """``run_folds`` on the Dask cluster whose scheduler is ``run.scheduler``."""
+    scheduler = config.run.scheduler
+    try:
+        from dask.distributed import Client, Event, as_completed  # optional: pip install -e ".[dask]"
+    except ImportError as error:
+        raise MissingDependency(f"run.scheduler {scheduler}: needs dask[distributed] ({error}): pip install -e "
+                                "\".[dask]\"") from error
+    try:
+        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+    except Exception as error:  # OSError, TimeoutError, or whatever the bytes of a server that is not Dask cause
+        raise ConfigError(f"run.scheduler {scheduler}: no Dask scheduler answered ({type(error).__name__}: "
+                          f"{str(error)[:200]}) (expected the address of a running scheduler)") from error
+    with client:
+        threads = client.nthreads()
+        crowded = sorted(address for address, n in threads.items() if n > 1)
+        if crowded:
+            print(f"warning: {len(crowded)} Dask worker(s) run {max(threads.values())} threads: folds that share a "
+                  "worker process share its BLAS and fast-tier thread settings, so their predictions can differ from "
+                  "a serial run's in the last digits (start workers with --nthreads 1)", file=sys.stderr, flush=True)
+        shared = client.scatter(data, broadcast=True)
+        # a running task cannot be stopped from outside its worker: each fold asks this session's event before
+        # every batch, and an interrupted command sets it (then cancels the folds not yet started)
+        stop = Event(f"femur_app-stop-{uuid.uuid4().hex}", client=client)
+        futures = [client.submit(_fold_on_worker, fold, shared, folds, config, run_dir, stop.name, pure=False,
+                                 retries=FOLD_RETRIES) for fold in todo]
         try:
-            from dask.distributed import Client, as_completed  # optional: pip install -e ".[dask]"
-        except ImportError as error:
-            raise MissingDependency(f"run.scheduler {scheduler}: needs dask[distributed] ({error}): pip install -e "
-                                    "\".[dask]\"") from error
-        try:
-            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
-        except Exception as error:  # OSError, TimeoutError, or whatever the bytes of a server that is not Dask cause
-            raise ConfigError(f"run.scheduler {scheduler}: no Dask scheduler answered ({type(error).__name__}: "
-                              f"{str(error)[:200]}) (expected the address of a running scheduler)") from error
-        with client:
-            crowded = sorted(address for address, n in client.nthreads().items() if n > 1)
-            if crowded:
-                print(f"warning: {len(crowded)} Dask worker(s) run {max(client.nthreads().values())} threads: folds that "
-                      "share a worker process share its BLAS and fast-tier thread settings, so their predictions can "
-                      "differ from a serial run's in the last digits (start workers with --nthreads 1)",
-                      file=sys.stderr, flush=True)
-            shared = client.scatter(data, broadcast=True)
-            futures = [client.submit(run_fold, fold, shared, folds, config, run_dir, pure=False, retries=FOLD_RETRIES)
-                       for fold in todo]
             for future in as_completed(futures):
                 future.result()
                 bar.update(1)
-    elif jobs > 1:
-        # Ctrl-C or SIGTERM (femur_app.cli raises both here) makes joblib abort: it kills its workers; a parent
-        # killed outright cannot, so each worker watches its parent (femur_app.training.watchdog)
-        tasks = (delayed(run_fold)(fold, data, folds, config, run_dir, parent=os.getpid()) for fold in todo)
-        for _ in Parallel(n_jobs=min(jobs, len(todo)), return_as="generator_unordered")(tasks):
-            bar.update(1)
-    else:
-        for fold in todo:
-            run_fold(fold, data, folds, config, run_dir, show_progress=True)
-            bar.update(1)
-    bar.close()
+        except BaseException:
+            stop.set()
+            client.cancel(futures, force=True)
+            raise
+
+
+def _fold_on_worker(fold: int, data: Prepared, folds, config: Config, run_dir: Path, stop_event: str):
+    """``run_fold`` in a Dask worker, stopped when the Dask event named ``stop_event`` is set."""
+    from dask.distributed import Event
+
+    return run_fold(fold, data, folds, config, run_dir, stop=Event(stop_event).is_set)
 
 
 def estimate_seconds(model_config: ModelConfig, train: TrainConfig, run_config: RunConfig, input_size: int,

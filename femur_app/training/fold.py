@@ -18,6 +18,7 @@ checkpoint.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -73,6 +74,11 @@ class Diverged(RuntimeError):
     """A non-finite loss, weight, batch-norm statistic or evaluation output: the fold stops."""
 
 
+class Stopped(RuntimeError):
+    """The command that sent this fold to a cluster's worker was interrupted: the fold ends before its next batch,
+    writing nothing (its last saved state is where the next session resumes)."""
+
+
 def all_finite(model) -> bool:
     xp = backend.get_array_module(next(iter(model.state_dict().values())))
     return all(bool(xp.isfinite(v).all()) for v in model.state_dict().values())
@@ -107,11 +113,14 @@ def cross_entropy(probs, labels) -> float:
 
 
 def train_epoch(model, optimizer, data: Prepared, train_idx, normalisation, batch_size: int,
-                augmentation: AugmentConfig, device: str, batch_rng, bar):
-    """One pass over the shuffled training fold -> (mean cross-entropy, accuracy), both on the augmented batches."""
+                augmentation: AugmentConfig, device: str, batch_rng, bar, stop=None):
+    """One pass over the shuffled training fold -> (mean cross-entropy, accuracy), both on the augmented batches.
+    ``stop``: asked before each batch; True raises ``Stopped``."""
     order = batch_rng.permutation(train_idx)
     loss_sum = correct = seen = 0
     for number, batch in enumerate(batches(order, batch_size), start=1):
+        if stop is not None and stop():
+            raise Stopped(f"stopped before batch {number}")
         x = normalisation.apply(augment(data.X[batch], batch_rng, augmentation))
         step = train_step(model, optimizer, to_device(x, device), to_device(data.y[batch], device))
         if not step.finite:
@@ -126,13 +135,18 @@ def train_epoch(model, optimizer, data: Prepared, train_idx, normalisation, batc
 
 
 def run_fold(fold: int, data: Prepared, folds: np.ndarray, config: Config, run_dir, show_progress: bool = False,
-             parent: int | None = None):
+             parent: int | None = None, stop=None):
     """Train fold ``fold`` (resuming from its training state if one exists), predict its held-out cases, write
     its model checkpoint and result file, and return the result (see ``folds/fold_NN.json``). At most
     ``run.blas_threads`` BLAS threads meanwhile (0: the library's default). ``parent``: the pid of the command
-    that sent the fold to this worker process, which ends when that parent is gone (``watchdog``)."""
-    if parent is not None:
+    that sent the fold to this worker process, which ends when that parent is gone (``watchdog``). ``stop``: a
+    function asked before every training batch, whose True ends the fold (``Stopped``) - how a cluster's worker
+    learns that the command was interrupted."""
+    if parent is not None:  # a joblib worker
         watch_parent(parent)
+        # a worker's bars are off, but tqdm's default lock is a multiprocessing semaphore, which a worker stopped by
+        # Ctrl-C leaks (a resource_tracker warning after the command's last line): a thread lock needs none
+        tqdm.set_lock(threading.RLock())
     run_dir = Path(run_dir)
     with threadpool_limits(limits=config.run.blas_threads or None):
         paths = run_folder.fold_paths(run_dir, fold)
@@ -167,7 +181,7 @@ def run_fold(fold: int, data: Prepared, folds: np.ndarray, config: Config, run_d
                              disable=not show_progress)
             try:
                 train_loss, train_acc = train_epoch(model, optimizer, data, train_idx, normalisation, train.batch_size,
-                                                    config.augment, device, batch_rng, batch_bar)
+                                                    config.augment, device, batch_rng, batch_bar, stop)
                 if not all_finite(model):
                     raise Diverged("non-finite weights or batch-norm statistics after the epoch")
                 heldout = predict(model, data.X[test_idx], normalisation, train.batch_size, device)

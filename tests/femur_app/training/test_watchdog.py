@@ -63,18 +63,18 @@ def ctrl_c_as_in_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def interrupted(out: Path, how: signal.Signals):
+def interrupted(out: Path, how: signal.Signals, *options: str):
     """Start the run, send ``how`` once both workers have trained an epoch -> (exit status, stderr, workers)."""
-    process = subprocess.Popen([*RUN, "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, preexec_fn=ctrl_c_as_in_a_terminal)
+    process = subprocess.Popen([*RUN, "--out", str(out), *options], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_in_a_terminal)
     log = out / "train.log"
     deadline = time.monotonic() + 300
     # 10 epochs: after both folds' first, seconds of training are left for the signal to land in, even on a busy machine
-    while not (log.exists() and "fold 1 epoch 1/10" in log.read_text() and "fold 2 epoch 1/10" in log.read_text()):
+    while not (log.exists() and "fold 1 epoch 1/" in log.read_text() and "fold 2 epoch 1/" in log.read_text()):
         assert process.poll() is None and time.monotonic() < deadline, "the run never reached its first epochs"
         time.sleep(0.1)
     workers = children(process.pid)
-    assert len(workers) >= 2 and process.poll() is None, "the run ended before the signal could be sent"
+    assert (len(workers) >= 2 or options) and process.poll() is None, "the run ended before the signal could be sent"
     process.send_signal(how)
     _, err = process.communicate(timeout=120)
     return process.returncode, err, workers
@@ -92,8 +92,10 @@ def test_ctrl_c_and_sigterm_stop_every_process_with_one_line(tmp_path, reference
     out = tmp_path / "run"
     code, err, workers = interrupted(out, how)
     assert code == status, err
-    lines = [line for line in err.splitlines() if line.startswith("interrupted")]
-    assert lines == [f"interrupted by {how.name}: {AFTER_INTERRUPT}"] and "Traceback" not in err, err
+    # after the progress bar (cleared) the one line, and nothing else: no traceback, no warning of a worker's
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1] == f"interrupted by {how.name}: {AFTER_INTERRUPT}", err
+    assert all(line.startswith("folds:") for line in lines[:-1]), err
     time.sleep(1)
     assert alive(workers) == set()
     size = (out / "train.log").stat().st_size
@@ -116,6 +118,29 @@ def test_workers_end_within_seconds_of_their_parent_being_killed(tmp_path, refer
     assert (out / "train.log").stat().st_size == size
     subprocess.run([*RUN, "--out", str(out)], cwd=ROOT, check=True, capture_output=True, timeout=600)
     assert predictions(out) == reference
+
+
+def test_ctrl_c_stops_the_folds_on_a_dask_cluster(tmp_path):
+    """A cluster's worker is not the command's child: the folds it trains stop at their next batch when the
+    interrupted command sets its stop event (cross_validation._on_cluster). On a cluster an epoch of the smoke
+    run takes milliseconds, so the folds get 5,000 epochs: unstopped, they would go on for minutes."""
+    distributed = pytest.importorskip("dask.distributed")
+    out = tmp_path / "run"
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        code, err, _ = interrupted(out, signal.SIGINT, "--scheduler", cluster.scheduler_address, "--epochs", "5000")
+        assert code == 130 and err.splitlines()[-1] == f"interrupted by SIGINT: {AFTER_INTERRUPT}", err
+        deadline = time.monotonic() + 10
+        while any(client.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
+        size = (out / "train.log").stat().st_size
+        time.sleep(2)
+        assert (out / "train.log").stat().st_size == size  # the workers train no more
+    log = (out / "train.log").read_text()
+    assert "epoch 5000/5000" not in log and ": finished" not in log
+    epochs = [int(line.split(" epoch ")[1].split("/")[0]) for line in log.splitlines() if " epoch " in line]
+    assert max(epochs) < 4000
 
 
 def test_the_watch_starts_only_in_a_worker(monkeypatch):
