@@ -546,7 +546,7 @@ def _case_from_row(row: dict, folder: Path, file: Path, case_id: str, where: str
                 source=str(file), spacing_mm=spacing)
 
 
-def _files_below(directory: Path, seen: dict, report) -> list[Path]:
+def files_below(directory: Path, seen: dict, report) -> list[Path]:
     """Every file below ``directory``, depth first with names sorted, hidden names (``.*``) left out.
 
     Symbolically linked folders are followed. ``seen`` maps (device, inode) to the first path of every folder
@@ -572,7 +572,7 @@ def _files_below(directory: Path, seen: dict, report) -> list[Path]:
             continue
         path = Path(entry.path)
         if entry.is_dir():  # follows symbolic links
-            files += _files_below(path, seen, report)
+            files += files_below(path, seen, report)
             continue
         try:
             stat = path.stat()
@@ -600,7 +600,7 @@ def load_class_folders(folder, skip_bad: bool = False, *, max_pixels: int | None
         _keep_or_raise(error, str(path), skip_bad, skipped)
 
     for label in (BENIGN, MALIGNANT):
-        for path in _files_below(folder / LABEL_NAMES[label], seen, report):
+        for path in files_below(folder / LABEL_NAMES[label], seen, report):
             try:
                 case_id = _case_id(path.relative_to(folder).as_posix())
                 if case_id in path_of_case:

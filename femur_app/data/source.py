@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from femur_app.data import folder_memory
 from femur_app.data.dataset import Prepared, prepare
 from femur_app.data.loaders import check_data_folder, load_folder
 from femur_app.data.preprocess import ROIS
@@ -93,11 +94,14 @@ def synthetic_seed_of(source: str) -> int | None:
 
 
 def check_folders(settings: DataConfig) -> None:
-    """DataError unless every folder that ``settings`` read (``source``, ``test_source``) is a folder: a run checks
-    this before it makes its run folder, so that a typo in --data or --test-data leaves nothing behind."""
-    for source in (settings.source, settings.test_source):
+    """DataError unless every folder that ``settings`` read (``source``, ``test_source``) is a folder whose images
+    fit in the memory budget (``folder_memory``, from their headers): a run checks this before it makes its run
+    folder, so that a typo in --data or --test-data, or a folder too large, leaves nothing behind."""
+    for source, option in ((settings.source, "--data"), (settings.test_source, "--test-data")):
         if source and source != SYNTHETIC and synthetic_seed_of(source) is None:
             check_data_folder(source)
+            folder_memory.check(source, settings.input_size, settings.max_pixels or None, settings.allow_outside,
+                                option)
 
 
 def load(source: str, settings: DataConfig, log=None, *, test: bool = False) -> Prepared:
