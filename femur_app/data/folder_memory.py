@@ -107,14 +107,15 @@ def need(images: list[Declared], input_size: int, workers: int) -> int:
 def check(folder, input_size: int, max_pixels: int | None = None, allow_outside: bool = False,
           option: str = "--data") -> None:
     """DataError naming ``folder`` when loading it would need more than the memory budget. Files above
-    ``max_pixels`` are left out (the loader refuses them before decoding)."""
+    ``max_pixels`` are left out (the loader refuses them before decoding). ``input_size`` 0: nothing is prepared
+    (``preview`` draws a few cases)."""
     cap = limit(max_pixels)
     images = [image for image in map(declared, listed_files(folder, allow_outside)) if image and image.pixels <= cap]
     total = sum(image.pixels for image in images)
     largest = max((image.pixels for image in images), default=0)
     memory.check(need(images, input_size, joblib.cpu_count()),
-                 f"{option} {folder}: {len(images):,} images of {total:,} pixels in all (the largest {largest:,}), "
-                 f"prepared at data.input_size {input_size}", DataError)
+                 f"{option} {folder}: {len(images):,} images of {total:,} pixels in all (the largest {largest:,})"
+                 + (f", prepared at data.input_size {input_size}" if input_size else ""), DataError)
 
 
 def one_image_at_the_cap(max_pixels: int | None) -> int:

@@ -11,7 +11,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from femur_app import config as configuration, memory, preview, synth, train
+from femur_app import config as configuration, explain, memory, predict, preview, synth, train
 from femur_app.errors import ConfigError, DataError
 from femur_app.training.folds import assign_folds
 
@@ -115,6 +115,16 @@ def test_preview_budget_is_checked_before_drawing(tmp_path, capsys, monkeypatch)
     assert refused(capsys, preview.main, ["--n", "24", "--out", str(tmp_path / "o")]) == (
         "--n 24: needs about 0.0 GiB of memory, more than the budget of 0.0 GiB (FEMUR_APP_MEMORY_GIB=0.01) "
         "(expected smaller values; FEMUR_APP_MEMORY_GIB=N raises the budget to N GiB)")
+
+
+@pytest.mark.parametrize("command", [predict, explain])
+def test_predict_and_explain_refuse_a_pixel_cap_beyond_the_budget_before_reading_anything(tmp_path, capsys, command):
+    """2**31 pixels: 52 bytes each, read and preprocessed, plus 1 MiB (femur_app.data.folder_memory) = 104 GiB.
+    Neither the checkpoint nor the image exists: the cap is refused first."""
+    argv = ["--model", str(tmp_path / "model.npz"), "--max-pixels", str(2**31), str(tmp_path / "x.png")]
+    argv += ["--out", str(tmp_path / "o")] if command is explain else []
+    assert refused(capsys, command.main, argv) == ("--max-pixels 2,147,483,648 (one image of that many pixels, read "
+                                                   "and preprocessed): " + OVER.format("104.0"))
 
 
 def test_a_config_file_is_refused_by_type_and_size_before_it_is_read(tmp_path, capsys):

@@ -11,7 +11,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from femur_app import memory
+from femur_app import memory, preview
 from femur_app.data import folder_memory
 from femur_app.data.dataset import Case, prepare_arrays
 from femur_app.data.loaders import read_image
@@ -133,3 +133,15 @@ def test_a_pixel_cap_whose_one_image_exceeds_the_budget_is_refused_from_the_conf
         f"104.0 GiB of memory, more than the budget of 8.0 GiB ({memory.ENV}=8) (expected smaller values; "
         f"{memory.ENV}=N raises the budget to N GiB)\n")
     assert not out.exists()
+
+
+def test_preview_estimates_the_folder_it_draws_from(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "data"
+    write_folder(folder, 10, (2000, 2000))
+    monkeypatch.setenv(memory.ENV, "0.5")
+    monkeypatch.setattr(folder_memory.joblib, "cpu_count", lambda: 2)
+    assert preview.main(["--data", str(folder), "--max-pixels", "4000000", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --data {folder}: 20 images of 80,000,000 pixels in all (the largest 4,000,000): needs about 0.7 GiB "
+        f"of memory, more than the budget of 0.5 GiB ({memory.ENV}=0.5) (expected smaller values; {memory.ENV}=N "
+        "raises the budget to N GiB)\n")
