@@ -17,6 +17,7 @@ checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -148,7 +149,8 @@ def run_fold(fold: int, data: Prepared, folds: np.ndarray, config: Config, run_d
         # Ctrl-C leaks (a resource_tracker warning after the command's last line): a thread lock needs none
         tqdm.set_lock(threading.RLock())
     run_dir = Path(run_dir)
-    with threadpool_limits(limits=config.run.blas_threads or None):
+    # bars: the progress bars, closed however the fold ends (an error's line then comes after they are cleared)
+    with threadpool_limits(limits=config.run.blas_threads or None), contextlib.ExitStack() as bars:
         paths = run_folder.fold_paths(run_dir, fold)
         train, device = config.train, config.run.device
         train_idx, test_idx = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
@@ -173,8 +175,8 @@ def run_fold(fold: int, data: Prepared, folds: np.ndarray, config: Config, run_d
 
         status, message = "finished", ""
         batches_per_epoch = len(batches(train_idx, train.batch_size))
-        epoch_bar = tqdm(total=train.epochs, initial=epoch, desc=f"fold {fold} epochs", position=1, leave=False,
-                         disable=not show_progress)
+        epoch_bar = bars.enter_context(tqdm(total=train.epochs, initial=epoch, desc=f"fold {fold} epochs",
+                                            position=1, leave=False, disable=not show_progress))
         while epoch < train.epochs:
             started = time.perf_counter()
             batch_bar = tqdm(total=batches_per_epoch, desc=f"epoch {epoch + 1}", position=2, leave=False,

@@ -136,6 +136,52 @@ def test_synth_on_a_full_disk_and_under_a_regular_file(tmp_path, full_disk, caps
     assert capsys.readouterr().err == f"error: {tmp_path / 'a_file' / 'set' / 'images'}: Not a directory {FAULT}\n"
 
 
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real 256 KiB tmpfs (the kernel's own ENOSPC and EROFS, not a monkeypatched writer): mounting needs root
+    and the right to mount, as CI and this project's machines have; elsewhere the tests skip."""
+    mount_point = tmp_path / "mnt"
+    mount_point.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def run_command(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=300)
+
+
+def test_a_real_full_disk_mid_run_is_one_line_and_the_run_resumes_when_there_is_room(small_tmpfs, tmp_path):
+    """The run fills the tmpfs with its first training state: one line naming it, status 1, no .tmp file left, and
+    the last line on stderr is that line. With room again the same command resumes to the predictions of a run
+    that never met a full disk."""
+    out = small_tmpfs / "run"
+    full = run_command("femur_app.train", *SMOKE, "--out", str(out))
+    assert full.returncode == 1, full.stderr
+    line = f"error: {out / 'checkpoints' / 'fold_01.state.npz'}: No space left on device {FAULT}"
+    assert full.stderr.splitlines()[-1] == line and full.stderr.count("error:") == 1, full.stderr
+    assert not list(out.rglob("*.tmp"))
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)
+    resumed = run_command("femur_app.train", *SMOKE, "--out", str(out))
+    reference = run_command("femur_app.train", *SMOKE, "--out", str(tmp_path / "reference"))
+    assert resumed.returncode == reference.returncode == 0, resumed.stderr + reference.stderr
+    assert (out / "predictions.csv").read_text() == (tmp_path / "reference" / "predictions.csv").read_text()
+
+
+def test_a_real_read_only_disk_is_one_line(small_tmpfs):
+    """Root writes through chmod, but not to a read-only mount: EROFS, named, status 1, for a run and a set."""
+    subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], check=True)
+    for argv, path in [(["femur_app.train", *SMOKE, "--out", str(small_tmpfs / "run")], small_tmpfs / "run"),
+                       (["femur_app.synth", "--n", "4", "--out", str(small_tmpfs / "set")], small_tmpfs / "set")]:
+        result = run_command(*argv)
+        assert result.returncode == 1 and result.stderr.splitlines()[-1] == (
+            f"error: {path}: Read-only file system {FAULT}"), result.stderr
+    assert list(small_tmpfs.iterdir()) == []
+
+
 def test_a_cache_blocked_by_a_file_and_a_run_lock_that_is_a_folder(tmp_path, monkeypatch, capsys):
     blocked = tmp_path / "cache"
     blocked.write_text("a file where the cache folder should be")
