@@ -221,10 +221,19 @@ def _on_cluster(todo: list[int], data: Prepared, folds, config: Config, run_dir:
 
 
 def _fold_on_worker(fold: int, data: Prepared, folds, config: Config, run_dir: Path, stop_event: str):
-    """``run_fold`` in a Dask worker, stopped when the Dask event named ``stop_event`` is set."""
-    from dask.distributed import Event
+    """``run_fold`` in a Dask worker. The fold stops at its next batch when the command sets the Dask event
+    ``stop_event`` (Ctrl-C, SIGTERM), or when the scheduler has let go of its task - the command's client is gone
+    (killed outright) or cancelled it - which the worker's own record of the task shows (no longer "executing")."""
+    from dask.distributed import Event, get_worker
 
-    return run_fold(fold, data, folds, config, run_dir, stop=Event(stop_event).is_set)
+    event, worker = Event(stop_event), get_worker()
+    key = worker.get_current_task()
+
+    def stop() -> bool:
+        task = worker.state.tasks.get(key)
+        return task is None or task.state != "executing" or event.is_set()
+
+    return run_fold(fold, data, folds, config, run_dir, stop=stop)
 
 
 def estimate_seconds(model_config: ModelConfig, train: TrainConfig, run_config: RunConfig, input_size: int,

@@ -120,17 +120,20 @@ def test_workers_end_within_seconds_of_their_parent_being_killed(tmp_path, refer
     assert predictions(out) == reference
 
 
-def test_ctrl_c_stops_the_folds_on_a_dask_cluster(tmp_path):
-    """A cluster's worker is not the command's child: the folds it trains stop at their next batch when the
-    interrupted command sets its stop event (cross_validation._on_cluster). On a cluster an epoch of the smoke
-    run takes milliseconds, so the folds get 5,000 epochs: unstopped, they would go on for minutes."""
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_the_folds_on_a_dask_cluster_stop_when_the_command_is_interrupted_or_killed(tmp_path, how):
+    """A cluster's worker is not the command's process: the folds it trains stop at their next batch when the
+    interrupted command sets its stop event, or when the scheduler lets go of their tasks because the command's
+    client died (cross_validation._fold_on_worker). On a cluster an epoch of the smoke run takes milliseconds, so
+    the folds get 5,000 epochs: unstopped, they would go on for minutes."""
     distributed = pytest.importorskip("dask.distributed")
     out = tmp_path / "run"
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        code, err, _ = interrupted(out, signal.SIGINT, "--scheduler", cluster.scheduler_address, "--epochs", "5000")
-        assert code == 130 and err.splitlines()[-1] == f"interrupted by SIGINT: {AFTER_INTERRUPT}", err
-        deadline = time.monotonic() + 10
+        code, err, _ = interrupted(out, how, "--scheduler", cluster.scheduler_address, "--epochs", "5000")
+        if how == signal.SIGINT:
+            assert code == 130 and err.splitlines()[-1] == f"interrupted by SIGINT: {AFTER_INTERRUPT}", err
+        deadline = time.monotonic() + 20
         while any(client.processing().values()) and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1)
