@@ -163,8 +163,9 @@ def run_folds(todo: list[int], data: Prepared, folds, config: Config, run_dir: P
     fast tier's thread count, and so their rounding: such a cluster is warned about.
 
     Interrupted (Ctrl-C, or SIGTERM, which femur_app.cli raises here too), every fold stops: joblib kills its
-    workers, a cluster's folds are cancelled; a parent killed outright cannot stop them, so each joblib worker
-    watches its parent (femur_app.training.watchdog)."""
+    workers, a cluster's folds stop at their next batch (``_fold_on_worker``). A command killed outright stops
+    nothing itself: each joblib worker watches its parent (femur_app.training.watchdog), and a cluster's folds see
+    the scheduler let go of their tasks once the command's client is gone."""
     bar = tqdm(total=len(todo), desc="folds", position=0)
     try:
         if config.run.scheduler:
@@ -206,7 +207,7 @@ def _on_cluster(todo: list[int], data: Prepared, folds, config: Config, run_dir:
                   "a serial run's in the last digits (start workers with --nthreads 1)", file=sys.stderr, flush=True)
         shared = client.scatter(data, broadcast=True)
         # a running task cannot be stopped from outside its worker: each fold asks this session's event before
-        # every batch, and an interrupted command sets it (then cancels the folds not yet started)
+        # every batch, and an interrupted command sets it, then cancels every fold
         stop = Event(f"femur_app-stop-{uuid.uuid4().hex}", client=client)
         futures = [client.submit(_fold_on_worker, fold, shared, folds, config, run_dir, stop.name, pure=False,
                                  retries=FOLD_RETRIES) for fold in todo]
