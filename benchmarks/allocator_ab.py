@@ -71,9 +71,9 @@ def predict_worker(folder: Path) -> dict:
     load_seconds = []
     real_load = checkpoint.load_model
 
-    def timed_load(path):
+    def timed_load(path, *args, **kwargs):
         start = time.perf_counter()
-        loaded = real_load(path)
+        loaded = real_load(path, *args, **kwargs)
         load_seconds.append(time.perf_counter() - start)
         return loaded
 

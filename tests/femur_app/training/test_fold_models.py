@@ -28,9 +28,9 @@ def five_folds(tmp_path_factory):
     out = tmp_path_factory.mktemp("five_folds")
     real, sessions = checkpoint.load_model, []
 
-    def counted(path):
+    def counted(path, *args, **kwargs):
         sessions[-1][Path(path).name] += 1
-        return real(path)
+        return real(path, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(checkpoint, "load_model", counted)
