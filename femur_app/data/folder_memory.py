@@ -21,6 +21,7 @@ preprocesses images of every kind the loaders take, at 1:1 and at the 4:1 limit,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import joblib
 
@@ -55,8 +56,11 @@ class Declared:
 
 def declared(path) -> Declared | None:
     """What ``path``'s header declares, nothing decoded; None when the header cannot be read or is not a size this
-    estimate should trust (the loader then refuses the file and says why)."""
+    estimate should trust (the loader then refuses the file and says why). Only a regular file is opened: a pipe
+    in the folder would block the read (the loader refuses it unopened)."""
     try:
+        if not Path(path).is_file():
+            return None
         if is_dicom(path):
             import pydicom
 

@@ -1,6 +1,7 @@
 """A data folder's memory is estimated from its images' headers and refused above the budget before any image is
 decoded (femur_app/data/folder_memory.py); the bytes per pixel it assumes are measured here against what reading
 and preprocessing really allocate."""
+import os
 import shutil
 import threading
 import time
@@ -89,6 +90,15 @@ def test_the_estimate_adds_held_working_and_prepared_bytes(tmp_path, monkeypatch
     assert len(images) == 6 and images[0] == folder_memory.Declared(800_000, 1, 2)
     held, working, prepared = 2 * 6 * 800_000 * 2, 2 * (800_000 * (2 + 48) + 2**20), 2 * 6 * 96 * 96 * 4
     assert folder_memory.need(images, 96, workers=2) == held + working + prepared == 101_739_520
+
+
+def test_a_pipe_among_the_images_is_left_to_the_loader_unopened(tmp_path):
+    """Opening a FIFO for its header would wait for a writer forever; the loader refuses it without opening it."""
+    folder = tmp_path / "data"
+    write_folder(folder, 1, (40, 40))
+    os.mkfifo(folder / "malignant" / "pipe.png")
+    assert [folder_memory.declared(path) for path in folder_memory.listed_files(folder)] == [
+        folder_memory.Declared(1600, 1, 2), folder_memory.Declared(1600, 1, 2), None]
 
 
 def test_labels_csv_lists_its_paths_and_masks_inside_the_folder_only(tmp_path):
