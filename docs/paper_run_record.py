@@ -42,6 +42,7 @@ from paper_profile_diagnosis import watch  # noqa: E402  (docs/, beside this scr
 RECORD = ROOT / "docs" / "figures" / "paper_run.json"
 FIGURE = ROOT / "docs" / "figures" / "paper_run_curves.png"
 CURVES = ("train_loss", "heldout_loss", "heldout_acc", "heldout_auc", "seconds")
+EARLY = 30  # the first epochs, over which the text describes the plateau
 
 
 def cpu_model() -> str:
@@ -157,6 +158,13 @@ def numbers(record: dict) -> dict[str, str]:
         out[f"fold {k} s/epoch"] = f"{f['seconds_per_epoch_median']:.1f} s"
         out[f"fold {k} peak RSS"] = f"{f['peak_rss_mib']} MiB"
         out[f"fold {k} best held-out AUC"] = f"{max(a for a in f['curves']['heldout_auc'] if a is not None):.3f}"
+    early = [f["curves"]["train_loss"][:EARLY] for f in record["folds"]]
+    out["early loss, lowest fold mean"] = f"{min(np.mean(loss) for loss in early):.2f}"
+    out["early loss, highest fold mean"] = f"{max(np.mean(loss) for loss in early):.2f}"
+    early_auc = [[a for a in f["curves"]["heldout_auc"][:EARLY] if a is not None] for f in record["folds"]]
+    lows, highs = [min(a) for a in early_auc], [max(a) for a in early_auc]
+    out["early AUC lows"] = f"{min(lows):.2f}-{max(lows):.2f}"
+    out["early AUC highs"] = f"{min(highs):.2f}-{max(highs):.2f}"
     seconds = [s for f in record["folds"] for s in f["curves"].get("seconds", [])]
     if seconds:
         out["fastest epoch"], out["slowest epoch"] = f"{min(seconds):.0f} s", f"{max(seconds):.0f} s"

@@ -91,7 +91,8 @@ def test_training_md_quotes_the_record(record):
     assert record["machine"]["cpu"] in text
     section = text[text.index("## The paper profile at full size"):]
     section = section[:section.index("\n## ", 1)]
-    for name in ("fastest epoch", "slowest epoch", "initial conv1 RMS", "initial conv5 RMS", "initial logit spread"):
+    for name in ("fastest epoch", "slowest epoch", "initial conv1 RMS", "initial conv5 RMS", "initial logit spread",
+                 "early loss, lowest fold mean", "early loss, highest fold mean", "early AUC lows", "early AUC highs"):
         assert quoted[name] in section, name
     # the loss of a constant answer at the set's prevalence, which the section compares the curves with
     prevalence = record["pooled"]["malignant"] / record["pooled"]["cases"]
