@@ -29,7 +29,6 @@ from pathlib import Path
 from femur_app import memory
 from femur_app.data import folder_memory
 from femur_app.data.augment import AugmentConfig
-from femur_app.data.limits import limit
 from femur_app.data.source import MAX_SEED, SYNTHETIC, DataConfig, synthetic_seed_of
 from femur_app.errors import ConfigError, problem
 from femur_app.models.footprint import FLOAT_BYTES, footprint
@@ -192,9 +191,7 @@ class Config:
         memory.check(need, culprit)
         folders = [s for s in (data.source, data.test_source) if s and s != SYNTHETIC and synthetic_seed_of(s) is None]
         if folders:  # a data folder's own images are estimated when it is read (femur_app.data.folder_memory)
-            memory.check(folder_memory.one_image_at_the_cap(data.max_pixels or None),
-                         f"data.max_pixels {limit(data.max_pixels or None):,} (one image of that many pixels, read and "
-                         "preprocessed)")
+            folder_memory.check_cap(data.max_pixels or None, "data.max_pixels")
 
     def to_dict(self) -> dict:
         """Plain values in paper.toml's layout (``augment.scale`` as a list, as TOML reads it back)."""

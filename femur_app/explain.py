@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 
 from femur_app import cli
+from femur_app.data import folder_memory
 from femur_app.data.dataset import LABEL_NAMES
 from femur_app.errors import ConfigError, DataError
 from femur_app.evaluation.inference import explain, prepare_image
 from femur_app.models import checkpoint
-from femur_app.predict import (add_max_pixels, check_pixel_budget, checked_probability, exit_status,
-                               parse_roi)
+from femur_app.predict import add_max_pixels, checked_probability, exit_status, parse_roi
 from femur_app.reporting.plots import plot_explanation
 
 
@@ -47,7 +47,7 @@ def execute(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file (expected a folder for the heat maps)")
-    check_pixel_budget(args.max_pixels)
+    folder_memory.check_cap(args.max_pixels, "--max-pixels")
     model = checkpoint.load(args.model)
     layer = args.layer or model.model.gradcam_layer
     named = [child.name for child in model.model.layers if child.name]

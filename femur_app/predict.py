@@ -20,9 +20,8 @@ import json
 import math
 import sys
 
-from femur_app import cli, memory
+from femur_app import cli
 from femur_app.data import folder_memory
-from femur_app.data.limits import limit
 from femur_app.data.source import MAX_MAX_PIXELS
 from femur_app.errors import DataError
 from femur_app.evaluation.inference import predict_one, prepare_image
@@ -65,13 +64,6 @@ def add_max_pixels(p) -> None:
                                                           "(default 5120 x 5120; femur_app.data.limits)")
 
 
-def check_pixel_budget(max_pixels: int | None) -> None:
-    """ConfigError when one image of ``max_pixels`` pixels (None: the default cap) would not fit in the memory
-    budget while read and preprocessed (``femur_app.data.folder_memory``)."""
-    memory.check(folder_memory.one_image_at_the_cap(max_pixels),
-                 f"--max-pixels {limit(max_pixels):,} (one image of that many pixels, read and preprocessed)")
-
-
 def checked_probability(prob: float, model_path, image_path) -> float:
     """``prob`` if it is a probability; DataError naming the checkpoint otherwise (it is the model's fault)."""
     if not (math.isfinite(prob) and 0.0 <= prob <= 1.0):
@@ -81,7 +73,7 @@ def checked_probability(prob: float, model_path, image_path) -> float:
 
 
 def execute(args) -> int:
-    check_pixel_budget(args.max_pixels)
+    folder_memory.check_cap(args.max_pixels, "--max-pixels")
     model = checkpoint.load(args.model)
     failures = 0
     for path in args.images:

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from femur_app import cli, memory
 from femur_app.data import SyntheticSet, folder_memory, load_folder
-from femur_app.data.loaders import check_data_folder
 from femur_app.data.source import MAX_SEED
 from femur_app.errors import ConfigError, UserError
-from femur_app.predict import add_max_pixels, check_pixel_budget
+from femur_app.predict import add_max_pixels
 from femur_app.reporting.data_figures import write_previews
 
 MAX_PREVIEW = 1000
@@ -50,8 +49,8 @@ def execute(args) -> int:
         memory.check(spec.memory_bytes(), f"--n {args.n}")
         cases = spec.cached_cases()
     else:
-        check_pixel_budget(args.max_pixels)
-        folder_memory.check(check_data_folder(args.data), 0, args.max_pixels, args.allow_outside)
+        folder_memory.check_cap(args.max_pixels, "--max-pixels")
+        folder_memory.check(args.data, 0, args.max_pixels, args.allow_outside)
         cases = load_folder(args.data, allow_outside=args.allow_outside, max_pixels=args.max_pixels)
     written = write_previews(cases, args.out, seed=args.seed)
     print(f"wrote {', '.join(p.name for p in written)} to {args.out}")

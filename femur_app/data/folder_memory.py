@@ -122,7 +122,10 @@ def check(folder, input_size: int, max_pixels: int | None = None, allow_outside:
                  + (f", prepared at data.input_size {input_size}" if input_size else ""), DataError)
 
 
-def one_image_at_the_cap(max_pixels: int | None) -> int:
-    """The most that one image of ``max_pixels`` pixels (None: the default cap) takes while read and
-    preprocessed: what a run that reads folders needs at least."""
-    return Declared(limit(max_pixels), samples=1, held_per_pixel=max(HELD_BYTES_PER_PIXEL.values())).working_bytes()
+def check_cap(max_pixels: int | None, name: str) -> None:
+    """ConfigError naming ``name`` (the option or key that set it) when one image of ``max_pixels`` pixels (None:
+    the default cap), read and preprocessed, would not fit in the memory budget: what reading images needs at
+    least."""
+    one = Declared(limit(max_pixels), samples=1, held_per_pixel=max(HELD_BYTES_PER_PIXEL.values()))
+    memory.check(one.working_bytes(), f"{name} {limit(max_pixels):,} (one image of that many pixels, read and "
+                                      "preprocessed)")

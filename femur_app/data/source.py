@@ -28,7 +28,7 @@ from pathlib import Path
 
 from femur_app.data import folder_memory
 from femur_app.data.dataset import Prepared, prepare
-from femur_app.data.loaders import check_data_folder, load_folder
+from femur_app.data.loaders import load_folder
 from femur_app.data.preprocess import ROIS
 from femur_app.data.synthetic import SyntheticSet
 from femur_app.errors import DataError, problem
@@ -99,7 +99,6 @@ def check_folders(settings: DataConfig) -> None:
     folder, so that a typo in --data or --test-data, or a folder too large, leaves nothing behind."""
     for source, option in ((settings.source, "--data"), (settings.test_source, "--test-data")):
         if source and source != SYNTHETIC and synthetic_seed_of(source) is None:
-            check_data_folder(source)
             folder_memory.check(source, settings.input_size, settings.max_pixels or None, settings.allow_outside,
                                 option)
 
